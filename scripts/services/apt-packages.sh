@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suites need. Idempotent: only missing packages are installed.
+# Tests call this through scripts/services/ensure.sh; it needs root and apt.
+set -euo pipefail
+PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base docker-registry skopeo xorriso
+      busybox-static linux-image-amd64 syslinux syslinux-common mtools dosfstools fdisk cpio
+      python3-grpcio protobuf-compiler-grpc python3-protobuf zstd iproute2 tmux openssh-server openssh-client netcat-openbsd)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "missing Debian packages: ${missing[*]} (run as root, or install them: apt-get install ${missing[*]})" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# Avoid starting services from maintainer scripts: there is no systemd here and we start what we need ourselves.
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+apt-get update -qq || true
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,33 @@
+import type { Issue } from '../errors.js';
+import type { CallContext, HealthProbe } from './common.js';
+
+export type ComposeAction = 'created' | 'started' | 'unchanged' | 'recreated' | 'stopped' | 'removed' | 'restarted';
+
+export interface ComposeServiceStatus {
+  service: string;
+  vmName: string;
+  status: string;
+  action: ComposeAction | string;
+  ipAddresses: string[];
+  image: string;
+}
+
+export interface ComposeSource {
+  /** The VMCompose YAML text. */
+  content: string;
+  /** Directory that relative `*_file` paths resolve against (the compose file's directory). */
+  baseDir: string;
+  /** Variables for `${VAR}` interpolation, sent by the client. */
+  env: Record<string, string>;
+  /** Overrides the file's `name`. */
+  projectName: string;
+}
+
+/** Port `vmregistry.compose.v1`. */
+export interface ComposeRunner extends HealthProbe {
+  validate(src: ComposeSource, ctx: CallContext): Promise<{ valid: boolean; errors: Issue[]; warnings: Issue[]; services: string[]; project: string }>;
+  up(src: ComposeSource, opts: { services: string[]; forceRecreate: boolean; timeoutSeconds: number }, ctx: CallContext): Promise<{ project: string; services: ComposeServiceStatus[] }>;
+  down(project: string, opts: { removeNetworks: boolean }, ctx: CallContext): Promise<{ project: string; services: ComposeServiceStatus[]; removedNetworks: string[] }>;
+  ps(project: string, ctx: CallContext): Promise<{ project: string; services: ComposeServiceStatus[] }>;
+  restart(project: string, opts: { services: string[] }, ctx: CallContext): Promise<{ project: string; services: ComposeServiceStatus[] }>;
+}

@@ -1,0 +1,97 @@
+import type { CallContext, HealthProbe } from './common.js';
+
+export interface CloudInit {
+  userData?: string;
+  metaData?: string;
+  networkConfig?: string;
+}
+
+/** Which compose project/service a VM belongs to; stored in the domain's metadata. */
+export interface ComposeLabel {
+  project: string;
+  service: string;
+  /** 1-based replica index. */
+  index: number;
+  /** Hash of the resolved service definition, to detect changes. */
+  hash: string;
+}
+
+/** Everything the hypervisor needs to create a VM; the core resolved the image already. */
+export interface RunVMSpec {
+  name: string;
+  image: {
+    reference: string;
+    digest: string;
+    /** Sparse raw file; the VM's qcow2 overlay is backed by it and never writes to it. */
+    baseDiskPath: string;
+    /** Virtual size of the base disk in bytes. */
+    diskSize: number;
+    firmware: 'bios' | 'uefi';
+    architecture: string;
+  };
+  memoryMb: number;
+  vcpuCount: number;
+  /** Grow the overlay's virtual size to this (0: same as the base). */
+  diskSizeGb: number;
+  ephemeral: boolean;
+  cloudInit?: CloudInit;
+  /** Empty: the hypervisor's default network (`default` on libvirt). */
+  networkName: string;
+  activateNetwork: boolean;
+  labels: Record<string, string>;
+  compose?: ComposeLabel;
+  /** Return only once a DHCP lease is seen (bounded by the call's signal). */
+  waitForIp: boolean;
+  /** Start after define (false: define only). */
+  start: boolean;
+}
+
+export type VMStatus = 'running' | 'stopped' | 'paused' | 'shutting-down' | 'crashed' | 'suspended' | 'unknown';
+
+export interface VMNetwork {
+  name: string;
+  mac: string;
+  /** `network`, `bridge`, `user` … as libvirt names the interface type. */
+  interfaceType: string;
+  ipAddresses: string[];
+}
+
+export interface VMRecord {
+  /** Stable id (libvirt UUID). */
+  id: string;
+  name: string;
+  status: VMStatus;
+  image: string;
+  imageDigest: string;
+  /** RFC 3339. */
+  created: string;
+  /** RFC 3339 of the last start, when running. */
+  startedAt?: string;
+  memoryMb: number;
+  vcpuCount: number;
+  ephemeral: boolean;
+  labels: Record<string, string>;
+  compose?: ComposeLabel;
+  networks: VMNetwork[];
+}
+
+export interface StopOptions {
+  force: boolean;
+  /** Graceful ACPI shutdown waits this long before a hard stop (0: default, 60 s). */
+  timeoutSeconds: number;
+}
+
+/** Port `vmregistry.hypervisor.v1`. Only VMs this daemon created are visible through it. */
+export interface Hypervisor extends HealthProbe {
+  run(spec: RunVMSpec, ctx: CallContext): Promise<VMRecord>;
+  start(vm: string, ctx: CallContext): Promise<VMRecord>;
+  stop(vm: string, opts: StopOptions, ctx: CallContext): Promise<VMRecord>;
+  restart(vm: string, opts: StopOptions, ctx: CallContext): Promise<VMRecord>;
+  /** Refuses (FAILED_PRECONDITION) a running VM unless `force`. Removes overlay, seed and console log. */
+  delete(vm: string, opts: { force: boolean }, ctx: CallContext): Promise<void>;
+  /** By name or id; NOT_FOUND when the daemon does not own such a VM. */
+  get(vm: string, ctx: CallContext): Promise<VMRecord>;
+  list(ctx: CallContext): Promise<VMRecord[]>;
+  /** Resolves once the VM has an IP address (or rejects on signal). */
+  waitForIp?(vm: string, ctx: CallContext): Promise<string[]>;
+}

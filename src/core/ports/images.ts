@@ -1,0 +1,130 @@
+import type { CallContext } from "./common.js";
+import type { Issue } from "../errors.js";
+import type { Readable } from 'node:stream';
+
+/** VMFile as parsed (camelCase of proto/defs/image.proto VMFile). */
+export interface VMFile {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    description: string;
+    author: string;
+    source: string;
+    labels: Record<string, string>;
+  };
+  spec: {
+    disk: { path: string; format: 'qcow2' | 'raw' | string };
+    resources: { memoryMb: number; vcpuCount: number; diskSizeGb: number };
+    os: { architecture: string; firmware: 'bios' | 'uefi' | string };
+  };
+}
+
+export interface ImageInfo {
+  reference: string;
+  repository: string;
+  tag: string;
+  digest: string;
+  /** Compressed bytes of all blobs. */
+  size: number;
+  /** Virtual size of the disk. */
+  diskSize: number;
+  created: string;
+  name: string;
+  description: string;
+  author: string;
+  labels: Record<string, string>;
+  diskFormat: string;
+  architecture: string;
+}
+
+/** A local image resolved from a reference: what RunVM and push need. */
+export interface LocalImage {
+  reference: string;
+  digest: string;
+  manifest: OciManifest;
+  manifestBytes: Buffer;
+  config: VmImageConfig;
+  info: ImageInfo;
+}
+
+export interface OciDescriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+  artifactType?: string;
+}
+
+export interface OciManifest {
+  schemaVersion: 2;
+  mediaType: string;
+  artifactType?: string;
+  config: OciDescriptor;
+  layers: OciDescriptor[];
+  annotations?: Record<string, string>;
+}
+
+/** The config blob (`application/vnd.vmregistry.vm.config.v1+json`). */
+export interface VmImageConfig {
+  vmfile: VMFile;
+  disks: Array<{ name: string; format: string; virtualSize: number; windowSize: number; codec: string }>;
+  created: string;
+}
+
+/** A resumable, digest-verified write into the content store (containerd content.Writer). */
+export interface IngestWriter {
+  /** Bytes already held from an earlier interrupted attempt; continue from here. */
+  readonly offset: number;
+  write(chunk: Buffer): Promise<void>;
+  /** Verifies size and digest, fsyncs, renames into place. DATA_LOSS on mismatch (the partial is removed). */
+  commit(): Promise<void>;
+  /** Keeps the partial for a later resume unless `discard`. */
+  close(opts?: { discard?: boolean }): Promise<void>;
+}
+
+/** Blobs by digest, shared by all images. */
+export interface ContentStore {
+  has(digest: string): Promise<boolean>;
+  size(digest: string): Promise<number>;
+  read(digest: string, opts?: { start?: number }): Readable;
+  readAll(digest: string): Promise<Buffer>;
+  /** Small blobs (manifests, configs): verified and atomically written. */
+  put(digest: string, data: Buffer): Promise<void>;
+  /** Large blobs: resumable. Concurrent writers of one digest write it once (the second waits). */
+  writer(digest: string, size: number, ctx: CallContext): Promise<IngestWriter>;
+}
+
+export interface ImportHeader {
+  vmfile: VMFile;
+  reference: string;
+  totalSize: number;
+  sha256?: string;
+  /** Allow the VMFile's disk path to leave its directory. */
+  allowOutsidePaths?: boolean;
+  baseDir?: string;
+}
+
+export type ExportFormat = 'OCI_LAYOUT_DIR' | 'OCI_ARCHIVE' | 'DISK';
+
+/** Port `vmregistry.images.v1`, provided by the core (src/core/images). */
+export interface ImageStore {
+  readonly content: ContentStore;
+  resolve(reference: string): Promise<LocalImage | undefined>;
+  /** NOT_FOUND with a hint when missing. */
+  get(reference: string): Promise<LocalImage>;
+  list(): Promise<ImageInfo[]>;
+  /** Records a manifest (whose blobs must all be present and verified) under a reference. */
+  commitManifest(reference: string, manifestBytes: Buffer, ctx: CallContext): Promise<LocalImage>;
+  importStream(header: ImportHeader, disk: AsyncIterable<Buffer>, ctx: CallContext): Promise<LocalImage>;
+  /** Imports a VMFile from a path on the daemon's host (disk read from beside it). */
+  importFile?(vmfilePath: string, reference: string, ctx: CallContext): Promise<LocalImage>;
+  export(reference: string, outputPath: string, format: ExportFormat, opts: { overwrite: boolean; diskFormat?: 'raw' | 'qcow2' }, ctx: CallContext): Promise<{ outputPath: string; digest: string; size: number }>;
+  tag(source: string, target: string): Promise<LocalImage>;
+  /** Untags; returns untagged references and digests whose last reference went away. */
+  untag(reference: string): Promise<{ untagged: string[]; deleted: string[] }>;
+  gc(opts: { dryRun: boolean; inUseDigests: Set<string> }, ctx: CallContext): Promise<{ removedBlobs: string[]; removedManifests: string[]; freedBytes: number }>;
+  validateVMFile(content: string, baseDir: string, opts?: { allowOutsidePaths?: boolean }): Promise<{ vmfile?: VMFile; errors: Issue[]; warnings: Issue[] }>;
+  /** Path of the sparse raw base disk of a manifest, reassembled on first use. */
+  baseDisk(digest: string, ctx: CallContext): Promise<string>;
+}

@@ -1,0 +1,26 @@
+import type { CallContext } from './common.js';
+import type { CloudInit, ComposeLabel, VMRecord } from './hypervisor.js';
+
+export interface RunRequest {
+  image: string;
+  name: string;
+  memoryMb: number;
+  vcpuCount: number;
+  diskSizeGb: number;
+  ephemeral: boolean;
+  cloudInit?: CloudInit;
+  networkName: string;
+  activateNetwork: boolean;
+  labels: Record<string, string>;
+  compose?: ComposeLabel;
+  waitForIp: boolean;
+}
+
+/**
+ * Port `vmregistry.vms.v1`, provided by the core: RunVM as the RPC does it — the image resolved
+ * (pulled when missing and a registry is configured), its base disk prepared, defaults from its
+ * VMFile — then handed to the hypervisor. The compose runner creates VMs through this.
+ */
+export interface VmService {
+  run(req: RunRequest, ctx: CallContext): Promise<VMRecord>;
+}

@@ -1,0 +1,7 @@
+// The public face for plugin authors: `import { definePlugin, hypervisorPort } from 'vmregistry/plugin-api'`.
+// Everything a third-party plugin needs, and nothing that ties it to the host's internals (no tsyringe).
+export * from '../core/plugins/definePlugin.js';
+export * from '../core/plugins/refs.js';
+export type { ConfigSchema } from '../core/plugins/configSchema.js';
+export * from '../core/errors.js';
+export type * from '../core/ports/index.js';
