@@ -79,10 +79,11 @@ export class OidcAuthProvider implements AuthProvider {
         } else if (s.refreshToken) {
           notes.push(`${issuer} has no revocation endpoint; its tokens stay valid until they expire`);
         }
-        if (meta.end_session_endpoint && s.idToken) {
+        if (meta.end_session_endpoint) {
           // RP-initiated logout is a browser interaction (the provider's session lives in the user's
-          // browser cookies, not here): hand the CLI the URL to open.
-          const url = oidc.buildEndSessionUrl(config, { id_token_hint: s.idToken, client_id: s.clientId });
+          // browser cookies, not here): hand the CLI the URL to open. client_id instead of id_token_hint
+          // keeps the ID token (personal data) out of messages that may end up in logs.
+          const url = oidc.buildEndSessionUrl(config, { client_id: s.clientId });
           notes.push(`to also sign out of ${issuer} in your browser, open ${url.href}`);
         }
       } catch (err) {
