@@ -80,7 +80,8 @@ export class OciRegistryClient implements RegistryClient {
         p = fetchBlob(repo, desc, content, ctx, signal).finally(() => this.inflight.delete(desc.digest));
         this.inflight.set(desc.digest, p);
       }
-      transferred += await p;
+      const n = await p;
+      transferred += n;
     });
     ctx.progress?.({ phase: 'verify', item: m.digest, current: blobs.length, total: blobs.length, unit: 'items' });
     const local = await this.images.commitManifest(this.localName(reference, ref), m.bytes, ctx);
@@ -100,7 +101,8 @@ export class OciRegistryClient implements RegistryClient {
     const mountFrom = src && src.host === dst.host && src.repository !== dst.repository ? src.repository : undefined;
     let transferred = 0;
     await forEachLimited(blobs, this.config.concurrency, ctx.signal, async (desc, signal) => {
-      transferred += await pushBlob(repo, desc, this.images.content, ctx, signal, { chunkSize: this.config.chunkSize, mountFrom }, this.uploads);
+      const n = await pushBlob(repo, desc, this.images.content, ctx, signal, { chunkSize: this.config.chunkSize, mountFrom }, this.uploads);
+      transferred += n;
     });
     const target = dst.tag ?? dst.digest ?? image.digest;
     const pushed = await pushManifest(repo, target, image.manifestBytes, ctx.log);
