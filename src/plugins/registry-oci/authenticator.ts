@@ -61,9 +61,13 @@ export class Authenticator {
     this.challenges.set(s.host, ch);
     const merged = formatScopes(parseScopes([...scopes, ...(ch.params.scope ? [ch.params.scope] : [])]));
     if (ch.scheme === 'bearer') {
-      const creds = await s.credentials();
-      this.tokens.invalidate(this.key(s.host, ch, merged, creds));
-      // A fresh token for the same scope may still help (expired token); nothing sent yet always does.
+      // Parallel requests all meet the first challenge: only a token that was actually sent and
+      // rejected is dropped, so they share one fetch; a fresh token may still help (expiry).
+      if (sent?.startsWith('Bearer ')) {
+        const creds = await s.credentials();
+        this.tokens.invalidate(this.key(s.host, ch, formatScopes(parseScopes(scopes)), creds), sent.slice(7));
+        this.tokens.invalidate(this.key(s.host, ch, merged, creds), sent.slice(7));
+      }
       return merged;
     }
     if (!sent || prev?.scheme !== ch.scheme) return merged;

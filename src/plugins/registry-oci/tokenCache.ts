@@ -1,7 +1,7 @@
 // Bearer tokens per (registry, service, scope set, credential): single-flight so that parallel blob
 // transfers share one token request, renewed a little before expiry.
 
-interface Entry { promise: Promise<string>; expiresAt: number }
+interface Entry { promise: Promise<string>; expiresAt: number; token?: string }
 
 export interface TokenGrant { token: string; expiresInS: number }
 
@@ -17,6 +17,7 @@ export class TokenCache {
       (g) => {
         // Never cache for less than a second: a 0-second token would cause a fetch per request.
         entry.expiresAt = this.now() + Math.max(1000, g.expiresInS * 1000 - this.skewMs);
+        entry.token = g.token;
         return g.token;
       },
       (err: unknown) => {
@@ -28,8 +29,10 @@ export class TokenCache {
     return entry.promise;
   }
 
-  invalidate(key: string): void {
-    this.entries.delete(key);
+  /** Drops the entry if it still holds `token` (a rejected one); a newer token stays. */
+  invalidate(key: string, token?: string): void {
+    const e = this.entries.get(key);
+    if (e && (token === undefined || e.token === token)) this.entries.delete(key);
   }
 
   clear(): void {
