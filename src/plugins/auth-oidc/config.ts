@@ -9,7 +9,8 @@ export interface ScimTarget {
   tokenFile: string;
 }
 
-export interface AuthOidcConfig {
+// A type alias (not an interface) so it is assignable to the loader's Record<string, unknown> config.
+export type AuthOidcConfig = {
   /** Client id when the context sets none (ContextInfo.authClientId wins). A public client: no secret. */
   clientId: string;
   scopes: string;
@@ -31,7 +32,7 @@ export interface AuthOidcConfig {
   scim: ScimTarget;
   /** Per-context registrars, keyed by context name; they win over `scim`. */
   contexts: Record<string, { scim?: Partial<ScimTarget> }>;
-}
+};
 
 const scimSchema: ConfigSchema = {
   type: 'object',
