@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import * as oidc from 'openid-client';
 import {
-  FailedPreconditionError, InvalidArgumentError, isVmrError, UnauthenticatedError,
+  CancelledError, FailedPreconditionError, InvalidArgumentError, isVmrError, UnauthenticatedError,
 } from '../../core/errors.js';
 import type {
   AuthProvider, LoginInput, LoginResult, RegisterInput, RegistryCredentials,
@@ -54,6 +54,8 @@ export class OidcAuthProvider implements AuthProvider {
         }
         return await this.passwordLogin(config, issuer, clientId, input, ctx);
       } catch (err) {
+        // However the library wrapped it, a failure after the caller went away is a cancellation.
+        if (ctx.signal.aborted && !isVmrError(err)) throw new CancelledError(`${what}: cancelled`, { cause: err });
         throw toDomainError(err, what, issuer);
       }
     });

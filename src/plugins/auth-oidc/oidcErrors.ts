@@ -42,8 +42,10 @@ export function toDomainError(err: unknown, what: string, issuer: string): VmrEr
     }
   }
   const e = err as { name?: string; code?: string; message?: string; cause?: unknown };
-  if (e?.name === 'AbortError' && !isTimeout(err)) return new CancelledError(`${what}: cancelled`, { cause: err });
-  if (e?.name === 'TimeoutError' || isTimeout(err)) {
+  if ((e?.name === 'AbortError' || e?.code === 'OAUTH_ABORT') && !isTimeout(err)) {
+    return new CancelledError(`${what}: cancelled`, { cause: err });
+  }
+  if (e?.name === 'TimeoutError' || e?.code === 'OAUTH_TIMEOUT' || isTimeout(err)) {
     return new UnavailableError(`${what} failed: ${issuer} did not answer in time; try again later`, { cause: err });
   }
   // fetch() failures are TypeErrors whose cause carries the socket error (ECONNREFUSED …).

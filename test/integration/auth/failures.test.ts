@@ -60,6 +60,10 @@ describe('auth-oidc failure modes', () => {
 
   it('refuses login without an auth server, and the password grant unless enabled', async () => {
     await assert.rejects(h.auth.login(pw('frank', 'frankpass123'), h.ctx({ authServer: '' })), code('FAILED_PRECONDITION'));
+    // The request's server overrides the (here absent) context auth server.
+    const viaServer = await h.auth.login({ ...pw('frank', 'frankpass123'), server: `${idp.issuer}/` }, h.ctx({ name: 'bare', authServer: '' }));
+    assert.equal(viaServer.server, idp.issuer);
+    await h.auth.logout(idp.issuer, h.ctx({ name: 'bare', authServer: '' }));
     const strict = await startAuthPlugin({ authServer: idp.issuer }, {});
     try {
       await assert.rejects(strict.auth.login(pw('frank', 'frankpass123'), strict.ctx()),
@@ -131,5 +135,9 @@ describe('auth-oidc failure modes', () => {
     await delay(Math.max(0, s.expiresAt - Date.now()) + 50);
     await assert.rejects(h.auth.registryCredentials(REGISTRY, h.ctx()), code('UNAVAILABLE'));
     assert.ok(await h.state.namespace('auth').get(key), 'session kept for when the provider is back');
+    // Logging out still works locally and says the provider could not be told.
+    const out = await h.auth.logout('', h.ctx());
+    assert.match(out.message, /could not revoke/);
+    assert.equal(await h.state.namespace('auth').get(key), undefined);
   });
 });
