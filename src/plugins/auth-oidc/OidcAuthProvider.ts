@@ -1,6 +1,5 @@
 // AuthProvider over OpenID Connect: Login (device flow, or the password grant when enabled), Logout,
 // Register (through a Registrar) and the registry credentials derived from the session.
-import { readFile } from 'node:fs/promises';
 import * as oidc from 'openid-client';
 import {
   CancelledError, FailedPreconditionError, InvalidArgumentError, isVmrError, UnauthenticatedError,
@@ -10,14 +9,13 @@ import type {
 } from '../../core/ports/auth.js';
 import type { CallContext, ComponentHealth, Logger } from '../../core/ports/common.js';
 import type { KeyValueStore } from '../../core/ports/state.js';
-import type { AuthOidcConfig, ScimTarget } from './config.js';
+import type { AuthOidcConfig } from './config.js';
 import { forgetDevice, pendingDevice, pollDevice, startDevice } from './deviceFlow.js';
 import { checkIssuer } from './health.js';
 import { IssuerClients, normalizeIssuer, withSignal } from './issuerClients.js';
 import { oauthErrorCode, toDomainError } from './oidcErrors.js';
-import type { Registrar } from './registrar.js';
+import { registrarFor } from './registrarFor.js';
 import { credentialsFor, hostAllowed } from './registryCredentials.js';
-import { ScimRegistrar } from './ScimRegistrar.js';
 import { sessionKey, type Session, type SessionStore } from './session.js';
 import { SessionManager } from './SessionManager.js';
 import { sessionFromTokens } from './tokenSession.js';
@@ -102,7 +100,7 @@ export class OidcAuthProvider implements AuthProvider {
   async register(input: RegisterInput, ctx: CallContext): Promise<{ userId: string; username: string; message: string }> {
     if (!input.username) throw new InvalidArgumentError('username is required', { field: 'username' });
     if (!input.password) throw new InvalidArgumentError('password is required', { field: 'password' });
-    const registrar = await this.registrarFor(ctx);
+    const registrar = registrarFor(this.config, ctx.context.name);
     const user = await registrar.register(
       { username: input.username, password: input.password, email: input.email, displayName: input.displayName },
       ctx.signal,
@@ -214,24 +212,5 @@ export class OidcAuthProvider implements AuthProvider {
     };
   }
 
-  private async registrarFor(ctx: CallContext): Promise<Registrar> {
-    const perContext = this.config.contexts[ctx.context.name]?.scim;
-    const target: ScimTarget = perContext?.url
-      ? { url: perContext.url, token: perContext.token ?? '', tokenFile: perContext.tokenFile ?? '' }
-      : this.config.scim;
-    if (!target.url) {
-      throw new FailedPreconditionError(`registration is not configured for context "${ctx.context.name}": set ` +
-        'scim.url (or contexts.<name>.scim.url) in the auth-oidc plugin config, or register at the identity provider');
-    }
-    const token = async () => {
-      if (!target.tokenFile) return target.token;
-      try {
-        return (await readFile(target.tokenFile, 'utf8')).trim();
-      } catch (err) {
-        throw new FailedPreconditionError(`cannot read the SCIM token file ${target.tokenFile}: ${(err as Error).message}`);
-      }
-    };
-    return new ScimRegistrar(target.url, token, this.config.httpTimeoutSeconds * 1000);
-  }
 }
 
