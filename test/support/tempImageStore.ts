@@ -50,18 +50,19 @@ export class TempContentStore implements ContentStore {
     const fh = await open(p, 'a');
     const offset = (await fh.stat()).size;
     let written = offset;
+    // Hash while writing (a resumed partial is hashed once on open), as a real store would.
+    const h = createHash('sha256');
+    if (offset > 0) for await (const c of createReadStream(p)) h.update(c as Buffer);
     let finished = false;
     const blobPath = this.blobPath(d);
     return {
       offset,
-      async write(chunk: Buffer) { await fh.write(chunk); written += chunk.length; },
+      async write(chunk: Buffer) { h.update(chunk); await fh.write(chunk); written += chunk.length; },
       async commit() {
         if (finished) return;
         finished = true;
         await fh.close();
         try {
-          const h = createHash('sha256');
-          for await (const c of createReadStream(p)) h.update(c as Buffer);
           const got = `sha256:${h.digest('hex')}`;
           if (written !== size || got !== d) {
             await rm(p, { force: true });
