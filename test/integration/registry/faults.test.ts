@@ -91,6 +91,27 @@ describe('registry-oci when the registry dies mid-transfer', () => {
     assert.equal(back.digest, digest);
   });
 
+  it('a push that failed while the registry was down resumes its upload session when retried', async () => {
+    const src = await newStore();
+    const { digest } = await makeTestImage(src, 'vm/crash-again:1', [LAYER], 44);
+    const client = newClient(src, { chunkSize: 4 << 20, retries: 1, minBackoffMs: 10, maxBackoffMs: 20 });
+    let killed: Promise<void> | undefined;
+    const ctx1 = callContext({ insecureRegistry: true });
+    ctx1.progress = (p) => { if (!killed && p.phase === 'upload' && p.current >= 12 << 20 && p.current < LAYER) killed = reg.kill(); };
+    await assert.rejects(client.push('vm/crash-again:1', `${proxy.host}/vm/crash-again:1`, ctx1), (e: Error & { code?: string }) => e.code === 'UNAVAILABLE');
+    await killed;
+    await reg.restart();
+    const ctx2 = callContext({ insecureRegistry: true });
+    proxy.seen.length = 0;
+    const res = await client.push('vm/crash-again:1', `${proxy.host}/vm/crash-again:1`, ctx2);
+    assert.equal(res.digest, digest);
+    const resumed = ctx2.events.find((e) => e.message?.startsWith('resumed at'));
+    assert.ok(resumed && resumed.current >= 12 << 20, `resumed: ${JSON.stringify(resumed)}`);
+    assert.ok(res.transferred <= LAYER - (12 << 20) + 1024, `second push moved ${res.transferred} bytes, not the whole blob`);
+    const back = await newClient(await newStore()).pull(`${reg.host}/vm/crash-again:1`, callContext({ insecureRegistry: true }));
+    assert.equal(back.digest, digest);
+  });
+
   it('a pull resumes an interrupted blob with a Range request after a restart', async () => {
     const src = await newStore();
     const { digest } = await makeTestImage(src, 'vm/crash-pull:1', [LAYER], 42);
