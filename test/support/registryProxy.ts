@@ -10,6 +10,8 @@ export interface ProxyOptions {
   corruptBlob?: string;
   /** Answer 400 MANIFEST_INVALID to manifest PUTs whose body has artifactType (an old registry). */
   rejectArtifactType?: boolean;
+  /** Called as each request arrives (before it is forwarded). */
+  onRequest?: (r: SeenRequest) => void;
 }
 
 export interface RegistryProxy {
@@ -29,6 +31,7 @@ export async function startRegistryProxy(target: string, options: ProxyOptions =
       range: req.headers.range, contentRange: req.headers['content-range'] as string | undefined,
     };
     seen.push(rec);
+    options.onRequest?.(rec);
     let body: Buffer | undefined;
     if (options.rejectArtifactType && req.method === 'PUT' && /\/manifests\//.test(rec.path)) {
       const parts: Buffer[] = [];

@@ -1,7 +1,7 @@
 // A small temp-dir ImageStore/ContentStore for the registry tests, honouring the port contract that
 // the real store (core images) gives: resumable digest-verified writers, one writer per digest at a
 // time, manifests committed only when all their blobs are present.
-import { createHash } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -50,18 +50,19 @@ export class TempContentStore implements ContentStore {
     const fh = await open(p, 'a');
     const offset = (await fh.stat()).size;
     let written = offset;
+    // Hash while writing (a resumed partial is hashed once on open), as a real store would.
+    const h = createHash('sha256');
+    if (offset > 0) for await (const c of createReadStream(p)) h.update(c as Buffer);
     let finished = false;
     const blobPath = this.blobPath(d);
     return {
       offset,
-      async write(chunk: Buffer) { await fh.write(chunk); written += chunk.length; },
+      async write(chunk: Buffer) { h.update(chunk); await fh.write(chunk); written += chunk.length; },
       async commit() {
         if (finished) return;
         finished = true;
         await fh.close();
         try {
-          const h = createHash('sha256');
-          for await (const c of createReadStream(p)) h.update(c as Buffer);
           const got = `sha256:${h.digest('hex')}`;
           if (written !== size || got !== d) {
             await rm(p, { force: true });
@@ -168,15 +169,8 @@ export async function makeTestImage(store: TempImageStore, reference: string, la
   return { digest: img.digest, manifest };
 }
 
-/** Incompressible, reproducible bytes without burning CPU on crypto for each byte. */
+/** Incompressible, reproducible bytes (AES-CTR keystream of the seed: fast and deterministic). */
 export function pseudoRandom(size: number, seed: number): Buffer {
-  const block = createHash('sha512');
-  const out = Buffer.allocUnsafe(size);
-  let s = createHash('sha512').update(block.update(String(seed)).digest()).digest();
-  for (let o = 0; o < size; o += s.length) {
-    s.copy(out, o, 0, Math.min(s.length, size - o));
-    if ((o & 0xffff) === 0) s = createHash('sha512').update(s).update(String(o)).digest();
-    else for (let i = 0; i < s.length; i += 4) s.writeUInt32LE((s.readUInt32LE(i) * 2654435761 + o) >>> 0, i);
-  }
-  return out;
+  const key = createHash('sha256').update(`vmr-test-${seed}`).digest().subarray(0, 16);
+  return createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(size));
 }

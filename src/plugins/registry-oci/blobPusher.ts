@@ -54,6 +54,7 @@ export async function pushBlob(repo: Repository, desc: OciDescriptor, content: C
       session = { location: st.location, minChunk: 0 };
       offset = st.offset;
       ctx.log.info({ digest: desc.digest, offset }, 'resuming blob upload');
+      ctx.progress?.({ phase: 'upload', item: desc.digest, current: offset, total: desc.size, unit: 'bytes', message: `resumed at ${offset}` });
     }
     memo.delete(memoKey);
   }
