@@ -3,3 +3,4 @@ export * from './callContext.js';
 export * from './fakes/fakeControls.js';
 export * from './fakes/InMemoryNetworkManager.js';
 export * from './fakes/InMemoryHypervisor.js';
+export * from './fakes/FakeVmService.js';
