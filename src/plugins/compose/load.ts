@@ -45,8 +45,9 @@ export async function loadProject(src: ComposeSource, images?: ImageStore): Prom
   const doc = parseDocument(src.content ?? '', { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const fail = (projectName = src.projectName ?? '') => ({ projectName, services: [], errors, warnings });
 
-  for (const e of doc.errors) errors.push({ path: '', line: e.linePos?.[0].line, message: `YAML: ${e.message}`, severity: 'error' });
-  for (const w of doc.warnings) warnings.push({ path: '', line: w.linePos?.[0].line, message: `YAML: ${w.message}`, severity: 'warning' });
+  // Not prettyErrors: its messages carry a source excerpt; the line is enough.
+  for (const e of doc.errors) errors.push({ path: '', line: lc.linePos(e.pos[0]).line, message: `YAML: ${e.message}`, severity: 'error' });
+  for (const w of doc.warnings) warnings.push({ path: '', line: lc.linePos(w.pos[0]).line, message: `YAML: ${w.message}`, severity: 'warning' });
   if (errors.length) return fail();
   if (!isMap(doc.contents)) {
     errors.push({ path: '', line: 1, message: 'a VMCompose file is a mapping with api_version, kind, name, networks and services', severity: 'error' });
@@ -81,8 +82,8 @@ export async function loadProject(src: ComposeSource, images?: ImageStore): Prom
   for (const [svc, def] of Object.entries(rawSvcs)) {
     if (!isObj(def)) continue;
     const list = dependencies(def.depends_on);
-    for (const d of list) {
-      const at: P = ['services', svc, 'depends_on', Array.isArray(def.depends_on) ? (def.depends_on as unknown[]).indexOf(d.service) : d.service];
+    for (const [i, d] of list.entries()) {
+      const at: P = ['services', svc, 'depends_on', Array.isArray(def.depends_on) ? i : d.service];
       if (!(d.service in rawSvcs)) err(at, `unknown service "${d.service}"; services are: ${serviceNames.join(', ') || '(none)'}`, !Array.isArray(def.depends_on));
       else if (d.service === svc) err(at, `service "${svc}" depends on itself`, !Array.isArray(def.depends_on));
     }
