@@ -220,6 +220,26 @@ describe('compose down, ps, restart', () => {
     assert.deepEqual(again.removedNetworks, ['web-stack-backend']);
   });
 
+  it('works with a network manager that reports no labels (down finds the networks its VMs used)', async () => {
+    const env = makeEnv();
+    const strip = <T extends { labels?: unknown }>(n: T): T => ({ ...n, labels: undefined });
+    const nm = env.nm;
+    const bare = Object.assign(Object.create(nm) as typeof nm, {
+      list: async (c: ReturnType<typeof env.ctx>) => (await nm.list(c)).map(strip),
+      get: async (name: string, c: ReturnType<typeof env.ctx>) => strip(await nm.get(name, c)),
+    });
+    const { ComposeService } = await import('../../src/plugins/compose/ComposeService.js');
+    const { quietLogger } = await import('../../src/testing/callContext.js');
+    const runner = new ComposeService({ vms: env.vms, hypervisor: env.hv, networks: bare, log: quietLogger,
+      parallelism: 4, defaultTimeoutSeconds: 5, stopTimeoutSeconds: 1 });
+    await runner.up(source(webStack()), upOpts(), env.ctx());
+    const again = await runner.up(source(webStack()), upOpts(), env.ctx());
+    assert.ok(again.services.every((s) => s.action === 'unchanged'));
+    const down = await runner.down('web-stack', { removeNetworks: true }, env.ctx());
+    assert.deepEqual(down.removedNetworks, ['web-stack-backend']);
+    assert.deepEqual((await nm.list(env.ctx())).map((n) => n.name), ['default']);
+  });
+
   it('state comes from the VMs: a new runner (daemon restart) sees the project', async () => {
     const { runner, make, ctx } = makeEnv();
     await runner.up(source(webStack()), upOpts(), ctx());

@@ -163,7 +163,11 @@ export class ComposeService implements ComposeRunner {
     }
     const removedNetworks: string[] = [];
     if (opts.removeNetworks) {
-      const nets = (await this.d.networks.list(ctx)).filter((n) => n.labels?.[LABEL.project] === project);
+      // Networks carry the project label; for a network manager that does not report labels, fall back on
+      // the project's own networks (named `<project>-…`) that its VMs were attached to.
+      const usedByProject = new Set(st.vms.flatMap((v) => v.networks.map((n) => n.name)).filter((n) => n.startsWith(`${project}-`)));
+      const nets = (await this.d.networks.list(ctx)).filter((n) =>
+        n.labels ? n.labels[LABEL.project] === project : usedByProject.has(n.name));
       for (const n of nets) {
         try {
           await this.d.networks.delete(n.name, { force: false }, ctx);
@@ -251,7 +255,8 @@ export class ComposeService implements ComposeRunner {
         }
         continue;
       }
-      if (cur.labels?.[LABEL.project] !== p.name) {
+      // A manager that reports no labels at all cannot tell; the name and shape checks below still apply.
+      if (cur.labels !== undefined && cur.labels[LABEL.project] !== p.name) {
         throw new FailedPreconditionError(
           `network "${n.name}" exists but does not belong to project "${p.name}"; remove it, rename the network, or mark it external: true`,
           { field: `networks.${n.key}` });

@@ -26,7 +26,8 @@ export interface LoadResult {
 type P = (string | number)[];
 type Raw = Record<string, unknown>;
 
-const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+// As the core's RunVM accepts them (src/core/vms/VmActions.ts).
+const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 const MAX_FILE = 4 * 1024 * 1024;
 const FILE_KEYS = [
@@ -110,7 +111,7 @@ export async function loadProject(src: ComposeSource, images?: ImageStore): Prom
     const vmNames = Array.from({ length: Math.max(0, replicas) }, (_, i) => `${projectName}-${svc}-${i + 1}`);
     for (const vm of vmNames) {
       if (!VM_NAME.test(vm)) {
-        err([...at], `VM name "${vm}" is not a valid VM name (at most 64 letters, digits, "-", "_", "."); shorten the project or service name`, true);
+        err([...at], `VM name "${vm}" is not a valid VM name (at most 63 letters, digits, "-", "_", "."); shorten the project or service name`, true);
         break;
       }
       const other = seenVm.get(vm.toLowerCase());

@@ -95,7 +95,7 @@ export const composeSchema = {
           additionalProperties: false,
           description: 'Unset values come from the image\'s VMFile.',
           properties: {
-            memory_mb: { type: 'integer', minimum: 16, maximum: 1048576 },
+            memory_mb: { type: 'integer', minimum: 64, maximum: 1048576 },
             vcpu_count: { type: 'integer', minimum: 1, maximum: 256 },
             disk_size_gb: { type: 'integer', minimum: 0, maximum: 65536 },
           },
