@@ -168,7 +168,7 @@ describe('compose up failing in the middle', () => {
     const { runner, hv, nm, ctx } = makeEnv({ failOn: { run: 'web-stack-cache-1' } });
     const err = await rejectsWithCode(runner.up(source(webStack()), upOpts(), ctx()), 'UNAVAILABLE');
     assert.match(err.message, /service "cache" failed: VM web-stack-cache-1: injected failure/);
-    assert.match(err.message, /not started because a dependency failed: web/);
+    assert.match(err.message, /not started: web/);
     assert.match(err.message, /left in place: web-stack-db-1/);
     assert.ok(isVmrError(err) && err.issues?.some((i) => i.path === 'services.cache'));
     assert.deepEqual((await hv.list(ctx())).map((v) => v.name), ['web-stack-db-1']);
@@ -179,6 +179,19 @@ describe('compose up failing in the middle', () => {
     assert.deepEqual(down.removedNetworks, ['web-stack-backend']);
     assert.equal(hv.size, 0);
     await rejectsWithCode(nm.get('web-stack-backend', ctx()), 'NOT_FOUND');
+  });
+
+  it('after a failure, services whose turn comes later are not started either', async () => {
+    const { runner, hv, ctx } = makeEnv({ failOn: { run: 'p-a-1' }, delays: { run: 5 } });
+    const file = `api_version: vmregistry.io/v1alpha1\nkind: VMCompose\nname: p\nservices:
+  a: { image: ${IMAGE} }
+  b: { image: ${IMAGE} }
+  c: { image: ${IMAGE}, depends_on: [b] }
+`;
+    const err = await rejectsWithCode(runner.up(source(file), upOpts(), ctx()), 'UNAVAILABLE');
+    assert.match(err.message, /service "a" failed/);
+    assert.match(err.message, /not started: c/);
+    assert.deepEqual((await hv.list(ctx())).map((v) => v.name), ['p-b-1'], 'b was in flight and finished; c never began');
   });
 
   it('a dependency that never gets an address fails with DEADLINE_EXCEEDED naming it', async () => {

@@ -96,6 +96,7 @@ export class ComposeService implements ComposeRunner {
     const ipWaits = new Map<string, Promise<void>>();
     const failures: Array<{ service: string; error: unknown }> = [];
     const skipped: string[] = [];
+    let failedEarly = false;
     for (const s of services) {
       converged.set(s.name, (async () => {
         for (const dep of s.dependsOn) {
@@ -114,11 +115,17 @@ export class ComposeService implements ComposeRunner {
               await w;
             } catch (e) {
               // The dependency's failure is reported once, under its own name.
+              failedEarly = true;
               throw new Skipped(dep.service, { cause: e });
             }
           }
         }
-        return this.converge(p.name, s, byVm, opts.forceRecreate, limiter, ctx, log);
+        // After a failure nothing new starts: the error then describes the whole state.
+        if (failedEarly) throw new Skipped('');
+        return this.converge(p.name, s, byVm, opts.forceRecreate, limiter, ctx, log).catch((e) => {
+          failedEarly = true;
+          throw e;
+        });
       })());
     }
     const settled = await Promise.allSettled([...converged.values()]);
@@ -389,7 +396,7 @@ function invalid(errors: Issue[]): VmrError {
 function upFailed(project: string, failures: Array<{ service: string; error: unknown }>, skipped: string[], created: string[]): VmrError {
   const names = failures.map((f) => `"${f.service}"`).join(', ');
   const msg = `compose up "${project}": service ${names} failed: ${messages(failures)}` +
-    (skipped.length ? `; not started because a dependency failed: ${skipped.join(', ')}` : '') +
+    (skipped.length ? `; not started: ${skipped.join(', ')}` : '') +
     (created.length
       ? `; left in place: ${created.join(', ')} — fix the cause and run up again, or remove them with "vmr compose down ${project}"`
       : '');
