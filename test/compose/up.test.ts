@@ -181,6 +181,20 @@ describe('compose up failing in the middle', () => {
     await rejectsWithCode(nm.get('web-stack-backend', ctx()), 'NOT_FOUND');
   });
 
+  it('polls for addresses when the hypervisor has no waitForIp', async () => {
+    const env = makeEnv({ delays: { ip: 30 } });
+    const hv = Object.assign(Object.create(env.hv) as typeof env.hv, { waitForIp: undefined });
+    const { ComposeService } = await import('../../src/plugins/compose/ComposeService.js');
+    const { quietLogger } = await import('../../src/testing/callContext.js');
+    const runner = new ComposeService({ vms: env.vms, hypervisor: hv, networks: env.nm, log: quietLogger,
+      parallelism: 4, defaultTimeoutSeconds: 5, stopTimeoutSeconds: 1, pollMs: 5 });
+    await runner.up(source(webStack()), upOpts(), env.ctx());
+    const c = env.hv.controls;
+    assert.ok(c.events.filter((e) => e.op === 'get' && e.target === 'web-stack-db-1').length >= 2, 'db was polled');
+    assert.deepEqual(c.order('waitForIp'), []);
+    assert.ok(c.seqOf('run', 'web-stack-web-1', 'begin') > c.seqOf('run', 'web-stack-db-1', 'end'));
+  });
+
   it('after a failure, services whose turn comes later are not started either', async () => {
     const { runner, hv, ctx } = makeEnv({ failOn: { run: 'p-a-1' }, delays: { run: 5 } });
     const file = `api_version: vmregistry.io/v1alpha1\nkind: VMCompose\nname: p\nservices:

@@ -338,11 +338,15 @@ export class ComposeService implements ComposeRunner {
           const rec = await this.d.hypervisor.get(vm.name, sub);
           if (rec.networks.some((n) => n.ipAddresses.length)) return;
           await new Promise<void>((resolve, reject) => {
-            const t = setTimeout(resolve, this.d.pollMs ?? 500);
-            signal.addEventListener('abort', () => {
+            const onAbort = () => {
               clearTimeout(t);
               reject(new CancelledError('cancelled'));
-            }, { once: true });
+            };
+            const t = setTimeout(() => {
+              signal.removeEventListener('abort', onAbort);
+              resolve();
+            }, this.d.pollMs ?? 500);
+            signal.addEventListener('abort', onAbort, { once: true });
           });
         }
       }));
