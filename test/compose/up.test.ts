@@ -286,6 +286,18 @@ describe('compose down, ps, restart', () => {
     await rejectsWithCode(runner.restart('ghost', { services: [] }, ctx()), 'NOT_FOUND');
   });
 
+  it('restart waits for a restarted ip_assigned dependency to get its address again', async () => {
+    const { runner, hv, ctx } = makeEnv({ delays: { ip: 20 } });
+    await runner.up(source(webStack()), upOpts(), ctx());
+    hv.controls.resetLog();
+    await runner.restart('web-stack', { services: ['db', 'web'] }, ctx());
+    const c = hv.controls;
+    const waited = c.seqOf('waitForIp', 'web-stack-db-1', 'end');
+    assert.ok(waited > c.seqOf('restart', 'web-stack-db-1', 'end'), 'waited for db after restarting it');
+    assert.ok(c.seqOf('restart', 'web-stack-web-1', 'begin') > waited, 'web restarted only then');
+    assert.deepEqual(c.order('restart').filter((n) => n.includes('cache')), [], 'cache was not named');
+  });
+
   it('restart restarts all services in dependency order, or only the ones named', async () => {
     const { runner, hv, ctx } = makeEnv({ delays: { restart: 2 } });
     await runner.up(source(webStack()), upOpts(), ctx());

@@ -217,7 +217,8 @@ export class ComposeService implements ComposeRunner {
       for (const s of inLevel) {
         for (const dep of st.deps.get(s) ?? []) {
           if (restarted.has(dep.service) && dep.condition === 'ip_assigned') {
-            await this.waitForVmIps(st.byService.get(dep.service)!, dep, s, (dep.timeoutSeconds || this.d.defaultTimeoutSeconds) * 1000, ctx);
+            await this.waitForVmIps(st.byService.get(dep.service)!.map((v) => v.name), dep, s,
+              (dep.timeoutSeconds || this.d.defaultTimeoutSeconds) * 1000, ctx);
           }
         }
       }
@@ -316,26 +317,25 @@ export class ComposeService implements ComposeRunner {
     ];
   }
 
-  private async waitForIps(s: ResolvedService, dep: Dependency, dependent: string, timeoutMs: number, ctx: CallContext): Promise<void> {
-    const vms = await Promise.all(s.vmNames.map((n) => this.d.hypervisor.get(n, ctx)));
-    await this.waitForVmIps(vms, dep, dependent, timeoutMs, ctx);
+  private waitForIps(s: ResolvedService, dep: Dependency, dependent: string, timeoutMs: number, ctx: CallContext): Promise<void> {
+    return this.waitForVmIps(s.vmNames, dep, dependent, timeoutMs, ctx);
   }
 
-  private async waitForVmIps(vms: VMRecord[], dep: Dependency, dependent: string, timeoutMs: number, ctx: CallContext): Promise<void> {
+  /** Every VM in `names` has an address (read fresh: a restarted VM's old record still shows its old lease). */
+  private async waitForVmIps(names: string[], dep: Dependency, dependent: string, timeoutMs: number, ctx: CallContext): Promise<void> {
     // Not AbortSignal.timeout: its timer is unref'd, and nothing else may keep the process alive meanwhile.
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), timeoutMs);
     const signal = AbortSignal.any([ctx.signal, timeout.signal]);
     const sub: CallContext = { ...ctx, signal };
     try {
-      await Promise.all(vms.map(async (vm) => {
-        if (vm.networks.some((n) => n.ipAddresses.length)) return;
+      await Promise.all(names.map(async (name) => {
         if (this.d.hypervisor.waitForIp) {
-          await this.d.hypervisor.waitForIp(vm.name, sub);
+          await this.d.hypervisor.waitForIp(name, sub);
           return;
         }
         for (;;) {
-          const rec = await this.d.hypervisor.get(vm.name, sub);
+          const rec = await this.d.hypervisor.get(name, sub);
           if (rec.networks.some((n) => n.ipAddresses.length)) return;
           await new Promise<void>((resolve, reject) => {
             const onAbort = () => {
