@@ -195,6 +195,14 @@ describe('compose up failing in the middle', () => {
     assert.ok(c.seqOf('run', 'web-stack-web-1', 'begin') > c.seqOf('run', 'web-stack-db-1', 'end'));
   });
 
+  it('keeps waiting for an address through a hypervisor that is briefly unavailable', async () => {
+    let flaky = 2;
+    const { runner, hv, ctx } = makeEnv({ delays: { ip: 10 }, failOn: { waitForIp: () => flaky-- > 0 } });
+    const r = await runner.up(source(webStack()), upOpts(), ctx());
+    assert.equal(r.services.length, 4);
+    assert.equal(hv.controls.events.filter((e) => e.op === 'waitForIp' && e.phase === 'fail').length, 2);
+  });
+
   it('after a failure, services whose turn comes later are not started either', async () => {
     const { runner, hv, ctx } = makeEnv({ failOn: { run: 'p-a-1' }, delays: { run: 5 } });
     const file = `api_version: vmregistry.io/v1alpha1\nkind: VMCompose\nname: p\nservices:

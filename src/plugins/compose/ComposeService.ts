@@ -329,25 +329,32 @@ export class ComposeService implements ComposeRunner {
     const signal = AbortSignal.any([ctx.signal, timeout.signal]);
     const sub: CallContext = { ...ctx, signal };
     try {
+      const pause = () => new Promise<void>((resolve, reject) => {
+        const onAbort = () => {
+          clearTimeout(t);
+          reject(new CancelledError('cancelled'));
+        };
+        const t = setTimeout(() => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        }, this.d.pollMs ?? 500);
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
       await Promise.all(names.map(async (name) => {
-        if (this.d.hypervisor.waitForIp) {
-          await this.d.hypervisor.waitForIp(name, sub);
-          return;
-        }
         for (;;) {
-          const rec = await this.d.hypervisor.get(name, sub);
-          if (rec.networks.some((n) => n.ipAddresses.length)) return;
-          await new Promise<void>((resolve, reject) => {
-            const onAbort = () => {
-              clearTimeout(t);
-              reject(new CancelledError('cancelled'));
-            };
-            const t = setTimeout(() => {
-              signal.removeEventListener('abort', onAbort);
-              resolve();
-            }, this.d.pollMs ?? 500);
-            signal.addEventListener('abort', onAbort, { once: true });
-          });
+          try {
+            if (this.d.hypervisor.waitForIp) {
+              await this.d.hypervisor.waitForIp(name, sub);
+              return;
+            }
+            const rec = await this.d.hypervisor.get(name, sub);
+            if (rec.networks.some((n) => n.ipAddresses.length)) return;
+          } catch (e) {
+            // A hypervisor that is reconnecting (libvirtd restarted) is no reason to give up a long wait.
+            if (!(isVmrError(e) && e.code === 'UNAVAILABLE') || signal.aborted) throw e;
+            ctx.log.warn({ vm: name, err: e.message }, 'hypervisor unavailable while waiting for an address; retrying');
+          }
+          await pause();
         }
       }));
     } catch (e) {
