@@ -5,7 +5,9 @@ export class Leases {
 
   create(): Lease {
     const mine = new Set<string>();
+    const created = new Set<string>();
     return {
+      created,
       add: (d: string) => {
         if (mine.has(d)) return;
         mine.add(d);
@@ -26,12 +28,19 @@ export class Leases {
     return this.held.has(d);
   }
 
+  /** Holders of a digest. */
+  count(d: string): number {
+    return this.held.get(d) ?? 0;
+  }
+
   all(): Set<string> {
     return new Set(this.held.keys());
   }
 }
 
 export interface Lease {
+  /** Blobs this work made (not found already present): what to remove if it fails. */
+  readonly created: Set<string>;
   add(digest: string): void;
   release(): void;
 }

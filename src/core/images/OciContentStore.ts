@@ -85,10 +85,15 @@ export class OciContentStore implements ContentStore {
   }
 
   async put(digest: string, data: Buffer): Promise<void> {
+    await this.putNew(digest, data);
+  }
+
+  /** `put`, resolving true when this call created the blob (false: it was there already). */
+  async putNew(digest: string, data: Buffer): Promise<boolean> {
     assertDigest(digest);
     const got = sha256Of(data);
     if (got !== digest) throw new DataLossError(`blob content does not match its digest: expected ${digest}, got ${got}`);
-    if (await this.has(digest)) return;
+    if (await this.has(digest)) return false;
     const tmp = tempName(this.blobDir, hexOf(digest));
     try {
       const fh = await open(tmp, 'wx', 0o644);
@@ -98,7 +103,7 @@ export class OciContentStore implements ContentStore {
       } finally {
         await fh.close();
       }
-      await this.publish(tmp, digest);
+      return await this.publish(tmp, digest);
     } catch (err) {
       await rm(tmp, { force: true });
       throw fromSystemError(err, `writing blob ${digest}`);
@@ -109,24 +114,28 @@ export class OciContentStore implements ContentStore {
    * Moves a complete, fsynced file (same filesystem) into place as `digest`. The caller computed
    * the digest while writing it. When the blob already exists the file is dropped: one copy wins.
    */
-  async publish(file: string, digest: string): Promise<void> {
+  async publish(file: string, digest: string): Promise<boolean> {
     const dst = this.blobPath(digest);
-    await this.gcLock.read(async () => {
+    const created = await this.gcLock.read(async () => {
+      let made = true;
       try {
         // link() fails if the blob exists, so concurrent publishers never replace a visible blob.
         await link(file, dst);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        made = false;
       }
       await rm(file, { force: true });
+      return made;
     });
     await fsyncDir(this.blobDir);
+    return created;
   }
 
   /** Streams a file (e.g. from another layout) into the store, verifying it. */
-  async putFile(src: string, digest: string, ctx: CallContext): Promise<void> {
+  async putFile(src: string, digest: string, ctx: CallContext): Promise<boolean> {
     assertDigest(digest);
-    if (await this.has(digest)) return;
+    if (await this.has(digest)) return false;
     const tmp = tempName(this.blobDir, hexOf(digest));
     try {
       const h = createHash('sha256');
@@ -143,7 +152,7 @@ export class OciContentStore implements ContentStore {
       }
       const got = 'sha256:' + h.digest('hex');
       if (got !== digest) throw new DataLossError(`blob ${src} does not match its digest: expected ${digest}, got ${got}`);
-      await this.publish(tmp, digest);
+      return await this.publish(tmp, digest);
     } catch (err) {
       await rm(tmp, { force: true });
       throw fromSystemError(err, `copying blob ${digest}`);
@@ -170,7 +179,7 @@ export class OciContentStore implements ContentStore {
         digest,
         size,
         partialPath: path.join(this.opts.ingestDir, hexOf(digest)),
-        publish: (p) => this.publish(p, digest),
+        publish: async (p) => { await this.publish(p, digest); },
         release: done,
       });
     } catch (err) {
@@ -189,9 +198,9 @@ export class OciContentStore implements ContentStore {
     return names.filter((n) => /^[a-f0-9]{64}$/.test(n)).map((n) => 'sha256:' + n);
   }
 
-  /** Removes a blob unless a lease holds it; call only under `gcLock.write`. Returns freed bytes. */
-  async removeUnleased(digest: string): Promise<number> {
-    if (this.leases.has(digest)) return 0;
+  /** Removes a blob unless more than `allowHolders` leases hold it; call only under `gcLock.write`. Returns freed bytes. */
+  async removeUnleased(digest: string, allowHolders = 0): Promise<number> {
+    if (this.leases.count(digest) > allowHolders) return 0;
     const p = this.blobPath(digest);
     try {
       const st = await stat(p);

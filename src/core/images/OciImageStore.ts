@@ -18,7 +18,8 @@ import { DEFAULT_CODEC, DEFAULT_LEVEL, codecByName } from './codecs.js';
 import { diskWindows } from './coverage.js';
 import { assertDigest, hexOf, isDigest, sha256Of } from './digest.js';
 import { exportDisk, exportLayout, exportArchive } from './exportImage.js';
-import { collectGarbage, type GcResult } from './gc.js';
+import { collectGarbage, referencedDigests, type GcResult } from './gc.js';
+import type { Lease } from './Leases.js';
 import { KeyedMutex } from './locks.js';
 import {
   ANN_AUTHORS, ANN_CREATED, ANN_DESCRIPTION, ANN_REF_NAME, ANN_SOURCE, ANN_TITLE, ANN_TOTAL_USIZE,
@@ -299,6 +300,7 @@ export class OciImageStore implements ImageStore {
       log.info({ digest: result.digest, virtualSize: info.virtualSize }, 'image imported');
       return result;
     } catch (err) {
+      await this.discard(lease);
       throw fromSystemError(err, 'importing the image');
     } finally {
       lease.release();
@@ -307,7 +309,7 @@ export class OciImageStore implements ImageStore {
   }
 
   /** Windows → blobs → config → manifest → index; the raw file becomes the base disk. */
-  private async storeDisk(raw: string, virtualSize: number, vmfile: VMFile, sourceFormat: string, reference: string, lease: ReturnType<OciContentStore['leases']['create']>, ctx: CallContext): Promise<LocalImage> {
+  private async storeDisk(raw: string, virtualSize: number, vmfile: VMFile, sourceFormat: string, reference: string, lease: Lease, ctx: CallContext): Promise<LocalImage> {
     const comp = byteProgress(ctx, 'compress', virtualSize);
     const layers = await compressWindows(raw, virtualSize, {
       windowSize: this.windowSize, codec: this.codec, level: this.level, concurrency: this.concurrency,
@@ -323,7 +325,7 @@ export class OciImageStore implements ImageStore {
     const configBytes = Buffer.from(JSON.stringify(config));
     const configDigest = sha256Of(configBytes);
     lease.add(configDigest);
-    await this.content.put(configDigest, configBytes);
+    if (await this.content.putNew(configDigest, configBytes)) lease.created.add(configDigest);
     const md = vmfile.metadata;
     const annotations: Record<string, string> = { [ANN_CREATED]: created, [ANN_TITLE]: md.name, [ANN_TOTAL_USIZE]: String(virtualSize) };
     if (md.description) annotations[ANN_DESCRIPTION] = md.description;
@@ -395,9 +397,12 @@ export class OciImageStore implements ImageStore {
     try {
       for (const d of [manifest.config, ...manifest.layers]) {
         lease.add(d.digest);
-        await this.content.putFile(blob(d.digest), d.digest, ctx);
+        if (await this.content.putFile(blob(d.digest), d.digest, ctx)) lease.created.add(d.digest);
       }
       return await this.commitManifest(reference ?? refName(entry) ?? '', manifestBytes, ctx);
+    } catch (err) {
+      await this.discard(lease);
+      throw err;
     } finally {
       lease.release();
     }
@@ -459,6 +464,26 @@ export class OciImageStore implements ImageStore {
         deleted: [...new Set(hit.map((m) => m.digest))].filter((d) => !remaining.has(d)),
       };
     });
+  }
+
+  /**
+   * After a failed import: removes the blobs it created that nothing else references or holds,
+   * so a failure leaves the store as it was.
+   */
+  private async discard(lease: Lease): Promise<void> {
+    if (lease.created.size === 0) return;
+    try {
+      await this.index.exclusive(async () => {
+        const referenced = await referencedDigests(this.content, await this.index.read());
+        await this.content.gcLock.write(async () => {
+          for (const d of lease.created) {
+            if (!referenced.has(d)) await this.content.removeUnleased(d, 1);
+          }
+        });
+      });
+    } catch (err) {
+      this.log.warn({ err }, 'could not remove the blobs of a failed import; GC will');
+    }
   }
 
   async gc(opts: { dryRun: boolean; inUseDigests: Set<string> }, ctx: CallContext): Promise<GcResult> {

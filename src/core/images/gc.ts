@@ -59,20 +59,30 @@ async function children(content: OciContentStore, digest: string): Promise<{ kin
   return { kind: 'other', refs: [] };
 }
 
-export async function collectGarbage(o: GcOptions): Promise<GcResult> {
-  const { content } = o;
-  const doc = await o.index.read();
-  const roots = new Set<string>([...doc.manifests.map((m) => m.digest), ...o.inUse, ...content.leases.all()]);
+/** Everything reachable from `roots` (manifests → config, layers; indexes → manifests). */
+async function mark(content: OciContentStore, roots: Iterable<string>, signal?: AbortSignal): Promise<Set<string>> {
   const marked = new Set<string>();
   const stack = [...roots];
   while (stack.length > 0) {
-    throwIfAborted(o.ctx.signal);
+    throwIfAborted(signal);
     const d = stack.pop()!;
     if (marked.has(d)) continue;
     marked.add(d);
     const { refs } = await children(content, d);
     stack.push(...refs);
   }
+  return marked;
+}
+
+export function referencedDigests(content: OciContentStore, doc: { manifests: Array<{ digest: string }> }): Promise<Set<string>> {
+  return mark(content, doc.manifests.map((m) => m.digest));
+}
+
+export async function collectGarbage(o: GcOptions): Promise<GcResult> {
+  const { content } = o;
+  const doc = await o.index.read();
+  const roots = new Set<string>([...doc.manifests.map((m) => m.digest), ...o.inUse, ...content.leases.all()]);
+  const marked = await mark(content, roots, o.ctx.signal);
   const result: GcResult = { removedBlobs: [], removedManifests: [], freedBytes: 0, removedDisks: [] };
   const now = Date.now();
   await content.gcLock.write(async () => {

@@ -72,7 +72,7 @@ export async function compressWindows(rawFile: string, virtualSize: number, o: W
       await out.close();
       const digest = 'sha256:' + chash.digest('hex');
       o.lease.add(digest);
-      await o.content.publish(tmp, digest);
+      if (await o.content.publish(tmp, digest)) o.lease.created.add(digest);
       const layer: OciDescriptor = {
         mediaType: diskLayerMediaType(codec.name),
         digest,
