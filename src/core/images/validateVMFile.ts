@@ -2,7 +2,7 @@
 // field path as the user wrote it and, for YAML/JSON text, its line.
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { LineCounter, parseDocument, isMap, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, visit, type Document } from 'yaml';
 import type { VMFile } from '../ports/images.js';
 import { InvalidArgumentError, isVmrError, type Issue } from '../errors.js';
 import { qemuImgInfo, type QemuImgInfo } from './qemuImg.js';
@@ -251,6 +251,18 @@ export function parseVMFile(content: string): VMFileValidation & { lineOf: LineO
       }
     }
   }
+  // A VMFile has no use for anchors and aliases; refusing them also rules out alias bombs.
+  let alias = false;
+  visit(doc, {
+    Alias(_k, node) {
+      if (!alias) c.error([], `YAML aliases (*${node.source}) are not supported in a VMFile; write the value out`);
+      const line = node.range ? lc.linePos(node.range[0]).line : undefined;
+      if (!alias && line !== undefined) c.errors[c.errors.length - 1]!.line = line;
+      alias = true;
+      return visit.BREAK;
+    },
+  });
+  if (alias) return { errors: c.errors, warnings: c.warnings, lineOf };
   let root: unknown;
   try {
     // maxAliasCount bounds alias expansion ("billion laughs").
