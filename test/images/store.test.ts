@@ -122,6 +122,13 @@ describe('OciImageStore import/export', () => {
     writeFileSync(path.join(dir, 'exists'), 'keep');
     await assert.rejects(store.export('x', path.join(dir, 'exists'), 'DISK', { overwrite: false }, ctx()), { code: 'ALREADY_EXISTS' });
     assert.equal(readFileSync(path.join(dir, 'exists'), 'utf8'), 'keep');
+    // Overwrite replaces an earlier export, never an unrelated directory or a file of another kind.
+    mkdirSync(path.join(dir, 'home'));
+    writeFileSync(path.join(dir, 'home', 'precious'), 'x');
+    await assert.rejects(store.export('x', path.join(dir, 'home'), 'OCI_LAYOUT_DIR', { overwrite: true }, ctx()), { code: 'FAILED_PRECONDITION' });
+    await assert.rejects(store.export('x', path.join(dir, 'home'), 'OCI_ARCHIVE', { overwrite: true }, ctx()), { code: 'FAILED_PRECONDITION' });
+    await assert.rejects(store.export('x', path.join(dir, 'exists'), 'OCI_LAYOUT_DIR', { overwrite: true }, ctx()), { code: 'FAILED_PRECONDITION' });
+    assert.ok(existsSync(path.join(dir, 'home', 'precious')));
   });
 
   it('imports a VMFile from a path on the host', async (t) => {

@@ -48,7 +48,7 @@ export interface OciImageStoreOptions {
   windowSize?: number;
   /** `zstd` (system binary, default) or `gzip`. */
   codec?: string;
-  /** Codec level (default 1; see bench/README.md). */
+  /** Codec level (default 2; see bench/README.md). */
   level?: number;
   /** Parallel window (de)compressions (default: available cores). */
   concurrency?: number;
@@ -410,7 +410,7 @@ export class OciImageStore implements ImageStore {
 
   async export(reference: string, outputPath: string, format: ExportFormat, opts: { overwrite: boolean; diskFormat?: 'raw' | 'qcow2' }, ctx: CallContext): Promise<{ outputPath: string; digest: string; size: number }> {
     await this.init();
-    const out = await checkOutputPath(outputPath, opts.overwrite);
+    const out = await checkOutputPath(outputPath, opts.overwrite, format === 'OCI_LAYOUT_DIR' ? 'dir' : 'file');
     const img = await this.get(reference);
     const lease = this.content.leases.create();
     try {

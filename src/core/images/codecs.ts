@@ -14,7 +14,7 @@ export interface Codec {
 }
 
 export const DEFAULT_CODEC = 'zstd';
-export const DEFAULT_LEVEL = 1;
+export const DEFAULT_LEVEL = 2; // chosen by bench/codecs.ts: see bench/README.md
 
 /** A child process as a Duplex; a non-zero exit (or a missing binary) errors the stream. */
 export function childDuplex(cmd: string, args: string[], pkg: string): Duplex {
