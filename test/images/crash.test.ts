@@ -76,7 +76,13 @@ describe('crash safety', () => {
     m3.layers[0]!.digest = 'sha256:' + 'e'.repeat(64);
     await assert.rejects(store.commitManifest('bad:3', Buffer.from(JSON.stringify(m3)), ctx()), { code: 'FAILED_PRECONDITION' });
     await assert.rejects(store.commitManifest('bad:4', Buffer.from('{"schemaVersion":1}'), ctx()), { code: 'INVALID_ARGUMENT' });
+    await assert.rejects(store.commitManifest(`x@sha256:${'a'.repeat(64)}`, img.manifestBytes, ctx()), { code: 'DATA_LOSS' });
     assert.deepEqual((await store.list()).map((i) => i.reference), ['x:latest']);
+    // A pull by digest is recorded under repo@digest and stays a root until untagged.
+    const byDigest = await store.commitManifest(`localhost:5000/x@${img.digest}`, img.manifestBytes, ctx());
+    assert.equal(byDigest.reference, `localhost:5000/x@${img.digest}`);
+    assert.equal(byDigest.info.tag, '');
+    assert.deepEqual(await store.untag(`localhost:5000/x@${img.digest}`), { untagged: [`localhost:5000/x@${img.digest}`], deleted: [] });
     // A corrupted blob on disk is caught when it is read.
     writeFileSync(store.content.blobPath(img.manifest.config.digest), '{"tampered":true}');
     await assert.rejects(store.content.readAll(img.manifest.config.digest), { code: 'DATA_LOSS' });

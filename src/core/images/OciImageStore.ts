@@ -232,9 +232,14 @@ export class OciImageStore implements ImageStore {
 
   async commitManifest(reference: string, manifestBytes: Buffer, ctx: CallContext): Promise<LocalImage> {
     await this.init();
-    const ref = taggable(reference);
     const manifest = parseManifest(manifestBytes);
     const digest = sha256Of(manifestBytes);
+    // A pull by digest is recorded as `repo@sha256:…` (a valid ref.name), so it stays a GC root.
+    const parsed = parseReference(reference);
+    if (parsed.digest && parsed.digest !== digest) {
+      throw new DataLossError(`the manifest hashes to ${digest}, not to ${parsed.digest} that "${reference}" names`);
+    }
+    const ref = parsed.reference;
     const lease = this.content.leases.create();
     try {
       for (const d of [manifest.config, ...manifest.layers]) {
@@ -442,7 +447,7 @@ export class OciImageStore implements ImageStore {
       const byName = named && doc.manifests.some((m) => refName(m) === named.reference);
       if (byName || (named && !id)) {
         match = named!.digest
-          ? (m) => m.digest === named!.digest && (refName(m) ?? '').startsWith(named!.repository + ':')
+          ? (m) => m.digest === named!.digest && (refName(m) === named!.reference || (refName(m) ?? '').startsWith(named!.repository + ':'))
           : (m) => refName(m) === named!.reference;
       } else if (id) {
         const d = id.digest;
