@@ -28,6 +28,17 @@ describe('OciContentStore', () => {
     await assert.rejects(s.put('sha256:nothex', data), { code: 'INVALID_ARGUMENT' });
   });
 
+  it('writes through a store nobody initialised (the registry client uses content directly)', async (t) => {
+    const dir = tempDir(t);
+    const s = new OciContentStore({ layoutDir: path.join(dir, 'oci'), ingestDir: path.join(dir, 'ingest') });
+    const data = randomBytes(1000);
+    assert.equal(await s.has(digestOf(data)), false);
+    const w = await s.writer(digestOf(data), data.length, ctx());
+    await w.write(data);
+    await w.commit();
+    assert.deepEqual(await s.readAll(digestOf(data)), data);
+  });
+
   it('resumes an interrupted ingest from its offset', async (t) => {
     const { s } = await store(t);
     const data = randomBytes(300_000);

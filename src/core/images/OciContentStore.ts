@@ -37,7 +37,15 @@ export class OciContentStore implements ContentStore {
     return this.opts.ingestDir;
   }
 
-  async init(): Promise<void> {
+  private ready?: Promise<void>;
+
+  /** Creates the directories and drops temp files of interrupted writes; idempotent, called by every write. */
+  init(): Promise<void> {
+    this.ready ??= this.doInit();
+    return this.ready;
+  }
+
+  private async doInit(): Promise<void> {
     await mkdir(this.blobDir, { recursive: true, mode: 0o755 });
     await mkdir(this.opts.ingestDir, { recursive: true, mode: 0o755 });
     // Temp files of writes a crash interrupted; never visible as blobs (they start with a dot).
@@ -94,6 +102,7 @@ export class OciContentStore implements ContentStore {
     const got = sha256Of(data);
     if (got !== digest) throw new DataLossError(`blob content does not match its digest: expected ${digest}, got ${got}`);
     if (await this.has(digest)) return false;
+    await this.init();
     const tmp = tempName(this.blobDir, hexOf(digest));
     try {
       const fh = await open(tmp, 'wx', 0o644);
@@ -136,6 +145,7 @@ export class OciContentStore implements ContentStore {
   async putFile(src: string, digest: string, ctx: CallContext): Promise<boolean> {
     assertDigest(digest);
     if (await this.has(digest)) return false;
+    await this.init();
     const tmp = tempName(this.blobDir, hexOf(digest));
     try {
       const h = createHash('sha256');
@@ -162,6 +172,7 @@ export class OciContentStore implements ContentStore {
   async writer(digest: string, size: number, ctx: CallContext): Promise<IngestWriter> {
     assertDigest(digest);
     if (await this.has(digest)) return new PresentWriter(size);
+    await this.init();
     // One writer per digest: a second one waits here until the first commits or closes.
     const release = await this.ingestLocks.acquire(digest);
     let released = false;
