@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { assertValidVMFile, validateVMFile } from '../../src/core/images/index.js';
+import { assertValidVMFile, checkVMFile, validateVMFile } from '../../src/core/images/index.js';
+import type { VMFile } from '../../src/core/ports/images.js';
 
 function rng(seed: number) {
   return () => {
@@ -126,6 +127,28 @@ describe('VMFile parser fuzz', () => {
       assert.throws(() => assertValidVMFile(v), (err: { code: string; issues: unknown[] }) => err.code === 'INVALID_ARGUMENT' && err.issues.length === v.errors.length);
     }
     assert.ok(invalid >= 2900, `only ${invalid} of 3000 generated inputs were invalid; the generator is too weak`);
+  });
+
+  it('checks wire-form VMFiles of any shape without crashing', () => {
+    const r = rng(7);
+    const pick = <T>(a: T[]) => a[Math.floor(r() * a.length)]!;
+    const shapes = (): unknown => {
+      const base: any = { apiVersion: 'vmregistry.io/v1alpha1', kind: 'VMFile', metadata: { name: 'ok', labels: {} }, spec: { disk: { path: 'd', format: 'raw' }, resources: { memoryMb: 64, vcpuCount: 1, diskSizeGb: 0 }, os: { architecture: 'x86_64', firmware: 'bios' } } };
+      const paths = [['apiVersion'], ['kind'], ['metadata'], ['metadata', 'name'], ['spec'], ['spec', 'disk'], ['spec', 'disk', 'format'], ['spec', 'resources'], ['spec', 'resources', 'memoryMb'], ['spec', 'os'], ['spec', 'os', 'firmware']];
+      const p = pick(paths);
+      let o = base;
+      for (const k of p.slice(0, -1)) o = o[k];
+      o[p.at(-1)!] = pick([...WEIRD, undefined]);
+      return r() < 0.05 ? pick(WEIRD) : base;
+    };
+    let bad = 0;
+    for (let i = 0; i < 2000; i++) {
+      const v = shapes();
+      const res = checkVMFile(v as VMFile);
+      if (res.errors.length > 0) bad++;
+      for (const e of res.errors) assert.ok(typeof e.path === 'string' && e.message);
+    }
+    assert.ok(bad > 1500, `${bad} of 2000 wire shapes rejected`);
   });
 
   it('finds the error in each single mutation', async () => {

@@ -177,6 +177,37 @@ function fromObject(c: Collector, root: unknown): VMFile | undefined {
  * (resources, os) with a warning so a minimal VMFile still describes a bootable VM.
  */
 export function checkVMFile(vf: VMFile, lineOf: LineOf = () => undefined, c = new Collector(lineOf)): { errors: Issue[]; warnings: Issue[] } {
+  // The wire form may omit whole messages; fill them so later steps can rely on the shape.
+  const blank = emptyVMFile();
+  const obj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!obj(vf)) {
+    c.error([], 'the VMFile is missing');
+    return { errors: c.errors, warnings: c.warnings };
+  }
+  if (!obj(vf.metadata)) vf.metadata = blank.metadata;
+  if (!obj(vf.metadata.labels)) vf.metadata.labels = {};
+  if (!obj(vf.spec)) vf.spec = blank.spec;
+  if (!obj(vf.spec.disk)) vf.spec.disk = blank.spec.disk;
+  if (!obj(vf.spec.resources)) vf.spec.resources = blank.spec.resources;
+  if (!obj(vf.spec.os)) vf.spec.os = blank.spec.os;
+  const before = c.errors.length;
+  const strings: Array<[string[], unknown]> = [
+    [['api_version'], vf.apiVersion], [['kind'], vf.kind], [['metadata', 'name'], vf.metadata.name],
+    [['spec', 'disk', 'path'], vf.spec.disk.path], [['spec', 'disk', 'format'], vf.spec.disk.format],
+    [['spec', 'os', 'architecture'], vf.spec.os.architecture], [['spec', 'os', 'firmware'], vf.spec.os.firmware],
+  ];
+  for (const [p, v] of strings) {
+    if (v !== undefined && v !== null && typeof v !== 'string') c.error(p, `must be a string, got ${typeName(v)}`);
+  }
+  if (c.errors.length > before) return { errors: c.errors, warnings: c.warnings };
+  for (const k of ['memoryMb', 'vcpuCount', 'diskSizeGb'] as const) {
+    const v = vf.spec.resources[k] as unknown;
+    if (v === undefined || v === null) vf.spec.resources[k] = 0;
+    else if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
+      c.error(['spec', 'resources', k.replace(/[A-Z]/g, (m) => '_' + m.toLowerCase())], `must be a whole number, got ${typeName(v)}`);
+      vf.spec.resources[k] = 1;
+    }
+  }
   if (!vf.apiVersion) c.error(['api_version'], `is required: ${VMFILE_API_VERSION}`);
   else if (vf.apiVersion !== VMFILE_API_VERSION) c.error(['api_version'], `unknown api_version "${vf.apiVersion.slice(0, 80)}"; this daemon reads ${VMFILE_API_VERSION}`);
   if (!vf.kind) c.error(['kind'], `is required: ${VMFILE_KIND}`);
