@@ -66,6 +66,19 @@ describe('failed imports store nothing', () => {
     assertNothingStored(store);
   });
 
+  it('a cancel while windows are being compressed is CANCELLED', async (t) => {
+    const dir = tempDir(t);
+    const disk = path.join(dir, 'disk.raw');
+    const d = makeRawDisk(disk, [['rand', 4], ['text', 4]]);
+    const store = mk(path.join(dir, 'data'));
+    const ac = new AbortController();
+    await assert.rejects(
+      store.importStream({ vmfile: vmfile(), reference: 'x', totalSize: d.size }, chunksOf(disk), ctx(ac.signal, (p) => { if (p.phase === 'compress') ac.abort(); })),
+      { code: 'CANCELLED' },
+    );
+    assertNothingStored(store);
+  });
+
   it('a disk whose real format differs from the VMFile is INVALID_ARGUMENT', async (t) => {
     const dir = tempDir(t);
     const raw = path.join(dir, 'disk.raw');

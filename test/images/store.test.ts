@@ -131,6 +131,20 @@ describe('OciImageStore import/export', () => {
     assert.ok(existsSync(path.join(dir, 'home', 'precious')));
   });
 
+  it('stores shared windows once when two imports of the same disk race', async (t) => {
+    const dir = tempDir(t);
+    const disk = path.join(dir, 'disk.raw');
+    const d = makeRawDisk(disk, [['rand', 2], ['zero', 1], ['text', 2]]);
+    const store = mk(path.join(dir, 'data'));
+    const [a, b] = await Promise.all(['one', 'two'].map((r) =>
+      store.importStream({ vmfile: vmfile(), reference: r, totalSize: d.size }, chunksOf(disk), ctx())));
+    assert.deepEqual(a!.manifest.layers.map((l) => l.digest), b!.manifest.layers.map((l) => l.digest));
+    const blobs = readdirSync(path.join(store.paths.layout, 'blobs', 'sha256'));
+    const expected = new Set([a!.digest, b!.digest, a!.manifest.config.digest, b!.manifest.config.digest, ...a!.manifest.layers.map((l) => l.digest)].map((x) => x.slice(7)));
+    assert.deepEqual(new Set(blobs), expected);
+    assert.equal(sha256File(await store.baseDisk(b!.digest, ctx())), d.sha256);
+  });
+
   it('imports a VMFile from a path on the host', async (t) => {
     const dir = tempDir(t);
     const vmdir = path.join(dir, 'vm');
