@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
+import { requireService } from '../support/services.js';
 import { fileURLToPath } from 'node:url';
 import { OciImageStore } from '../../src/core/images/index.js';
 import { MiB, chunksOf, ctx, makeRawDisk, tempDir, vmfile } from './helpers.js';
@@ -36,6 +37,9 @@ function assertConsistent(store: OciImageStore): void {
 }
 
 describe('crash safety', () => {
+  // qemu-img, skopeo and zstd come from Debian packages (scripts/services/apt-packages.sh).
+  before(() => requireService('packages'));
+
   for (const phase of ['receive', 'compress']) {
     it(`a daemon killed during "${phase}" leaves no partial blob or manifest`, async (t) => {
       const dir = tempDir(t);

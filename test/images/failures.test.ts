@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
+import { requireService } from '../support/services.js';
 import { OciImageStore } from '../../src/core/images/index.js';
 import { MiB, chunksOf, ctx, makeRawDisk, tempDir, toQcow2, vmfile } from './helpers.js';
 
@@ -18,6 +19,9 @@ function assertNothingStored(store: OciImageStore): void {
 }
 
 describe('failed imports store nothing', () => {
+  // qemu-img, skopeo and zstd come from Debian packages (scripts/services/apt-packages.sh).
+  before(() => requireService('packages'));
+
   it('a stream that ends early is INVALID_ARGUMENT', async (t) => {
     const dir = tempDir(t);
     const disk = path.join(dir, 'disk.raw');

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
+import { requireService } from '../support/services.js';
 import { OciImageStore } from '../../src/core/images/index.js';
 import type { GcResult } from '../../src/core/images/index.js';
 import { MiB, chunksOf, ctx, makeRawDisk, sha256File, tempDir, vmfile } from './helpers.js';
@@ -12,6 +13,9 @@ const blobsOf = (img: { digest: string; manifest: { config: { digest: string }; 
   [img.digest, img.manifest.config.digest, ...img.manifest.layers.map((l) => l.digest)];
 
 describe('garbage collection', () => {
+  // qemu-img, skopeo and zstd come from Debian packages (scripts/services/apt-packages.sh).
+  before(() => requireService('packages'));
+
   it('keeps referenced and in-use images, frees the rest, and is safe while an import runs', async (t) => {
     const dir = tempDir(t);
     const store = mk(path.join(dir, 'data'));

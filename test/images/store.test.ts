@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
+import { requireService } from '../support/services.js';
 import { OciImageStore } from '../../src/core/images/index.js';
 import { ANN_OFFSET, ANN_REF_NAME, VM_ARTIFACT, VM_CONFIG } from '../../src/core/images/mediaTypes.js';
 import type { Progress } from '../../src/core/ports/common.js';
@@ -11,6 +12,9 @@ import { MiB, allocatedBytes, chunksOf, ctx, makeRawDisk, sha256File, skopeo, te
 const mk = (dataDir: string) => new OciImageStore({ dataDir, windowSize: MiB, codec: 'zstd', level: 1, concurrency: 2, gcGraceMs: 0 });
 
 describe('OciImageStore import/export', () => {
+  // qemu-img, skopeo and zstd come from Debian packages (scripts/services/apt-packages.sh).
+  before(() => requireService('packages'));
+
   it('imports a raw disk as windows, omits zero windows, and keeps the base disk sparse and exact', async (t) => {
     const dir = tempDir(t);
     const disk = path.join(dir, 'disk.raw');

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
+import { requireService } from '../support/services.js';
 import { OciImageStore, validateVMFile } from '../../src/core/images/index.js';
 import { makeRawDisk, tempDir, toQcow2 } from './helpers.js';
 
@@ -27,6 +28,9 @@ function fixture(t: Parameters<typeof tempDir>[0]) {
 }
 
 describe('VMFile validation', () => {
+  // qemu-img, skopeo and zstd come from Debian packages (scripts/services/apt-packages.sh).
+  before(() => requireService('packages'));
+
   it('accepts a valid YAML VMFile and its JSON twin', async (t) => {
     const { vm } = fixture(t);
     const v = await validateVMFile(GOOD, vm);

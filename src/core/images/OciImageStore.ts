@@ -10,7 +10,7 @@ import type {
   ExportFormat, ImageInfo, ImageStore, ImportHeader, LocalImage, OciDescriptor, OciManifest, VMFile, VmImageConfig,
 } from '../ports/images.js';
 import {
-  DataLossError, FailedPreconditionError, InvalidArgumentError, NotFoundError, fromSystemError, isVmrError, throwIfAborted,
+  CancelledError, DataLossError, FailedPreconditionError, InvalidArgumentError, NotFoundError, fromSystemError, isVmrError, throwIfAborted,
 } from '../errors.js';
 import { fsyncDir } from './atomicFile.js';
 import { assembleDisk } from './baseDisk.js';
@@ -306,6 +306,10 @@ export class OciImageStore implements ImageStore {
       return result;
     } catch (err) {
       await this.discard(lease);
+      // Whatever broke first (the client's stream, a child process), a cancelled call is CANCELLED.
+      if (ctx.signal.aborted && !(isVmrError(err) && err.code === 'CANCELLED')) {
+        throw new CancelledError('import cancelled; nothing was stored', { cause: err });
+      }
       throw fromSystemError(err, 'importing the image');
     } finally {
       lease.release();
