@@ -1,7 +1,7 @@
 // An example third-party plugin, written from the README's plugin guide alone.
 // It provides the auth port with a toy provider: any user whose password is the configured
 // secret logs in; sessions live in the daemon's state store (the `vmregistry.state.v1` port).
-import { definePlugin, authPort, statePort, UnauthenticatedError } from 'vmregistry/plugin-api';
+import { definePlugin, authPort, statePort, NotImplementedError, UnauthenticatedError } from 'vmregistry/plugin-api';
 
 /** @type {import('vmregistry/plugin-api').PluginDefinition<{ greeting: string; secret: string }>} */
 export default definePlugin({
@@ -31,7 +31,7 @@ export default definePlugin({
         return { message: (await sessions.delete(ctx.context.name)) ? 'goodbye' : 'not logged in' };
       },
       async register() {
-        throw Object.assign(new Error('unused'), { code: 'UNIMPLEMENTED' });
+        throw new NotImplementedError('the hello plugin cannot register users');
       },
       async registryCredentials() {
         return undefined;

@@ -35,6 +35,7 @@ describe('example third-party plugin (examples/plugin-hello)', () => {
     await assert.rejects(td.client.call('Login', { username: 'alice', password: 'nope' }), (e: any) => e.code === status.UNAUTHENTICATED);
     assert.equal((await td.client.call('Logout', {})).message, 'goodbye');
     assert.equal((await td.client.call('Logout', {})).message, 'not logged in');
+    await assert.rejects(td.client.call('Register', { username: 'bob', password: 'pw' }), (e: any) => e.code === status.UNIMPLEMENTED && /cannot register/.test(e.details));
   });
 
   it('reports its status through the plugin host', () => {
