@@ -64,4 +64,20 @@ describe('garbage collection', () => {
     assert.deepEqual(new Set(last.removedBlobs), new Set(blobsOf(used).filter((d) => !blobsOf(keep).includes(d) && !blobsOf(during).includes(d))));
     assert.deepEqual(readdirSync(store.paths.disks).sort(), [keep.digest, during.digest].map((d) => d.slice(7) + '.raw').sort());
   });
+
+  it('spares blobs a pull wrote until its manifest comes, for the grace period', async (t) => {
+    const dir = tempDir(t);
+    const { randomBytes, createHash } = await import('node:crypto');
+    const data = randomBytes(4096);
+    const d = 'sha256:' + createHash('sha256').update(data).digest('hex');
+    for (const [graceMs, kept] of [[60_000, true], [0, false]] as const) {
+      const store = new OciImageStore({ dataDir: path.join(dir, `g${graceMs}`), gcGraceMs: graceMs });
+      const w = await store.content.writer(d, data.length, ctx());
+      await w.write(data);
+      await w.commit();
+      const r = await store.gc({ dryRun: false, inUseDigests: new Set() }, ctx());
+      assert.equal(existsSync(store.content.blobPath(d)), kept);
+      assert.deepEqual(r.removedBlobs, kept ? [] : [d]);
+    }
+  });
 });

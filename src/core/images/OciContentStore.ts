@@ -27,6 +27,11 @@ export class OciContentStore implements ContentStore {
   readonly gcLock = new RwLock();
   private readonly ingestLocks = new KeyedMutex();
   private readonly activeIngests = new Set<string>();
+  /**
+   * Blobs committed through writer() (a pull) and not yet referenced by a committed manifest, with
+   * the time of commit: GC spares them for a grace period, since the manifest comes last.
+   */
+  readonly unclaimed = new Map<string, number>();
   readonly blobDir: string;
 
   constructor(private readonly opts: OciContentStoreOptions) {
@@ -190,7 +195,10 @@ export class OciContentStore implements ContentStore {
         digest,
         size,
         partialPath: path.join(this.opts.ingestDir, hexOf(digest)),
-        publish: async (p) => { await this.publish(p, digest); },
+        publish: async (p) => {
+          this.unclaimed.set(digest, Date.now());
+          await this.publish(p, digest);
+        },
         release: done,
       });
     } catch (err) {

@@ -52,7 +52,7 @@ export interface OciImageStoreOptions {
   level?: number;
   /** Parallel window (de)compressions (default: available cores). */
   concurrency?: number;
-  /** Unreferenced blobs younger than this survive GC, covering a pull between its blob writes and commitManifest (default 10 min). */
+  /** Blobs a pull wrote through content.writer() survive GC this long until a manifest claims them (default 10 min). */
   gcGraceMs?: number;
   /** Interrupted ingests older than this are removed by GC (default 24 h). */
   ingestMaxAgeMs?: number;
@@ -262,6 +262,7 @@ export class OciImageStore implements ImageStore {
       diskWindows(manifest, config); // coverage
       lease.add(digest);
       await this.content.put(digest, manifestBytes);
+      for (const d of [manifest.config, ...manifest.layers]) this.content.unclaimed.delete(d.digest);
       await this.setRef(ref, { mediaType: OCI_MANIFEST, digest, size: manifestBytes.length, artifactType: manifest.artifactType });
       return this.toLocal(ref, digest, await this.load(digest));
     } finally {

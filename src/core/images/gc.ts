@@ -94,9 +94,13 @@ export async function collectGarbage(o: GcOptions): Promise<GcResult> {
       } catch {
         continue;
       }
-      if (now - st.mtimeMs < o.graceMs) continue; // may belong to a pull that has not committed its manifest yet
+      const committed = content.unclaimed.get(d);
+      if (committed !== undefined && now - committed < o.graceMs) continue; // a pull's blob; its manifest comes last
       const { kind } = await children(content, d);
-      if (!o.dryRun && (await content.removeUnleased(d)) === 0 && st.size > 0) continue;
+      if (!o.dryRun) {
+        if ((await content.removeUnleased(d)) === 0 && st.size > 0) continue;
+        content.unclaimed.delete(d);
+      }
       result.removedBlobs.push(d);
       if (kind === 'manifest' || kind === 'index') result.removedManifests.push(d);
       result.freedBytes += allocated(st);
