@@ -2,7 +2,7 @@
 // rename of a complete, fsynced, verified file, so a crash never leaves a partial blob readable.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { CallContext } from '../ports/common.js';
@@ -228,11 +228,6 @@ export class OciContentStore implements ContentStore {
     } catch {
       return 0;
     }
-  }
-
-  /** Renames within the store's filesystem (used to move finished temp files). */
-  async move(src: string, dst: string): Promise<void> {
-    await rename(src, dst);
   }
 
   private missing(digest: string, err: unknown) {

@@ -36,10 +36,6 @@ export class KeyedMutex {
     }
   }
 
-  isHeld(key: string): boolean {
-    return this.locks.has(key);
-  }
-
   /** Acquires and returns a release function (for locks held across calls, e.g. an open writer). */
   acquire(key: string): Promise<() => void> {
     return new Promise((resolveAcquire) => {

@@ -304,7 +304,8 @@ export function parseVMFile(content: string): VMFileValidation & { lineOf: LineO
   }
   const vmfile = fromObject(c, root);
   if (vmfile) checkVMFile(vmfile, lineOf, c);
-  return { vmfile: c.errors.length === 0 ? vmfile : vmfile, errors: c.errors, warnings: c.warnings, lineOf };
+  // The VMFile is returned even with errors: validateVMFile drops it, callers that want a partial read keep it.
+  return { vmfile, errors: c.errors, warnings: c.warnings, lineOf };
 }
 
 /** Resolves the disk path against `baseDir`, refusing escapes (symlinks included) unless allowed. */
