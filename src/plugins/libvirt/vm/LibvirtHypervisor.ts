@@ -25,12 +25,13 @@ import {
   DomainShutdownFlags,
   DomainState,
   DomainUndefineFlags,
-  formatVersion,
   parseLibvirtUri,
   type DomainLifecycleEvent,
   type DomainRef,
   type LibvirtClient,
 } from '../rpc/index.js';
+import { libvirtHealth } from '../health.js';
+import { resolveUri } from '../uri.js';
 import { createOverlay } from './overlay.js';
 import { buildDomainXml, libvirtArch, parseDomainXml, type DomainFacts, type DomainType } from './domainXml.js';
 import { chooseDomainType, type DomainTypeSetting } from './domainType.js';
@@ -199,39 +200,15 @@ export class LibvirtHypervisor implements Hypervisor {
   }
 
   async health(ctx: CallContext): Promise<ComponentHealth> {
-    const t0 = Date.now();
-    const uri = ctx.context?.libvirtUri || this.defaultUri;
+    const c = this.conn(ctx);
+    const h = await libvirtHealth('hypervisor', c.client, ctx);
+    if (h.status !== 'SERVING') return h;
     try {
-      const c = this.conn(ctx);
-      const opt = { signal: ctx.signal, timeoutMs: 5000 };
-      const [lib, hv, type, domainType] = await Promise.all([
-        c.client.getLibVersion(opt),
-        c.client.getVersion(opt),
-        c.client.getType(opt),
-        this.domainType(c),
-      ]);
-      return {
-        name: 'hypervisor',
-        status: 'SERVING',
-        message: `libvirt ${formatVersion(lib)} at ${uri}, ${type} ${formatVersion(hv)}, domain type ${domainType}`,
-        latencyMs: Date.now() - t0,
-        details: {
-          uri,
-          libvirtVersion: formatVersion(lib),
-          hypervisor: type,
-          hypervisorVersion: formatVersion(hv),
-          domainType,
-          stateDir: this.opts.stateDir,
-        },
-      };
+      const domainType = await this.domainType(c);
+      return { ...h, message: `${h.message}; new VMs get domain type ${domainType}`,
+        details: { ...h.details, domainType, stateDir: c.files.root } };
     } catch (err) {
-      return {
-        name: 'hypervisor',
-        status: 'NOT_SERVING',
-        message: `libvirt at ${uri}: ${(err as Error).message}`,
-        latencyMs: Date.now() - t0,
-        details: { uri },
-      };
+      return { ...h, status: 'NOT_SERVING', message: `cannot pick a domain type: ${(err as Error).message}` };
     }
   }
 
@@ -526,7 +503,7 @@ export class LibvirtHypervisor implements Hypervisor {
   // ---- connections, events, files ----
 
   private conn(ctx: CallContext): Conn {
-    const uri = ctx.context?.libvirtUri || this.defaultUri;
+    const uri = resolveUri(ctx, this.defaultUri);
     let c = this.conns.get(uri);
     if (!c) {
       const conn: Conn = {
