@@ -216,6 +216,30 @@ describe('LibvirtHypervisor on the test driver', () => {
     await assert.rejects(client.domainLookupByName(name), code('NOT_FOUND'));
     assert.deepEqual(await vmDirs(stateDir, TEST_URI, name), []);
   });
+  test('an ephemeral VM stopped behind our back loses its files through the lifecycle event', async () => {
+    const name = n('eph-ev');
+    await hv.run(spec(name, base, { ephemeral: true }), ctx(TEST_URI));
+    const client = mgr.get(TEST_URI);
+    await client.domainDestroy(await client.domainLookupByName(name));
+    const until = Date.now() + 10_000;
+    while ((await vmDirs(stateDir, TEST_URI, name)).length && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(await vmDirs(stateDir, TEST_URI, name), []);
+  });
+
+  test('a restarted daemon sweeps the files of ephemeral VMs that stopped while it was down', async () => {
+    const sweeper = new LibvirtHypervisor({
+      clientFor: (u) => mgr.get(u), stateDir, log: quiet, orphanGraceMs: 0,
+    });
+    const orphan = path.join(stateDir, uriSlug(TEST_URI), `${n('orphan')}.0000abcd`);
+    await fs.mkdir(orphan, { recursive: true });
+    await fs.writeFile(path.join(orphan, 'ephemeral.uuid'), randomUUID());
+    const persistent = path.join(stateDir, uriSlug(TEST_URI), `${n('unmarked')}.0000abcd`);
+    await fs.mkdir(persistent, { recursive: true });
+    await sweeper.list(ctx(TEST_URI));
+    await assert.rejects(fs.stat(orphan), 'the orphan is gone');
+    assert.ok(await fs.stat(persistent), 'directories not marked ephemeral are never swept');
+    await fs.rm(persistent, { recursive: true });
+  });
 });
 
 describe('LibvirtHypervisor on qemu:///system with real guests', () => {

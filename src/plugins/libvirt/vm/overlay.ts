@@ -1,7 +1,7 @@
 // The VM's disk: a qcow2 overlay whose backing file is the image's raw base. Creating it writes a
 // few hundred KiB of metadata, whatever the base's size, and the base is never written to.
 import fs from 'node:fs/promises';
-import { FailedPreconditionError, InvalidArgumentError } from '../../../core/errors.js';
+import { FailedPreconditionError } from '../../../core/errors.js';
 import { run } from './exec.js';
 
 const GiB = 1024 ** 3;
@@ -9,7 +9,7 @@ const GiB = 1024 ** 3;
 export async function createOverlay(opts: {
   basePath: string;
   overlayPath: string;
-  /** Grow the virtual size to this many GiB; 0 keeps the base's size. */
+  /** Grow the virtual size to this many GiB; 0 (or less than the base) keeps the base's size. */
   sizeGb: number;
   signal?: AbortSignal;
 }): Promise<void> {
@@ -23,17 +23,10 @@ export async function createOverlay(opts: {
     );
   }
   const args = ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', opts.basePath, opts.overlayPath];
-  if (opts.sizeGb > 0) {
-    const want = opts.sizeGb * GiB;
-    if (want < baseSize) {
-      throw new InvalidArgumentError(
-        `disk_size_gb ${opts.sizeGb} is smaller than the image's disk (${(baseSize / GiB).toFixed(2)} GiB); ` +
-          'use 0 to keep the image size or a larger value',
-        { field: 'disk_size_gb' },
-      );
-    }
-    args.push(String(want));
-  }
+  // A qcow2 overlay cannot be smaller than its backing disk; a smaller request (often a VMFile
+  // default) keeps the image's size rather than failing every run.
+  const want = opts.sizeGb * GiB;
+  if (want > baseSize) args.push(String(want));
   await run('qemu-img', args, opts.signal);
   await fs.chmod(opts.overlayPath, 0o644);
 }
