@@ -15,7 +15,7 @@ import { LibvirtConnectionManager } from '../../../src/plugins/libvirt/rpc/index
 import { LibvirtHypervisor } from '../../../src/plugins/libvirt/vm/index.js';
 import { uriSlug } from '../../../src/plugins/libvirt/vm/vmFiles.js';
 import { GUEST_MARKERS, testGuest, type TestGuest } from '../../support/guest.js';
-import { requireService } from '../../support/services.js';
+import { optedOut, requireService } from '../../support/services.js';
 
 const pexec = promisify(execFile);
 const TEST_URI = 'test+unix:///default';
@@ -67,7 +67,7 @@ async function tempStateDir(): Promise<string> {
   return fs.mkdtemp(path.join(base, 'vm-it-'));
 }
 
-describe('LibvirtHypervisor on the test driver', () => {
+describe('LibvirtHypervisor on the test driver', { skip: optedOut('libvirtd') }, () => {
   let stateDir: string;
   let mgr: LibvirtConnectionManager;
   let hv: LibvirtHypervisor;
@@ -242,7 +242,7 @@ describe('LibvirtHypervisor on the test driver', () => {
   });
 });
 
-describe('LibvirtHypervisor on qemu:///system with real guests', () => {
+describe('LibvirtHypervisor on qemu:///system with real guests', { skip: optedOut('libvirtd') }, () => {
   let stateDir: string;
   let mgr: LibvirtConnectionManager;
   let hv: LibvirtHypervisor;

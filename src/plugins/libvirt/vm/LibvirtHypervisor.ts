@@ -514,6 +514,12 @@ export class LibvirtHypervisor implements Hypervisor {
         inFlight: new Set(),
       };
       conn.client.on('domainLifecycle', (e: DomainLifecycleEvent) => this.onLifecycle(conn, e));
+      // After a daemon restart, learn which ephemeral VMs own which directories before their stop
+      // events arrive (they carry only the domain, whose XML is gone by then).
+      conn.files.ephemeralDirs().then(
+        (dirs) => { for (const e of dirs) if (!conn.ephemeral.has(e.uuid)) conn.ephemeral.set(e.uuid, e.dir); },
+        () => {},
+      );
       this.conns.set(uri, conn);
       c = conn;
     }
