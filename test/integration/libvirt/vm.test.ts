@@ -211,6 +211,9 @@ describe('LibvirtHypervisor on the test driver', { skip: optedOut('libvirtd') },
     const client = mgr.get(TEST_URI);
     assert.equal(await client.domainIsPersistent(await client.domainLookupByName(name)), false);
     assert.equal((await vmDirs(stateDir, TEST_URI, name)).length, 1);
+    const rebooted = await hv.restart(name, { force: false, timeoutSeconds: 5 }, ctx(TEST_URI));
+    assert.equal(rebooted.id, r.id, 'a restart reboots a transient domain instead of ending it');
+    assert.equal(rebooted.status, 'running');
     const s = await hv.stop(name, { force: false, timeoutSeconds: 5 }, ctx(TEST_URI));
     assert.equal(s.status, 'stopped');
     await assert.rejects(client.domainLookupByName(name), code('NOT_FOUND'));
@@ -340,7 +343,8 @@ describe('LibvirtHypervisor on qemu:///system with real guests', { skip: optedOu
     const stopped = await hv.stop(aName, { force: false, timeoutSeconds: 120 }, ctx(QEMU_URI, 180_000));
     assert.equal(stopped.status, 'stopped');
     assert.deepEqual(stopped.networks[0].ipAddresses, []);
-    assert.ok((await consoleOf(aName)).includes(GUEST_MARKERS.acpiPoweroff), 'powered off by ACPI, not killed');
+    const afterStop = await consoleOf(aName);
+    assert.ok(afterStop.includes(GUEST_MARKERS.acpiPoweroff), `powered off by ACPI, not killed:\n${afterStop}`);
 
     const started = await hv.start(aName, ctx(QEMU_URI));
     assert.equal(started.status, 'running');
@@ -353,7 +357,8 @@ describe('LibvirtHypervisor on qemu:///system with real guests', { skip: optedOu
     // so after the 1 s timeout the VM is destroyed.
     const hard = await hv.stop(aName, { force: false, timeoutSeconds: 1 }, ctx(QEMU_URI));
     assert.equal(hard.status, 'stopped');
-    assert.ok(!(await consoleOf(aName)).includes(GUEST_MARKERS.acpiPoweroff), 'stopped hard, not by the guest');
+    const afterHard = await consoleOf(aName);
+    assert.ok(!afterHard.includes(GUEST_MARKERS.acpiPoweroff), `stopped hard, not by the guest:\n${afterHard}`);
 
     // Delete refuses a running VM, then removes everything; stopping the ephemeral one removes it.
     await assert.rejects(hv.delete(bName, { force: false }, ctx(QEMU_URI)), code('FAILED_PRECONDITION'));

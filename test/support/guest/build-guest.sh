@@ -77,6 +77,8 @@ cat > "$root/etc/acpi/PWRF/00000080" <<'SCRIPT'
 #!/bin/sh
 echo "VMR-GUEST acpi-poweroff" > /dev/console
 sync
+# The UART drains asynchronously; powering off at once can lose the line above.
+sleep 1
 poweroff -f
 SCRIPT
 echo "PWRF PWRF/00000080" > "$root/etc/acpid.conf"
