@@ -60,6 +60,21 @@ async function hvFor(stateDir: string) {
   return { mgr, hv };
 }
 
+/** Deletes test VMs even across a libvirtd restart by another suite (retries while UNAVAILABLE). */
+async function cleanup(hv: LibvirtHypervisor, uri: string, names: string[]): Promise<void> {
+  for (const name of names) {
+    for (let i = 0; i < 60; i++) {
+      try {
+        await hv.delete(name, { force: true }, ctx(uri));
+        break;
+      } catch (err) {
+        if (!code('UNAVAILABLE')(err)) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+}
+
 async function tempStateDir(): Promise<string> {
   // Under the repo (not /tmp) so a developer can look at console logs of a failed run.
   const base = path.resolve('.test-work');
@@ -90,7 +105,7 @@ describe('LibvirtHypervisor on the test driver', { skip: optedOut('libvirtd') },
   });
 
   after(async () => {
-    for (const name of names) await hv.delete(name, { force: true }, ctx(TEST_URI)).catch(() => {});
+    await cleanup(hv, TEST_URI, names);
     await mgr.closeAll();
     await fs.rm(stateDir, { recursive: true, force: true });
   });
@@ -265,7 +280,7 @@ describe('LibvirtHypervisor on qemu:///system with real guests', { skip: optedOu
   });
 
   after(async () => {
-    for (const name of names) await hv.delete(name, { force: true }, ctx(QEMU_URI)).catch(() => {});
+    await cleanup(hv, QEMU_URI, names);
     await mgr.closeAll();
     await fs.rm(stateDir, { recursive: true, force: true });
   });

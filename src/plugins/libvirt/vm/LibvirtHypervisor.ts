@@ -302,11 +302,16 @@ export class LibvirtHypervisor implements Hypervisor {
   private async undoRun(c: Conn, uuid: string, dir: string, ephemeral: boolean): Promise<void> {
     c.ephemeral.delete(uuid);
     try {
-      const dom = await c.client.domainLookupByUuid(uuid, CLEANUP);
-      await ignoring(['FAILED_PRECONDITION', 'NOT_FOUND'], () => c.client.domainDestroy(dom, 0, CLEANUP));
-      if (!ephemeral) await ignoring(['NOT_FOUND'], () => c.client.domainUndefine(dom, 0, CLEANUP));
-    } catch (err) {
-      if (!(isVmrError(err) && err.code === 'NOT_FOUND')) throw err;
+      // The run may have failed because libvirtd restarted; wait for it rather than leave a domain.
+      await retryWhileUnavailable(CLEANUP.timeoutMs, async () => {
+        try {
+          const dom = await c.client.domainLookupByUuid(uuid, CLEANUP);
+          await ignoring(['FAILED_PRECONDITION', 'NOT_FOUND'], () => c.client.domainDestroy(dom, 0, CLEANUP));
+          if (!ephemeral) await ignoring(['NOT_FOUND'], () => c.client.domainUndefine(dom, 0, CLEANUP));
+        } catch (err) {
+          if (!(isVmrError(err) && err.code === 'NOT_FOUND')) throw err;
+        }
+      });
     } finally {
       await this.removeFiles(c, dir);
     }
@@ -420,11 +425,16 @@ export class LibvirtHypervisor implements Hypervisor {
     const networks = f.facts.interfaces.map((i) => i.name);
     for (;;) {
       throwIfAborted(ctx.signal);
-      const leases = await leasesByMac(c.client, networks, ctx.signal);
-      const ips = macs.flatMap((m) => leases.get(m) ?? []);
-      if (ips.length) return ips;
-      if (!(await this.isActive(c, f.dom, ctx))) {
-        throw new FailedPreconditionError(`VM "${f.facts.name}" stopped before it got an IP address`);
+      try {
+        const leases = await leasesByMac(c.client, networks, ctx.signal);
+        const ips = macs.flatMap((m) => leases.get(m) ?? []);
+        if (ips.length) return ips;
+        if (!(await this.isActive(c, f.dom, ctx))) {
+          throw new FailedPreconditionError(`VM "${f.facts.name}" stopped before it got an IP address`);
+        }
+      } catch (err) {
+        // A libvirtd restart does not stop the guest; keep waiting while the client reconnects.
+        if (!(isVmrError(err) && err.code === 'UNAVAILABLE')) throw err;
       }
       await sleep(500, ctx.signal);
     }
@@ -642,6 +652,19 @@ async function ignoring<T>(codes: string[], fn: () => Promise<T>): Promise<T | t
   } catch (err) {
     if (isVmrError(err) && codes.includes(err.code)) return IGNORED;
     throw err;
+  }
+}
+
+/** Retries fn while libvirtd is unreachable (UNAVAILABLE), for at most `ms`. */
+async function retryWhileUnavailable<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(isVmrError(err) && err.code === 'UNAVAILABLE') || Date.now() > until) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
 }
 
