@@ -60,21 +60,30 @@ async function build(): Promise<TestGuest> {
     } finally {
       await fs.rm(tmp, { recursive: true, force: true });
     }
+    // Guests built by older versions of the script are dead weight now.
+    for (const d of await fs.readdir(base)) {
+      if (d !== hash && /^[0-9a-f]{16}$/.test(d)) await fs.rm(path.join(base, d), { recursive: true, force: true });
+    }
   }
   await makeTraversable(dir);
   guest.diskSize = (await fs.stat(guest.rawPath)).size;
   return guest;
 }
 
-/** QEMU runs as libvirt-qemu: every parent of a disk it opens must be world-executable. */
+/**
+ * QEMU runs as libvirt-qemu: every parent of a disk it opens must be searchable by others. Fixes
+ * the directories inside the repo; reports one outside it instead of changing it.
+ */
 export async function makeTraversable(p: string): Promise<void> {
-  let cur = path.resolve(p);
-  for (;;) {
+  for (let cur = path.resolve(p); ; cur = path.dirname(cur)) {
     const st = await fs.stat(cur);
-    if ((st.mode & 0o001) === 0) await fs.chmod(cur, (st.mode & 0o7777) | 0o005);
-    const parent = path.dirname(cur);
-    if (parent === cur) return;
-    cur = parent;
+    if ((st.mode & 0o001) === 0) {
+      if (!cur.startsWith(repoRoot)) {
+        throw new Error(`${cur} is not searchable by others, so libvirt-qemu cannot open the test guest; chmod o+x it`);
+      }
+      await fs.chmod(cur, (st.mode & 0o7777) | 0o005);
+    }
+    if (path.dirname(cur) === cur) return;
   }
 }
 

@@ -128,7 +128,13 @@ fi
 i=0
 while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 ip link set eth0 up 2>/dev/null
-if udhcpc -s /etc/udhcpc/default.script -i eth0 -n -q -t 20 -T 1 -x "hostname:$hostname" >/dev/null 2>&1 && [ -f /tmp/ip ]; then
+# Generous timeouts: under TCG on a loaded host the guest can take seconds to answer an offer.
+i=0
+while [ ! -f /tmp/ip ] && [ $i -lt 3 ]; do
+  udhcpc -s /etc/udhcpc/default.script -i eth0 -n -q -t 10 -T 3 -x "hostname:$hostname" >/dev/null 2>&1
+  i=$((i + 1))
+done
+if [ -f /tmp/ip ]; then
   echo "VMR-GUEST ip=$(cat /tmp/ip)"
 else
   echo "VMR-GUEST no-ip"
