@@ -310,7 +310,7 @@ export class LibvirtNetworkManager implements NetworkManager {
         throw new FailedPreconditionError(`bridge "${bridgeName}" is already used by libvirt network "${o.name}"`, { field: 'bridge_name' });
       }
     }
-    for (const a of this.host.addresses()) {
+    for (const a of await this.host.addresses()) {
       const addr = parseIpv4(a.address);
       if (addr === undefined) continue;
       const hostNet = cidrOf(addr, a.prefix);
