@@ -135,6 +135,7 @@ export class FakeLibvirtd {
     });
     this.handlers.set(Proc.CONNECT_GET_VERSION, () => ({ payload: new XdrWriter().uhyper(2n).toBuffer() }));
     this.handlers.set(Proc.CONNECT_GET_LIB_VERSION, () => ({ payload: new XdrWriter().uhyper(9000000n).toBuffer() }));
+    this.handlers.set(Proc.CONNECT_GET_TYPE, () => ({ payload: new XdrWriter().string('TEST').toBuffer() }));
     this.handlers.set(Proc.CONNECT_GET_HOSTNAME, () => ({ payload: new XdrWriter().string('fakehost').toBuffer() }));
     this.handlers.set(Proc.DOMAIN_LOOKUP_BY_NAME, (args) => {
       const name = new XdrReader(args).string();

@@ -126,7 +126,7 @@ export class LibvirtNetworkManager implements NetworkManager {
   }
 
   async health(ctx: CallContext): Promise<ComponentHealth> {
-    return libvirtHealth('networks', this.client(ctx), ctx);
+    return libvirtHealth('networks', () => this.client(ctx), ctx);
   }
 
   private async refuseIfInUse(c: LibvirtClient, net: NetworkRef, force: boolean, verb: string, ctx: CallContext): Promise<void> {

@@ -14,7 +14,7 @@ export class PlaceholderHypervisor implements Hypervisor {
   constructor(private readonly deps: LibvirtPluginDeps) {}
 
   health(ctx: CallContext): Promise<ComponentHealth> {
-    return libvirtHealth('hypervisor', this.deps.connections.get(resolveUri(ctx, this.deps.config.uri)), ctx);
+    return libvirtHealth('hypervisor', () => this.deps.connections.get(resolveUri(ctx, this.deps.config.uri)), ctx);
   }
 
   async run(): Promise<VMRecord> { throw notYet('VmRun'); }
