@@ -2,4 +2,5 @@
 // restart suite kills libvirtd, which must not land in the middle of the others.
 import './networks.suite.js';
 import './daemon.suite.js';
+import './ssh.suite.js';
 import './restart.suite.js';
