@@ -72,7 +72,8 @@ for (const [uri, base] of [['test+unix:///default', octet], ['qemu:///system', o
 
     test('create a NAT network with DHCP, DNS domain and autostart; get and list report it', async () => {
       const n = name('nat');
-      const info = await nm.create(spec({ name: n, subnet: `10.231.${base}.0/24`, domain: 'vmrt.test', autostart: true }), ctx);
+      const info = await nm.create(spec({ name: n, subnet: `10.231.${base}.0/24`, domain: 'vmrt.test', autostart: true, labels: { 'compose.project': 'p&q' } }), ctx);
+      assert.deepEqual(info.labels, { 'compose.project': 'p&q' });
       assert.equal(info.name, n);
       assert.match(info.uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-/);
       assert.deepEqual(

@@ -175,6 +175,7 @@ export class LibvirtNetworkManager implements NetworkManager {
       forwardDevice: p.forwardDevice,
       domain: p.domain,
       vmCount: active ? domainsOn(u, net.name, p.bridge).size : 0,
+      ...(Object.keys(p.labels).length ? { labels: p.labels } : {}),
     };
   }
 
