@@ -142,7 +142,7 @@ describe('LibvirtClient over a fake libvirtd', () => {
   });
 
   test('keepalive: answers the daemon\'s PING, pings when idle, and declares a silent peer dead', async () => {
-    client = await LibvirtClient.connect(fake.uri, { keepaliveIntervalMs: 60, keepaliveCount: 4, reconnect: false });
+    client = await LibvirtClient.connect(fake.uri, { keepaliveIntervalMs: 100, keepaliveCount: 5, reconnect: false });
     fake.sendPing();
     await until(() => fake.pongs >= 1, 'our PONG');
     await until(() => fake.pingsReceived >= 1, 'our own PING when idle');
