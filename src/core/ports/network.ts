@@ -20,6 +20,8 @@ export interface NetworkInfo {
   domain: string;
   /** VMs of any owner whose interfaces use this network and that are running. */
   vmCount: number;
+  /** Labels recorded at create time (NetworkSpec.labels), e.g. the compose project; absent when none. */
+  labels?: Record<string, string>;
 }
 
 export interface NetworkSpec {

@@ -1,6 +1,7 @@
 import type { ConfigSchema } from '../../core/plugins/configSchema.js';
 
-export interface LibvirtPluginConfig {
+// A type alias (not an interface) so it is assignable to the host's Record<string, unknown>.
+export type LibvirtPluginConfig = {
   /** Used when the current context names no libvirt URI. */
   uri: string;
   /** `auto`: kvm when /dev/kvm is usable, else qemu (TCG). */
@@ -9,7 +10,7 @@ export interface LibvirtPluginConfig {
   stateDir: string;
   keepaliveIntervalMs: number;
   connectTimeoutMs: number;
-}
+};
 
 export const libvirtConfigSchema: ConfigSchema = {
   type: 'object',

@@ -3,9 +3,24 @@ import { isVmrError } from '../../core/errors.js';
 import type { CallContext, ComponentHealth } from '../../core/ports/common.js';
 import { formatVersion, type LibvirtClient } from './rpc/index.js';
 
-export async function libvirtHealth(name: string, client: LibvirtClient, ctx: CallContext): Promise<ComponentHealth> {
+/** `client` may be a thunk so that a bad context URI is reported as NOT_SERVING, not thrown. */
+export async function libvirtHealth(
+  name: string,
+  client: LibvirtClient | (() => LibvirtClient),
+  ctx: CallContext,
+): Promise<ComponentHealth> {
   const t0 = performance.now();
   const opts = { signal: ctx.signal, timeoutMs: 5000 };
+  let c: LibvirtClient;
+  try {
+    c = typeof client === 'function' ? client() : client;
+  } catch (err) {
+    return { name, status: 'NOT_SERVING', message: (err as Error).message, latencyMs: 0 };
+  }
+  return probe(name, c, opts, t0);
+}
+
+async function probe(name: string, client: LibvirtClient, opts: { signal: AbortSignal; timeoutMs: number }, t0: number): Promise<ComponentHealth> {
   try {
     const [lib, hv, type] = await Promise.all([
       client.getLibVersion(opts),

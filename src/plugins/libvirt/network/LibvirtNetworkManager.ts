@@ -126,7 +126,7 @@ export class LibvirtNetworkManager implements NetworkManager {
   }
 
   async health(ctx: CallContext): Promise<ComponentHealth> {
-    return libvirtHealth('networks', this.client(ctx), ctx);
+    return libvirtHealth('networks', () => this.client(ctx), ctx);
   }
 
   private async refuseIfInUse(c: LibvirtClient, net: NetworkRef, force: boolean, verb: string, ctx: CallContext): Promise<void> {
@@ -175,6 +175,7 @@ export class LibvirtNetworkManager implements NetworkManager {
       forwardDevice: p.forwardDevice,
       domain: p.domain,
       vmCount: active ? domainsOn(u, net.name, p.bridge).size : 0,
+      ...(Object.keys(p.labels).length ? { labels: p.labels } : {}),
     };
   }
 
@@ -310,7 +311,7 @@ export class LibvirtNetworkManager implements NetworkManager {
         throw new FailedPreconditionError(`bridge "${bridgeName}" is already used by libvirt network "${o.name}"`, { field: 'bridge_name' });
       }
     }
-    for (const a of this.host.addresses()) {
+    for (const a of await this.host.addresses()) {
       const addr = parseIpv4(a.address);
       if (addr === undefined) continue;
       const hostNet = cidrOf(addr, a.prefix);

@@ -352,9 +352,8 @@ export class LibvirtClient extends EventEmitter {
 
   /** Raw call for procedures without a wrapper: XDR args in, XDR ret out. */
   async call(proc: number, args: Buffer | undefined, what: string, opts: CallOptions = {}): Promise<Buffer> {
-    if (!this.conn && this.connecting) {
-      await this.connecting.catch(() => undefined);
-    }
+    // A connection attempt in flight (handshake or re-registering events) decides the outcome.
+    if (this.connecting) await this.connecting.catch(() => undefined);
     const conn = this.conn;
     if (!conn || !this.connected) {
       const why = this.stateValue === 'closed'

@@ -67,6 +67,7 @@ export class RpcConnection extends EventEmitter {
     stream.on('error', (err) => this.destroy(new UnavailableError(`connection to ${this.label} failed: ${err.message}`, { cause: err })));
     stream.on('end', () => this.destroy(new UnavailableError(`${this.label} closed the connection`)));
     stream.on('close', () => this.destroy(new UnavailableError(`connection to ${this.label} closed`)));
+    if (stream.destroyed) queueMicrotask(() => this.destroy(new UnavailableError(`connection to ${this.label} closed`)));
     if (this.intervalMs > 0) {
       this.keepaliveTimer = setInterval(() => this.tick(), Math.max(50, Math.floor(this.intervalMs / 2)));
       this.keepaliveTimer.unref();

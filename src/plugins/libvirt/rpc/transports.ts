@@ -92,6 +92,8 @@ export async function dialSsh(uri: LibvirtUri, opts: DialOptions): Promise<Duple
     stderr = (stderr + d).slice(-2000);
   });
   const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
+  // Errors before the RPC layer takes the stream over surface through its closed state.
+  stream.on('error', () => undefined);
   const fail = (why: string) => {
     const msg = `ssh to ${uri.host} for libvirt failed: ${why}${stderr.trim() ? `: ${stderr.trim()}` : ''}`;
     stream.destroy(new UnavailableError(msg));
@@ -110,5 +112,6 @@ export async function dialSsh(uri: LibvirtUri, opts: DialOptions): Promise<Duple
       reject(new UnavailableError(`cannot run "${cmd}" to reach libvirt on ${uri.host}: ${err.message}`, { cause: err })),
     );
   });
+  child.stdin.on('error', () => undefined); // EPIPE when ssh dies; the exit handler reports why
   return stream;
 }

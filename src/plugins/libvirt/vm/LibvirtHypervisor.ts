@@ -200,9 +200,10 @@ export class LibvirtHypervisor implements Hypervisor {
   }
 
   async health(ctx: CallContext): Promise<ComponentHealth> {
-    const c = this.conn(ctx);
-    const h = await libvirtHealth('hypervisor', c.client, ctx);
+    // A thunk, so that a malformed context URI is reported as NOT_SERVING rather than thrown.
+    const h = await libvirtHealth('hypervisor', () => this.conn(ctx).client, ctx);
     if (h.status !== 'SERVING') return h;
+    const c = this.conn(ctx);
     try {
       const domainType = await this.domainType(c);
       return { ...h, message: `${h.message}; new VMs get domain type ${domainType}`,
