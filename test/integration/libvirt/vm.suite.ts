@@ -1,4 +1,4 @@
-// LibvirtHypervisor against libvirtd: the test driver (fast, no QEMU) and real TCG guests built from
+// LibvirtHypervisor against libvirtd (run from libvirtd.test.ts, before the restart suite): the test driver (fast, no QEMU) and real TCG guests built from
 // Debian packages (test/support/guest). The guest prints its cloud-init seed and DHCP address on
 // its serial console, which is how these tests see inside it.
 import { after, before, describe, test } from 'node:test';
