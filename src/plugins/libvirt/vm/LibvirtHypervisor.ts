@@ -115,9 +115,10 @@ export class LibvirtHypervisor implements Hypervisor {
     const c = this.conn(ctx);
     return this.withVm(c, vm, ctx, async (f) => {
       if (!(await this.isActive(c, f.dom, ctx))) return this.record(c, f, ctx);
-      const before = await this.record(c, f, ctx);
+      // A stopped ephemeral VM no longer exists, so its last record is taken now.
+      const before = f.meta.ephemeral ? await this.record(c, f, ctx) : undefined;
       await this.shutdown(c, f, opts, ctx);
-      if (f.meta.ephemeral) {
+      if (before) {
         await this.forgetEphemeral(c, f.dom.uuid, f.meta.filesDir);
         return stoppedCopy(before);
       }
