@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { action } from '../runtime.js';
 import { examples } from '../help.js';
+import { eachTarget } from '../batch.js';
 import { relativeTime, table } from '../format.js';
 import type { ContextInfo } from '../messages.js';
 
@@ -92,10 +93,8 @@ export function registerContextCommands(program: Command): void {
   examples(context.command('rm').alias('remove').description('Remove a context (not "default", not the current one)')
     .argument('<name...>', 'context names')
     .action(action(async (cli, _opts, names: string[]) => {
-      for (const name of names) {
-        const res = await cli.daemon().unary<{ context: ContextInfo; message: string }>('ContextRemove', { name });
-        cli.result(res, () => name);
-      }
+      await eachTarget(cli, names, (name) => cli.daemon().unary<{ context: ContextInfo; message: string }>('ContextRemove', { name }),
+        (name) => name);
     })), ['{cmd} lab']);
 
   examples(context.command('show').description('Print the current context\'s name')

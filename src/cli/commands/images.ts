@@ -9,6 +9,7 @@ import { readText, readVmFile } from '../files.js';
 import { imageOperation } from '../operations.js';
 import { streamImport } from '../importStream.js';
 import { UsageError } from '../errors.js';
+import { eachTarget } from '../batch.js';
 import type {
   ExportImageResponse, ImageInfo, ImportImageResponse, PullImageResponse, PushImageResponse, ValidationIssue,
 } from '../messages.js';
@@ -131,23 +132,9 @@ function remove(cmd: Command): Command {
     .argument('<reference...>', 'images to remove')
     .option('-f, --force', 'remove even while VMs use the image')
     .action(action(async (cli, opts, refs: string[]) => {
-      const results: unknown[] = [];
-      let firstError: unknown;
-      for (const reference of refs) {
-        try {
-          const r = await cli.daemon().unary<{ untagged: string[]; deleted: string[] }>('DeleteImage',
-            { reference, force: Boolean(opts.force) });
-          results.push(r);
-          if (!cli.json) cli.out([...r.untagged.map((u) => `Untagged: ${u}`), ...r.deleted.map((d) => `Deleted: ${d}`)].join('\n'));
-        } catch (err) {
-          // Like docker: report each failure, go on with the rest, fail at the end.
-          if (refs.length === 1) throw err;
-          firstError ??= err;
-          if (!cli.json) cli.note(`Error: ${(err as Error).message}`);
-        }
-      }
-      if (cli.json && results.length) cli.out(JSON.stringify(refs.length === 1 ? results[0] : results, null, 2));
-      if (firstError) throw firstError;
+      await eachTarget(cli, refs,
+        (reference) => cli.daemon().unary<{ untagged: string[]; deleted: string[] }>('DeleteImage', { reference, force: Boolean(opts.force) }),
+        (_ref, r) => [...r.untagged.map((u) => `Untagged: ${u}`), ...r.deleted.map((d) => `Deleted: ${d}`)].join('\n'));
     }));
   return examples(cmd, ['{cmd} debian-12:latest', '{cmd} -f localhost:5000/demo/debian:12 debian-12:old']);
 }

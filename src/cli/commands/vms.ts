@@ -4,6 +4,7 @@ import { action, type Cli } from '../runtime.js';
 import { collect, examples, positiveInt } from '../help.js';
 import { formatLabels, humanMiB, relativeTime, shortId, table } from '../format.js';
 import { parsePairs, readText } from '../files.js';
+import { eachTarget } from '../batch.js';
 import type { VMInfo, VMProcessInfo } from '../messages.js';
 
 const WAIT_IP_DEFAULT_TIMEOUT = 300;
@@ -58,25 +59,11 @@ function run(cmd: Command): Command {
   ]);
 }
 
-type VmResult = { vmId: string; status: string; message: string };
+type VmResult = { vmId: string; status?: string; message: string };
 
-/** start/stop/restart/rm take several VMs, like docker; each failure is reported and the rest go on. */
-async function eachVm(cli: Cli, vms: string[], call: (vm: string) => Promise<VmResult>): Promise<void> {
-  const results: VmResult[] = [];
-  let firstError: unknown;
-  for (const vm of vms) {
-    try {
-      const r = await call(vm);
-      results.push(r);
-      if (!cli.json) cli.out(vm);
-    } catch (err) {
-      if (vms.length === 1) throw err;
-      firstError ??= err;
-      if (!cli.json) cli.note(`Error: ${(err as Error).message}`);
-    }
-  }
-  if (cli.json && results.length) cli.out(JSON.stringify(vms.length === 1 ? results[0] : results, null, 2));
-  if (firstError) throw firstError;
+/** start/stop/restart/rm take several VMs, like docker, and print each name as it is done. */
+function eachVm(cli: Cli, vms: string[], call: (vm: string) => Promise<VmResult>): Promise<void> {
+  return eachTarget(cli, vms, call, (vm) => vm);
 }
 
 function start(cmd: Command): Command {
@@ -105,8 +92,7 @@ function rm(cmd: Command): Command {
     .argument('<vm...>', 'VM names or ids')
     .option('-f, --force', 'remove running VMs too (hard-stopped first)')
     .action(action(async (cli, opts, vms: string[]) => {
-      await eachVm(cli, vms, async (vm) => ({ status: 'removed', ...(await cli.daemon().unary<{ vmId: string; message: string }>(
-        'DeleteVM', { vm, force: Boolean(opts.force) })) }));
+      await eachVm(cli, vms, (vm) => cli.daemon().unary<VmResult>('DeleteVM', { vm, force: Boolean(opts.force) }));
     }));
   return examples(cmd, ['{cmd} web', '{cmd} -f web db']);
 }
