@@ -2,7 +2,6 @@
 // a usage error (exit 2), not a server error.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { UsageError } from './errors.js';
 
 export async function readText(file: string, what: string): Promise<string> {
@@ -36,7 +35,9 @@ export async function readVmFile(file: string): Promise<LocalVmFile> {
   const content = await readText(abs, 'VMFile');
   let doc: unknown;
   try {
-    doc = parseYaml(content);
+    // Loaded on demand: most commands never read YAML, and every process start counts.
+    const { parse } = await import('yaml');
+    doc = parse(content);
   } catch (err) {
     throw new UsageError(`VMFile "${file}" is not valid YAML: ${(err as Error).message}`);
   }
