@@ -1,0 +1,131 @@
+// The composition root: one child container per daemon; the core's services, the plugin host and
+// the gRPC server are wired here and nowhere else.
+import 'reflect-metadata';
+import { container as rootContainer, type DependencyContainer } from 'tsyringe';
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import { mkdir } from 'node:fs/promises';
+import type { DaemonConfig } from './config/DaemonConfig.js';
+import { ContextService } from './contexts/ContextService.js';
+import { GrpcServer } from './grpc/GrpcServer.js';
+import { RpcRuntime } from './grpc/RpcRuntime.js';
+import { actionHandlers } from './grpc/handlers/actionHandlers.js';
+import { authHandlers } from './grpc/handlers/authHandlers.js';
+import { composeHandlers } from './grpc/handlers/composeHandlers.js';
+import { contextHandlers } from './grpc/handlers/contextHandlers.js';
+import { imageHandlers } from './grpc/handlers/imageHandlers.js';
+import { networkHandlers } from './grpc/handlers/networkHandlers.js';
+import { HealthService } from './health/HealthService.js';
+import { createLogger } from './log/logger.js';
+import type { Logger } from './ports/common.js';
+import type { ImageStore } from './ports/images.js';
+import type { PluginDefinition } from './plugins/definePlugin.js';
+import { PluginHost } from './plugins/PluginHost.js';
+import { contextsPort, imagesPort, statePort, vmsPort } from './plugins/refs.js';
+import { KeyvStateStore } from './state/KeyvStateStore.js';
+import { TOKENS } from './tokens.js';
+import { VERSION } from './version.js';
+import { VmActions } from './vms/VmActions.js';
+import { createImageStore } from './images/createImageStore.js';
+
+export interface DaemonOptions {
+  config: DaemonConfig;
+  log?: Logger;
+  /** Plugin definitions to use instead of loading modules for these ids (tests, embedders). */
+  definitions?: Record<string, PluginDefinition>;
+  /** Replace the local image store (tests). */
+  imageStore?: (config: DaemonConfig, log: Logger) => Promise<ImageStore> | ImageStore;
+}
+
+export class Daemon {
+  private stopping?: Promise<void>;
+
+  private constructor(
+    readonly config: DaemonConfig,
+    readonly container: DependencyContainer,
+    readonly plugins: PluginHost,
+    private readonly server: GrpcServer,
+    private readonly runtime: RpcRuntime,
+    private readonly state: KeyvStateStore,
+    readonly log: Logger,
+  ) {}
+
+  get socketPath(): string {
+    return this.config.socket;
+  }
+
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const { config } = opts;
+    const log = opts.log ?? createLogger({ level: config.logLevel });
+    await mkdir(config.dataDir, { recursive: true, mode: 0o755 });
+    const c = rootContainer.createChildContainer();
+    const state = await KeyvStateStore.open(config.state.url);
+    let host: PluginHost | undefined;
+    try {
+      c.register(TOKENS.Config, { useValue: config });
+      c.register(TOKENS.Logger, { useValue: log });
+      c.register(TOKENS.Version, { useValue: VERSION });
+      c.register(TOKENS.StateStore, { useValue: state });
+      c.registerSingleton(TOKENS.Contexts, ContextService);
+      const images = await (opts.imageStore ?? createImageStore)(config, log);
+      c.register(TOKENS.Images, { useValue: images });
+      // VmActions needs the host, the host's core ports include VmActions: break the knot with a late-bound proxy.
+      const vmsProxy = { run: (...a: Parameters<VmActions['run']>) => c.resolve<VmActions>(TOKENS.Vms).run(...a) };
+      host = new PluginHost({
+        plugins: config.plugins, required: config.required, bindings: config.bindings, baseDir: config.baseDir,
+        dataDir: config.dataDir, version: VERSION, log, definitions: opts.definitions,
+        shutdownTimeoutMs: Math.max(1000, config.shutdownTimeoutSeconds * 1000),
+        corePorts: new Map<string, unknown>([
+          [imagesPort.id, images],
+          [statePort.id, state],
+          [contextsPort.id, c.resolve(TOKENS.Contexts)],
+          [vmsPort.id, vmsProxy],
+        ]),
+      });
+      c.register(TOKENS.Plugins, { useValue: host });
+      c.registerSingleton(TOKENS.Vms, VmActions);
+      c.registerSingleton(TOKENS.Health, HealthService);
+      c.registerSingleton(RpcRuntime, RpcRuntime);
+      await host.start();
+
+      const rt = c.resolve(RpcRuntime);
+      const contexts = c.resolve<ContextService>(TOKENS.Contexts);
+      const handlers = {
+        ...authHandlers(rt, host, c.resolve<HealthService>(TOKENS.Health)),
+        ...imageHandlers(rt, host),
+        ...contextHandlers(rt, contexts),
+        ...actionHandlers(rt, host, c.resolve<VmActions>(TOKENS.Vms)),
+        ...networkHandlers(rt, host),
+        ...composeHandlers(rt, host),
+      } as UntypedServiceImplementation;
+      const server = new GrpcServer(handlers, { maxMessageBytes: config.maxMessageBytes });
+      await server.listen(config.socket, config.socketGroup);
+      log.info({ socket: config.socket, dataDir: config.dataDir, version: VERSION, plugins: host.status() }, 'vmregistryd listening');
+      return new Daemon(config, c, host, server, rt, state, log);
+    } catch (err) {
+      await host?.stop().catch(() => undefined);
+      await state.close().catch(() => undefined);
+      await c.dispose();
+      throw err;
+    }
+  }
+
+  /** Graceful: stop accepting, let in-flight calls finish for `graceMs`, cancel the rest, stop plugins. Idempotent. */
+  stop(graceMs = this.config.shutdownTimeoutSeconds * 1000): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.info({ inflight: this.runtime.inflightCount }, 'shutting down');
+      this.server.setServing(false);
+      const closed = this.server.shutdown();
+      await this.runtime.drain(graceMs);
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
+      this.server.forceStop();
+      await this.server.removeSocket(this.config.socket);
+      const errors: unknown[] = [];
+      await this.plugins.stop().catch((e: unknown) => errors.push(e));
+      await this.state.close().catch((e: unknown) => errors.push(e));
+      await this.container.dispose();
+      this.log.info('stopped');
+      if (errors.length) throw new AggregateError(errors, 'errors during shutdown');
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,52 @@
+import type { PluginHost } from '../../plugins/PluginHost.js';
+import { hypervisorPort } from '../../plugins/refs.js';
+import type { VmActions } from '../../vms/VmActions.js';
+import type { RpcRuntime } from '../RpcRuntime.js';
+import { required, vmToInfoWire, vmToProcessWire, type Wire } from './mappers.js';
+
+const stopOpts = (req: Wire) => ({ force: Boolean(req.force), timeoutSeconds: Number(req.timeoutSeconds) || 0 });
+
+export function actionHandlers(rt: RpcRuntime, plugins: PluginHost, vms: VmActions) {
+  const hv = () => plugins.get(hypervisorPort);
+  return {
+    RunVM: rt.unary<Wire, Wire>('RunVM', async (req, ctx) => {
+      const o = req.options ?? {};
+      const ci = o.cloudInit;
+      const vm = await vms.run({
+        image: (req.image ?? '').trim(), name: (req.name ?? '').trim(),
+        memoryMb: o.memoryMb ?? 0, vcpuCount: o.vcpuCount ?? 0, diskSizeGb: o.diskSizeGb ?? 0,
+        ephemeral: Boolean(o.ephemeral),
+        cloudInit: ci && (ci.userData || ci.metaData || ci.networkConfig)
+          ? { userData: ci.userData || undefined, metaData: ci.metaData || undefined, networkConfig: ci.networkConfig || undefined }
+          : undefined,
+        networkName: o.networkName ?? '', activateNetwork: Boolean(o.activateNetwork), labels: { ...(o.labels ?? {}) },
+        waitForIp: Boolean(o.waitForIp),
+      }, ctx);
+      const ips = vm.networks.flatMap((n) => n.ipAddresses);
+      return { vmId: vm.id, name: vm.name, status: vm.status, ipAddresses: ips,
+        message: `VM "${vm.name}" ${vm.status}${ips.length ? ` at ${ips.join(', ')}` : ''}` };
+    }),
+    StartVM: rt.unary<Wire, Wire>('StartVM', async (req, ctx) => {
+      const vm = await hv().start(required(req.vm, 'vm'), ctx);
+      return { vmId: vm.id, status: vm.status, message: `VM "${vm.name}" ${vm.status}` };
+    }),
+    StopVM: rt.unary<Wire, Wire>('StopVM', async (req, ctx) => {
+      const vm = await hv().stop(required(req.vm, 'vm'), stopOpts(req), ctx);
+      return { vmId: vm.id, status: vm.status, message: `VM "${vm.name}" ${vm.status}` };
+    }),
+    RestartVM: rt.unary<Wire, Wire>('RestartVM', async (req, ctx) => {
+      const vm = await hv().restart(required(req.vm, 'vm'), stopOpts(req), ctx);
+      return { vmId: vm.id, status: vm.status, message: `VM "${vm.name}" restarted` };
+    }),
+    DeleteVM: rt.unary<Wire, Wire>('DeleteVM', async (req, ctx) => {
+      const name = required(req.vm, 'vm');
+      const vm = await hv().get(name, ctx);
+      await hv().delete(name, { force: Boolean(req.force) }, ctx);
+      return { vmId: vm.id, message: `VM "${vm.name}" deleted` };
+    }),
+    PsVMs: rt.unary<Wire, Wire>('PsVMs', async (_req, ctx) => ({
+      vms: (await hv().list(ctx)).filter((v) => v.status === 'running' || v.status === 'paused').map((v) => vmToProcessWire(v)),
+    })),
+    ListVMs: rt.unary<Wire, Wire>('ListVMs', async (_req, ctx) => ({ vms: (await hv().list(ctx)).map(vmToInfoWire) })),
+  };
+}

@@ -1,0 +1,134 @@
+import path from 'node:path';
+import { FailedPreconditionError, InvalidArgumentError, UnavailableError } from '../../errors.js';
+import type { CallContext } from '../../ports/common.js';
+import type { ExportFormat, ImportHeader } from '../../ports/images.js';
+import type { PluginHost } from '../../plugins/PluginHost.js';
+import { hypervisorPort, imagesPort, registryPort } from '../../plugins/refs.js';
+import type { RpcRuntime } from '../RpcRuntime.js';
+import { imageInfoToWire, issueToWire, required, vmfileFromWire, vmfileToWire, type Wire } from './mappers.js';
+
+const progressEvent = (p: Wire) => ({ progress: { ...p, item: p.item ?? '', message: p.message ?? '', current: String(p.current), total: String(p.total) } });
+
+export function imageHandlers(rt: RpcRuntime, plugins: PluginHost) {
+  const images = () => plugins.get(imagesPort);
+
+  /** Digests of images that VMs use; GC and delete must not pull the floor from under them. */
+  const inUse = async (ctx: CallContext): Promise<Map<string, string[]>> => {
+    const hv = plugins.maybe(hypervisorPort);
+    const out = new Map<string, string[]>();
+    if (!hv) return out;
+    let vms;
+    try {
+      vms = await hv.list(ctx);
+    } catch (err) {
+      throw new UnavailableError(`cannot tell which images VMs use (${(err as Error).message}); retry when the hypervisor is reachable`, { cause: err });
+    }
+    for (const vm of vms) out.set(vm.imageDigest, [...(out.get(vm.imageDigest) ?? []), vm.name]);
+    return out;
+  };
+
+  const pull = async (req: Wire, ctx: CallContext) => {
+    const r = await plugins.get(registryPort).pull(required(req.reference, 'reference'), ctx);
+    return { reference: r.reference, digest: r.digest, size: String(r.size), transferred: String(r.transferred),
+      message: r.transferred ? `pulled ${r.reference}` : `${r.reference} is up to date` };
+  };
+  const push = async (req: Wire, ctx: CallContext) => {
+    const r = await plugins.get(registryPort).push(required(req.reference, 'reference'), req.destination ?? '', ctx);
+    return { reference: r.reference, digest: r.digest, size: String(r.size), transferred: String(r.transferred), message: `pushed ${r.reference}` };
+  };
+  const exportImage = async (req: Wire, ctx: CallContext) => {
+    const out = required(req.outputPath, 'output_path');
+    if (!path.isAbsolute(out)) throw new InvalidArgumentError('output_path must be an absolute path on the daemon host', { field: 'output_path' });
+    const format = (req.format || 'OCI_LAYOUT_DIR') as ExportFormat;
+    const diskFormat = req.diskFormat || 'raw';
+    if (!['raw', 'qcow2'].includes(diskFormat)) throw new InvalidArgumentError('disk_format must be raw or qcow2', { field: 'disk_format' });
+    const r = await images().export(required(req.reference, 'reference'), out, format, { overwrite: Boolean(req.overwrite), diskFormat }, ctx);
+    return { outputPath: r.outputPath, digest: r.digest, size: String(r.size) };
+  };
+  const imported = (img: { reference: string; digest: string; info: { size: number } }) =>
+    ({ reference: img.reference, digest: img.digest, size: String(img.info.size) });
+
+  return {
+    PullImage: rt.unary<Wire, Wire>('PullImage', pull),
+    PushImage: rt.unary<Wire, Wire>('PushImage', push),
+    PullImageWithProgress: rt.serverStream<Wire, Wire>('PullImageWithProgress', async (req, ctx) => ({ pull: await pull(req, ctx) }), progressEvent),
+    PushImageWithProgress: rt.serverStream<Wire, Wire>('PushImageWithProgress', async (req, ctx) => ({ push: await push(req, ctx) }), progressEvent),
+    ExportImage: rt.unary<Wire, Wire>('ExportImage', exportImage),
+    ExportImageWithProgress: rt.serverStream<Wire, Wire>('ExportImageWithProgress', async (req, ctx) => ({ export: await exportImage(req, ctx) }), progressEvent),
+
+    ImportImage: rt.unary<Wire, Wire>('ImportImage', async (req, ctx) => {
+      const data: Buffer = req.diskData ?? Buffer.alloc(0);
+      if (!data.length) throw new InvalidArgumentError('disk_data is empty; send the disk bytes (or use ImportImageStream for large disks)', { field: 'disk_data' });
+      const header: ImportHeader = { vmfile: vmfileFromWire(req.vmfile), reference: req.reference ?? '', totalSize: data.length };
+      return imported(await images().importStream(header, (async function* () { yield data; })(), ctx));
+    }),
+
+    ImportImageStream: rt.clientStream<Wire, Wire>('ImportImageStream', async (messages, ctx) => {
+      const it = messages[Symbol.asyncIterator]();
+      const first = await it.next();
+      if (first.done || !first.value.header) {
+        throw new InvalidArgumentError('the first ImportImageStream message must carry the header (vmfile, reference, total_size)', { field: 'header' });
+      }
+      const h = first.value.header as Wire;
+      const totalSize = Number(h.totalSize);
+      if (!Number.isSafeInteger(totalSize) || totalSize <= 0) throw new InvalidArgumentError('header.total_size must be a positive byte count', { field: 'header.total_size' });
+      if (h.sha256 && !/^[0-9a-f]{64}$/.test(h.sha256)) throw new InvalidArgumentError('header.sha256 must be 64 lowercase hex digits', { field: 'header.sha256' });
+      const header: ImportHeader = { vmfile: vmfileFromWire(h.vmfile), reference: h.reference ?? '', totalSize, sha256: h.sha256 || undefined };
+      async function* chunks(): AsyncIterable<Buffer> {
+        for (;;) {
+          const n = await it.next();
+          if (n.done) return;
+          if (n.value.header) throw new InvalidArgumentError('a second header arrived in the middle of the stream', { field: 'header' });
+          if (n.value.chunk?.length) yield n.value.chunk as Buffer;
+        }
+      }
+      return imported(await images().importStream(header, chunks(), ctx));
+    }),
+
+    ImportImageFile: rt.serverStream<Wire, Wire>('ImportImageFile', async (req, ctx) => {
+      const p = required(req.vmfilePath, 'vmfile_path');
+      if (!path.isAbsolute(p)) throw new InvalidArgumentError('vmfile_path must be absolute (a path on the daemon host)', { field: 'vmfile_path' });
+      const store = images();
+      if (!store.importFile) throw new FailedPreconditionError('this image store cannot import from daemon-side paths');
+      return { import: imported(await store.importFile(p, req.reference ?? '', ctx)) };
+    }, progressEvent),
+
+    ListLocalImages: rt.unary<Wire, Wire>('ListLocalImages', async () => ({ images: (await images().list()).map(imageInfoToWire) })),
+
+    DeleteImage: rt.unary<Wire, Wire>('DeleteImage', async (req, ctx) => {
+      const ref = required(req.reference, 'reference');
+      const img = await images().get(ref);
+      if (!req.force) {
+        const users = (await inUse(ctx)).get(img.digest);
+        const others = (await images().list()).filter((i) => i.digest === img.digest && i.reference !== img.reference);
+        if (users?.length && !others.length) {
+          throw new FailedPreconditionError(`image "${ref}" is used by VM(s) ${users.join(', ')}; delete them first or use --force`, { field: 'reference' });
+        }
+      }
+      return images().untag(ref);
+    }),
+
+    GetImageManifest: rt.unary<Wire, Wire>('GetImageManifest', async (req) => {
+      const img = await images().get(required(req.reference, 'reference'));
+      return { digest: img.digest, mediaType: img.manifest.mediaType, manifestJson: img.manifestBytes.toString('utf8'), configJson: JSON.stringify(img.config) };
+    }),
+
+    ValidateVMFile: rt.unary<Wire, Wire>('ValidateVMFile', async (req) => {
+      const baseDir = req.baseDir || '/';
+      if (!path.isAbsolute(baseDir)) throw new InvalidArgumentError('base_dir must be an absolute path on the daemon host', { field: 'base_dir' });
+      const r = await images().validateVMFile(req.content ?? '', baseDir, { allowOutsidePaths: Boolean(req.allowOutsidePaths) });
+      return { valid: r.errors.length === 0, errors: r.errors.map(issueToWire), warnings: r.warnings.map(issueToWire), vmfile: r.vmfile ? vmfileToWire(r.vmfile) : null };
+    }),
+
+    TagImage: rt.unary<Wire, Wire>('TagImage', async (req) => {
+      const img = await images().tag(required(req.source, 'source'), required(req.target, 'target'));
+      return { reference: img.reference, digest: img.digest };
+    }),
+
+    GarbageCollect: rt.unary<Wire, Wire>('GarbageCollect', async (req, ctx) => {
+      const used = await inUse(ctx);
+      const r = await images().gc({ dryRun: Boolean(req.dryRun), inUseDigests: new Set(used.keys()) }, ctx);
+      return { removedBlobs: r.removedBlobs, removedManifests: r.removedManifests, freedBytes: String(r.freedBytes) };
+    }),
+  };
+}

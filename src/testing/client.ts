@@ -1,0 +1,78 @@
+// A promisified VMService client for tests and tools: `await client.call('ContextList')`.
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { PROTO_OPTIONS } from '../core/grpc/loadProto.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Msg = Record<string, any>;
+
+export interface CallOptions {
+  deadlineMs?: number;
+  signal?: AbortSignal;
+  metadata?: Record<string, string>;
+}
+
+export class VmClient {
+  readonly raw: grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+
+  constructor(readonly socket: string, opts: grpc.ClientOptions = {}) {
+    const def = protoLoader.loadSync('vm.proto', PROTO_OPTIONS);
+    const pkg = grpc.loadPackageDefinition(def) as unknown as { vmregistry: { v1: { VMService: grpc.ServiceClientConstructor } } };
+    this.raw = new pkg.vmregistry.v1.VMService(`unix://${socket}`, grpc.credentials.createInsecure(), opts) as never;
+  }
+
+  private callOpts(o: CallOptions): [grpc.Metadata, grpc.CallOptions] {
+    const md = new grpc.Metadata();
+    for (const [k, v] of Object.entries(o.metadata ?? {})) md.set(k, v);
+    return [md, o.deadlineMs ? { deadline: Date.now() + o.deadlineMs } : {}];
+  }
+
+  /** Unary call; rejects with the grpc ServiceError (code, details, metadata). */
+  call<T = Msg>(method: string, req: Msg = {}, o: CallOptions = {}): Promise<T> {
+    const [md, co] = this.callOpts(o);
+    return new Promise((resolve, reject) => {
+      const c = (this.raw[method] as (r: Msg, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: T) => void) => grpc.ClientUnaryCall)
+        .call(this.raw, req, md, co, (err, v) => (err ? reject(err) : resolve(v)));
+      o.signal?.addEventListener('abort', () => c.cancel(), { once: true });
+    });
+  }
+
+  /** Server-streaming call: collects every message. */
+  stream<T = Msg>(method: string, req: Msg = {}, o: CallOptions & { onMessage?: (m: T) => void } = {}): Promise<T[]> {
+    const [md, co] = this.callOpts(o);
+    return new Promise((resolve, reject) => {
+      const out: T[] = [];
+      const c = (this.raw[method] as (r: Msg, m: grpc.Metadata, o: grpc.CallOptions) => grpc.ClientReadableStream<T>).call(this.raw, req, md, co);
+      o.signal?.addEventListener('abort', () => c.cancel(), { once: true });
+      c.on('data', (m: T) => { out.push(m); o.onMessage?.(m); });
+      c.on('error', reject);
+      c.on('end', () => resolve(out));
+    });
+  }
+
+  /** Client-streaming call: writes `messages` with backpressure, then awaits the response. */
+  async clientStream<T = Msg>(method: string, messages: AsyncIterable<Msg> | Iterable<Msg>, o: CallOptions = {}): Promise<T> {
+    const [md, co] = this.callOpts(o);
+    let call!: grpc.ClientWritableStream<Msg>;
+    const done = new Promise<T>((resolve, reject) => {
+      call = (this.raw[method] as (m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: T) => void) => grpc.ClientWritableStream<Msg>)
+        .call(this.raw, md, co, (err, v) => (err ? reject(err) : resolve(v)));
+    });
+    o.signal?.addEventListener('abort', () => call.cancel(), { once: true });
+    try {
+      for await (const m of messages) {
+        if (!call.write(m)) await new Promise<void>((r) => call.once('drain', () => r()));
+      }
+      call.end();
+    } catch (err) {
+      call.cancel();
+      await done.catch(() => undefined);
+      throw err;
+    }
+    return done;
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+}
