@@ -1,4 +1,5 @@
 // Where the daemon listens: --host, then VMR_HOST, then the daemon's own default socket.
+import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from './errors.js';
 
@@ -9,10 +10,14 @@ export interface DaemonAddress {
   socketPath: string;
 }
 
-/** Mirrors the daemon: a per-user socket under XDG_RUNTIME_DIR for non-root users, else /run. */
+/**
+ * Mirrors the daemon's default (src/core/config/defaults.ts; a test keeps them equal): root uses /run,
+ * a user $XDG_RUNTIME_DIR, or a per-uid directory under the temp dir when that is unset.
+ */
 export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): string {
-  if (uid !== 0 && env.XDG_RUNTIME_DIR) return path.join(env.XDG_RUNTIME_DIR, 'vmregistry', 'vmregistry.sock');
-  return '/run/vmregistry/vmregistry.sock';
+  if (uid === 0) return '/run/vmregistry/vmregistry.sock';
+  if (env.XDG_RUNTIME_DIR) return path.join(env.XDG_RUNTIME_DIR, 'vmregistry', 'vmregistry.sock');
+  return path.join(os.tmpdir(), `vmregistry-${uid}`, 'vmregistry.sock');
 }
 
 export function resolveAddress(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): DaemonAddress {

@@ -4,6 +4,9 @@ import { compactDuration, humanMiB, humanSize, relativeTime, shortDigest, shortI
 import { defaultSocketPath, resolveAddress } from '../../src/cli/host.js';
 import { camelKeys, parseEnvFile, parsePairs } from '../../src/cli/files.js';
 import { UsageError } from '../../src/cli/errors.js';
+import { defaultSocketPath as daemonDefaultSocketPath } from '../../src/core/config/defaults.js';
+import os from 'node:os';
+import path from 'node:path';
 
 test('sizes read like docker: decimal units, three significant digits', () => {
   assert.equal(humanSize(0), '0B');
@@ -48,10 +51,13 @@ test('tables align columns with three spaces and leave no trailing blanks', () =
   assert.equal(out, 'NAME          SIZE\na             1kB\nlonger-name   2MB\n');
 });
 
-test('the default socket is the daemon\'s: per user under XDG_RUNTIME_DIR, else /run', () => {
+test('the default socket is the daemon\'s: /run for root, else per user', () => {
   assert.equal(defaultSocketPath({ XDG_RUNTIME_DIR: '/run/user/1000' }, 1000), '/run/user/1000/vmregistry/vmregistry.sock');
   assert.equal(defaultSocketPath({ XDG_RUNTIME_DIR: '/run/user/0' }, 0), '/run/vmregistry/vmregistry.sock');
-  assert.equal(defaultSocketPath({}, 1000), '/run/vmregistry/vmregistry.sock');
+  assert.equal(defaultSocketPath({}, 1000), path.join(os.tmpdir(), 'vmregistry-1000', 'vmregistry.sock'));
+  for (const env of [{}, { XDG_RUNTIME_DIR: '/run/user/4242' }]) {
+    assert.equal(defaultSocketPath(env), daemonDefaultSocketPath(env), 'the CLI looks where the daemon listens');
+  }
   assert.equal(resolveAddress(undefined, { VMR_HOST: 'unix:///tmp/a.sock' }).target, 'unix:///tmp/a.sock');
   assert.equal(resolveAddress('unix:///tmp/b.sock', { VMR_HOST: 'unix:///tmp/a.sock' }).socketPath, '/tmp/b.sock');
   assert.equal(resolveAddress('/tmp/c.sock', {}).target, 'unix:///tmp/c.sock');
