@@ -44,6 +44,18 @@ Exit codes: 0 ok, 1 the daemon refused (its message is printed), 2 usage error, 
 /** Runs the CLI and resolves with its exit code; never throws for user-facing failures. */
 export async function main(argv: string[] = process.argv): Promise<number> {
   const program = buildProgram();
+  // `vmr … | head` closes the pipe early: stop quietly instead of dying on EPIPE.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok);
+      throw err;
+    });
+  }
+  if (argv.length <= 2) {
+    // Bare `vmr`, like bare `docker`: usage on stdout, success.
+    program.outputHelp();
+    return ExitCode.ok;
+  }
   let interrupted = false;
   const giveUp = () => {
     process.stderr.write('cancelled\n');
@@ -59,7 +71,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    // 'commander.help' is a command group run without a subcommand (`vmr image`): its help, like docker.
+    if (err instanceof CommanderError) return err.exitCode === 0 || err.code === 'commander.help' ? ExitCode.ok : ExitCode.usage;
     throw err;
   }
   return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;

@@ -106,3 +106,15 @@ test('vmr completion with an unknown shell is a usage error', async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /Allowed choices are bash, zsh/);
 });
+
+test('bare vmr prints usage on stdout and succeeds; a closed pipe is not a crash', async () => {
+  const bare = await vmr([]);
+  assert.equal(bare.code, 0);
+  assert.match(bare.stdout, /^Usage: vmr \[options\] \[command\]/);
+  const group = await vmr(['network']);
+  assert.equal(group.code, 0, 'a group without a subcommand shows its help, like docker');
+  assert.match(group.stderr, /Usage: vmr network/);
+  const { stdout, stderr } = await pexec('bash', ['-c', `"${process.execPath}" "${path.join(repoRoot, 'dist/src/bin/vmr.js')}" completion zsh | head -1; echo "rc=\${PIPESTATUS[0]}"`]);
+  assert.equal(stdout, '#compdef vmr\nrc=0\n');
+  assert.doesNotMatch(stderr, /EPIPE/);
+});
