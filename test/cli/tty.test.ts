@@ -12,12 +12,12 @@ import { requireService } from '../support/services.js';
 const pexec = promisify(execFile);
 const tmuxSocket = `vmr-cli-test-${process.pid}`;
 const tmux = (...args: string[]) => pexec('tmux', ['-L', tmuxSocket, ...args], { env: { ...process.env, TERM: 'xterm-256color' } });
-const capture = async () => (await tmux('capture-pane', '-p', '-t', 'vmr')).stdout;
+const capture = async (session = 'vmr') => (await tmux('capture-pane', '-p', '-t', session)).stdout;
 
-async function waitForPane(what: RegExp, label: string): Promise<string> {
+async function waitForPane(what: RegExp, label: string, session = 'vmr'): Promise<string> {
   let pane = '';
   for (let i = 0; i < 300; i++) {
-    pane = await capture();
+    pane = await capture(session);
     if (what.test(pane)) return pane;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -71,4 +71,34 @@ test('pull under a pseudo-terminal renders a live bar and ends cleanly', async (
     `Digest: sha256:${'c'.repeat(64)}`, 'Status: Downloaded (2GB, 2GB transferred)', 'demo:1', 'EXIT=0',
   ]);
   assert.ok(!/\x1b|\[2K/.test(done), 'no raw escape sequences on screen');
+});
+
+test('Ctrl-C on a terminal ends the bar\'s line, says cancelled, exits 130 and cancels on the daemon', async () => {
+  fake.handlers.PullImageWithProgress = (_req: unknown, call: grpc.ServerWritableStream<any, any>) => new Promise<void>((resolve) => {
+    call.write({ progress: { phase: 'download', item: 'disk.raw', current: '500', total: '1000', unit: 'bytes', message: '' } });
+    call.on('cancelled', () => resolve());
+  });
+  const cmd = `${process.execPath} ${vmrBin} --host ${fake.target} pull slow:1; echo EXIT=$?; sleep 120`;
+  await tmux('new-session', '-d', '-s', 'cancel', '-x', '120', '-y', '30', cmd);
+  await waitForPane(/download\s+\[=+>\s+\]\s+50%/, 'the bar at 50%', 'cancel');
+  await tmux('send-keys', '-t', 'cancel', 'C-c');
+  const done = await waitForPane(/EXIT=\d+/, 'the exit status', 'cancel');
+  const lines = done.split('\n').filter((l) => l.trim());
+  // The terminal driver itself echoes ^C after the bar.
+  assert.match(lines[0], /^download\s+\[=+>\s+\]\s+50%\s+500B\/1kB\s+disk\.raw(\^C)?$/);
+  assert.deepEqual(lines.slice(1), ['cancelled', 'EXIT=130'], done);
+  for (let i = 0; i < 50 && !fake.cancelled.includes('PullImageWithProgress'); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(fake.cancelled.includes('PullImageWithProgress'), 'the daemon saw the call cancelled');
+});
+
+test('login -p prompts on the terminal without echoing the password', async () => {
+  const cmd = `${process.execPath} ${vmrBin} --host ${fake.target} login -u alice -p; echo EXIT=$?; sleep 120`;
+  await tmux('new-session', '-d', '-s', 'login', '-x', '120', '-y', '30', cmd);
+  await waitForPane(/Password:/, 'the password prompt', 'login');
+  await tmux('send-keys', '-t', 'login', 's3cret', 'Enter');
+  const done = await waitForPane(/EXIT=\d+/, 'the exit status', 'login');
+  assert.match(done, /Login Succeeded as alice/);
+  assert.match(done, /EXIT=0/);
+  assert.ok(!done.includes('s3cret'), `the password is not on screen:\n${done}`);
+  assert.equal(fake.last('Login').password, 's3cret');
 });
