@@ -31,11 +31,13 @@ export class ProgressRenderer {
   }
 
   update(p: Progress): void {
-    const key = `${p.phase}\u0000${p.item}`;
+    // One line per phase: daemons report bytes cumulatively across blobs, so a line per item would
+    // leave a trail of half-full bars. The item is shown on the line as it changes.
+    const key = p.phase;
     const t = this.now();
     const changed = key !== this.key;
     if (changed) {
-      // A new phase or item starts a new line; the finished one stays on screen.
+      // A new phase starts a new line; the finished one stays on screen.
       if (this.last) this.finishLine();
       this.key = key;
       this.samples = [];

@@ -53,3 +53,13 @@ test('a new phase finishes the previous line; abort ends the bar\'s line', () =>
   r.abort();
   assert.ok(out.text().endsWith('\n'));
 });
+
+test('items within a phase update the same line', () => {
+  const out = sink();
+  const r = new ProgressRenderer(out.s, { tty: true, columns: 120, now: () => 0 });
+  r.update(ev(10, 100, 'download', 'sha256:aaa'));
+  r.update(ev(60, 100, 'download', 'sha256:bbb'));
+  r.done();
+  assert.equal(out.text().split('\n').length, 2, 'one finished line and the final newline');
+  assert.match(out.text(), /60%.*sha256:bbb\n$/);
+});
