@@ -33,6 +33,7 @@ function probePlugin(events: string[]) {
       if (vm === 'slow') await wait(ctx, 60_000);
       else if (vm === 'short') await wait(ctx, 300);
       else if (vm === 'plain-error') throw new Error('secret internal detail');
+      else if (vm === 'unicode') throw new VmrError('INVALID_ARGUMENT', 'bad “name” …', { field: 'vm…', issues: [{ path: 'vm', message: 'ünïcode' }] });
       else if (vm !== 'ok') throw new VmrError(vm as ErrorCode, `mapped ${vm}`, { field: 'vm', issues: [{ path: 'vm', message: 'x' }] });
       return { id: 'id-1', name: vm, status: 'running', image: 'i', imageDigest: 'd', created: '', memoryMb: 1, vcpuCount: 1, ephemeral: false, labels: {}, networks: [] };
     },
@@ -53,11 +54,20 @@ describe('gRPC behaviour', () => {
         assert.equal(e.code, grpcCode);
         assert.equal(e.details, `mapped ${code}`);
         assert.equal(e.metadata.get('vmr-field')[0], 'vm');
-        assert.deepEqual(JSON.parse(e.metadata.get('vmr-issues')[0]), [{ path: 'vm', message: 'x' }]);
+        assert.deepEqual(JSON.parse(e.metadata.get('vmr-issues-bin')[0].toString()), [{ path: 'vm', message: 'x' }]);
         return true;
       });
     });
   }
+
+  it('carries non-ASCII messages and issues intact', async () => {
+    await assert.rejects(td.client.call('StartVM', { vm: 'unicode' }), (e: any) => {
+      assert.equal(e.code, status.INVALID_ARGUMENT);
+      assert.equal(e.details, 'bad “name” …');
+      assert.equal(JSON.parse(e.metadata.get('vmr-issues-bin')[0].toString())[0].message, 'ünïcode');
+      return true;
+    });
+  });
 
   it('hides unexpected errors behind UNKNOWN "internal error"', async () => {
     await assert.rejects(td.client.call('StartVM', { vm: 'plain-error' }), (e: any) => e.code === status.UNKNOWN && !/secret/.test(e.details) && /internal error/.test(e.details));

@@ -8,7 +8,17 @@ import { TOKENS } from '../tokens.js';
 import type { Logger, Progress } from '../ports/common.js';
 import type { ContextService } from '../contexts/ContextService.js';
 import { createCallContext, type RpcCallContext } from './callContext.js';
-import { toGrpcStatus } from './statusMapping.js';
+import { toGrpcStatus as mapStatus } from './statusMapping.js';
+
+// Whatever happens while mapping, the call still gets exactly one status.
+const toGrpcStatus: typeof mapStatus = (err, opts) => {
+  try {
+    return mapStatus(err, opts);
+  } catch (mapErr) {
+    opts.log.error({ err, mapErr, method: opts.method }, 'error while mapping an error');
+    return { code: 2, details: 'internal error (see the daemon log)' };
+  }
+};
 
 export type UnaryHandler<Req, Res> = (req: Req, ctx: RpcCallContext) => Promise<Res>;
 /** Emits events (progress …) with `emit`; returns the final event. */

@@ -23,8 +23,9 @@ const CODES: Record<ErrorCode, Status> = {
 export function toGrpcStatus(err: unknown, opts: { log: Logger; method: string; signal?: AbortSignal; deadlinePassed?: boolean }): Partial<ServiceError> {
   const metadata = new Metadata();
   if (isVmrError(err)) {
-    if (err.field) metadata.set('vmr-field', err.field);
-    if (err.issues?.length) metadata.set('vmr-issues', JSON.stringify(err.issues));
+    // ASCII metadata values must be printable ASCII; anything user-derived travels as -bin.
+    if (err.field) metadata.set('vmr-field', err.field.replace(/[^\x20-\x7e]/g, '?'));
+    if (err.issues?.length) metadata.set('vmr-issues-bin', Buffer.from(JSON.stringify(err.issues)));
     if (err.retryAfterMs !== undefined) metadata.set('vmr-retry-after-ms', String(err.retryAfterMs));
     const code = CODES[err.code] ?? Status.UNKNOWN;
     if (code === Status.INTERNAL) opts.log.error({ err, method: opts.method }, 'internal error');

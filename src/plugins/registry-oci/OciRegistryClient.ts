@@ -1,0 +1,162 @@
+// RegistryClient over the OCI distribution API: pull into the image store, push from it, health.
+import { performance } from 'node:perf_hooks';
+import { isVmrError } from '../../core/errors.js';
+import type { AuthProvider, RegistryCredentials } from '../../core/ports/auth.js';
+import type { CallContext, ComponentHealth } from '../../core/ports/common.js';
+import type { ImageStore, OciDescriptor } from '../../core/ports/images.js';
+import type { RegistryClient, TransferResult } from '../../core/ports/registry.js';
+import { fetchBlob } from './blobFetcher.js';
+import { pushBlob, type UploadMemo } from './blobPusher.js';
+import type { RegistryOciConfig } from './config.js';
+import { dockerCredentials } from './dockerConfig.js';
+import { forEachLimited } from './limiter.js';
+import { pushManifest } from './manifestPusher.js';
+import { blobsOf, isIndex, parseManifest, selectFromIndex } from './mediaTypes.js';
+import { formatReference, manifestTarget, parseReference, parseRegistryUrl, type ImageReference } from './reference.js';
+import { Repository } from './repository.js';
+import { Transport, readText } from './transport.js';
+
+export interface PushResult extends TransferResult {
+  /** Set when the registry refused artifactType and got a rewritten manifest: the local digest. */
+  localDigest?: string;
+}
+
+export class OciRegistryClient implements RegistryClient {
+  readonly transport: Transport;
+  /** One download per blob and source in this process, however many pulls want it. */
+  private readonly inflight = new Map<string, Promise<number>>();
+  private readonly uploads: UploadMemo = new Map();
+
+  constructor(private readonly images: ImageStore, private readonly config: RegistryOciConfig,
+    private readonly auth?: AuthProvider) {
+    this.transport = new Transport({
+      retries: config.retries, minBackoffMs: config.minBackoffMs, maxBackoffMs: config.maxBackoffMs,
+      caFile: config.caFile || undefined, connections: config.connections,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+
+  private async credentials(host: string, ctx: CallContext): Promise<RegistryCredentials | undefined> {
+    const fromSession = await this.auth?.registryCredentials(host, ctx).catch((err: unknown) => {
+      ctx.log.warn({ host, err: (err as Error).message }, 'auth provider gave no registry credentials');
+      return undefined;
+    });
+    if (fromSession) return fromSession;
+    return dockerCredentials(host, { paths: this.config.dockerConfigPath.length ? this.config.dockerConfigPath : undefined });
+  }
+
+  private async repository(ref: ImageReference, ctx: CallContext, push: boolean): Promise<Repository> {
+    const s = await this.transport.session(ref.host, ref.scheme, ctx.context.insecureRegistry, {
+      signal: ctx.signal, log: ctx.log, credentials: () => this.credentials(ref.host, ctx),
+    });
+    return new Repository(this.transport, s, ref.repository, push);
+  }
+
+  /** The name the image is stored under locally: the reference as the user wrote it, with a default tag. */
+  private localName(reference: string, ref: ImageReference): string {
+    const r = reference.trim();
+    return ref.digest || /:[^/]+$/.test(r) ? r : `${r}:latest`;
+  }
+
+  async pull(reference: string, ctx: CallContext): Promise<TransferResult> {
+    const ref = parseReference(reference, ctx.context.registryUrl);
+    const repo = await this.repository(ref, ctx, false);
+    ctx.progress?.({ phase: 'resolve', item: formatReference(ref), current: 0, total: 0, unit: 'items' });
+    let m = await repo.getManifest(manifestTarget(ref), ref.digest);
+    if (isIndex(m.mediaType)) {
+      const pick = selectFromIndex(m, reference);
+      m = await repo.getManifest(pick.digest, pick.digest);
+    }
+    const blobs = dedupe(blobsOf(m));
+    const size = blobs.reduce((n, b) => n + b.size, 0);
+    let transferred = 0;
+    const content = this.images.content;
+    await forEachLimited(blobs, this.config.concurrency, ctx.signal, async (desc, signal) => {
+      // Keyed by source too: another registry's failure (auth, outage) must not fail this pull;
+      // the store's writer still makes a second source wait and find the blob present.
+      const key = `${ref.host}/${ref.repository}@${desc.digest}`;
+      for (;;) {
+        let p = this.inflight.get(key);
+        const own = !p;
+        if (!p) {
+          p = fetchBlob(repo, desc, content, ctx, signal).finally(() => this.inflight.delete(key));
+          this.inflight.set(key, p);
+        }
+        try {
+          const n = await p;
+          if (own) transferred += n;
+          return;
+        } catch (err) {
+          // Another pull's download of this blob was cancelled; that is not our cancellation.
+          if (!own && isVmrError(err) && err.code === 'CANCELLED' && !signal.aborted) continue;
+          throw err;
+        }
+      }
+    });
+    ctx.progress?.({ phase: 'verify', item: m.digest, current: blobs.length, total: blobs.length, unit: 'items' });
+    const local = await this.images.commitManifest(this.localName(reference, ref), m.bytes, ctx);
+    ctx.progress?.({ phase: 'assemble', item: local.digest, current: 0, total: 0, unit: 'items' });
+    await this.images.baseDisk(local.digest, ctx);
+    return { reference: local.reference, digest: m.digest, size, transferred };
+  }
+
+  async push(reference: string, destination: string, ctx: CallContext): Promise<PushResult> {
+    const image = await this.images.get(reference);
+    const src = safeParse(reference, ctx.context.registryUrl);
+    const dst = parseReference(destination || reference, ctx.context.registryUrl);
+    const repo = await this.repository(dst, ctx, true);
+    const parsed = parseManifest(image.manifestBytes);
+    const blobs = dedupe(blobsOf(parsed));
+    const size = blobs.reduce((n, b) => n + b.size, 0);
+    const mountFrom = src && src.host === dst.host && src.repository !== dst.repository ? src.repository : undefined;
+    let transferred = 0;
+    await forEachLimited(blobs, this.config.concurrency, ctx.signal, async (desc, signal) => {
+      const n = await pushBlob(repo, desc, this.images.content, ctx, signal, { chunkSize: this.config.chunkSize, mountFrom }, this.uploads);
+      transferred += n;
+    });
+    const target = dst.tag ?? dst.digest ?? image.digest;
+    const pushed = await pushManifest(repo, target, image.manifestBytes, ctx.log);
+    return { reference: formatReference(dst), digest: pushed.digest, size, transferred, localDigest: pushed.originalDigest };
+  }
+
+  async health(ctx: CallContext): Promise<ComponentHealth> {
+    const name = 'registry';
+    const url = ctx.context.registryUrl;
+    if (!url) return { name, status: 'NOT_CONFIGURED', message: 'the current context has no registry URL', latencyMs: 0 };
+    const started = performance.now();
+    const latencyMs = () => Math.round(performance.now() - started);
+    try {
+      const { host, scheme } = parseRegistryUrl(url);
+      const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(5000)]);
+      const s = await this.transport.session(host, scheme, ctx.context.insecureRegistry, {
+        signal, log: ctx.log, credentials: async () => undefined,
+      });
+      const res = await this.transport.send({ ...s }, {
+        method: 'GET', url: '/v2/', scopes: [], ok: [200, 401], what: `registry ${host}`, retry: false,
+      });
+      await readText(res.body);
+      return {
+        name, status: 'SERVING', latencyMs: latencyMs(), details: { url: s.base, auth: res.status === 401 ? String(res.header('www-authenticate') ?? '').split(' ')[0]! : 'none' },
+        message: `${s.base}/v2/ answered ${res.status}`,
+      };
+    } catch (err) {
+      return { name, status: 'NOT_SERVING', latencyMs: latencyMs(), message: isVmrError(err) ? err.message : String(err) };
+    }
+  }
+}
+
+function dedupe(list: OciDescriptor[]): OciDescriptor[] {
+  const seen = new Set<string>();
+  return list.filter((d) => (seen.has(d.digest) ? false : (seen.add(d.digest), true)));
+}
+
+function safeParse(ref: string, def: string): ImageReference | undefined {
+  try {
+    return parseReference(ref, def);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,136 @@
+// Answers registry challenges: Basic with the user's credentials, Bearer by fetching a token at the realm
+// (GET with optional Basic, or the OAuth2 POST for identity tokens), cached per scope set.
+import { createHash } from 'node:crypto';
+import { UnauthenticatedError, UnavailableError, isVmrError } from '../../core/errors.js';
+import type { RegistryCredentials } from '../../core/ports/auth.js';
+import { formatScopes, parseChallenges, parseScopes, type Challenge } from './challenge.js';
+import { TokenCache, type TokenGrant } from './tokenCache.js';
+
+export interface AuthSession {
+  host: string;
+  /** Realms over plain HTTP are only used for registries that may be reached insecurely. */
+  insecure: boolean;
+  signal: AbortSignal;
+  credentials(): Promise<RegistryCredentials | undefined>;
+}
+
+/** What the authenticator needs from HTTP: one request, no auth logic. */
+export type TokenHttp = (
+  url: string,
+  init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string; insecure: boolean; signal: AbortSignal },
+) => Promise<{ status: number; text: string }>;
+
+export const OAUTH_CLIENT_ID = 'vmregistry';
+
+export class Authenticator {
+  /** Last challenge per registry host: later requests send credentials up front. */
+  private readonly challenges = new Map<string, Challenge>();
+  readonly tokens = new TokenCache();
+
+  constructor(private readonly http: TokenHttp) {}
+
+  /** Authorization header for a request, or undefined while the registry has not challenged us. */
+  async header(s: AuthSession, scopes: string[]): Promise<string | undefined> {
+    const ch = this.challenges.get(s.host);
+    if (!ch) return undefined;
+    const creds = await s.credentials();
+    if (ch.scheme === 'basic') {
+      if (creds?.kind === 'basic') return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+      if (creds?.kind === 'bearer') return `Bearer ${creds.token}`;
+      return undefined;
+    }
+    if (ch.scheme !== 'bearer') return undefined;
+    if (creds?.kind === 'bearer') return `Bearer ${creds.token}`;
+    const realm = ch.params.realm;
+    if (!realm) return undefined;
+    const scopeList = formatScopes(parseScopes(scopes));
+    const key = this.key(s.host, ch, scopeList, creds);
+    const token = await this.tokens.get(key, () => this.fetchToken(s, ch, scopeList, creds));
+    return `Bearer ${token}`;
+  }
+
+  /**
+   * Records a 401's challenge. Returns the scopes to ask for next (the call site's merged with the
+   * challenged ones), or undefined when the challenge gives nothing new to try.
+   */
+  async onUnauthorized(s: AuthSession, wwwAuthenticate: string | string[] | undefined, scopes: string[], sent: string | undefined): Promise<string[] | undefined> {
+    const all = parseChallenges(wwwAuthenticate);
+    const ch = all.find((c) => c.scheme === 'bearer') ?? all.find((c) => c.scheme === 'basic');
+    if (!ch) return undefined;
+    const prev = this.challenges.get(s.host);
+    this.challenges.set(s.host, ch);
+    const merged = formatScopes(parseScopes([...scopes, ...(ch.params.scope ? [ch.params.scope] : [])]));
+    if (ch.scheme === 'bearer') {
+      // Parallel requests all meet the first challenge: only a token that was actually sent and
+      // rejected is dropped, so they share one fetch; a fresh token may still help (expiry).
+      if (sent?.startsWith('Bearer ')) {
+        const creds = await s.credentials();
+        this.tokens.invalidate(this.key(s.host, ch, formatScopes(parseScopes(scopes)), creds), sent.slice(7));
+        this.tokens.invalidate(this.key(s.host, ch, merged, creds), sent.slice(7));
+      }
+      return merged;
+    }
+    if (!sent || prev?.scheme !== ch.scheme) return merged;
+    return undefined;
+  }
+
+  /** Whether credentials were in play (decides UNAUTHENTICATED vs PERMISSION_DENIED after a final 401). */
+  schemeOf(host: string): string | undefined {
+    return this.challenges.get(host)?.scheme;
+  }
+
+  forget(host?: string): void {
+    if (host) this.challenges.delete(host);
+    else this.challenges.clear();
+    this.tokens.clear();
+  }
+
+  private key(host: string, ch: Challenge, scopes: string[], creds: RegistryCredentials | undefined): string {
+    const who = creds ? createHash('sha256').update(JSON.stringify(creds)).digest('hex').slice(0, 16) : 'anonymous';
+    return [host, ch.params.realm, ch.params.service ?? '', scopes.join(' '), who].join('|');
+  }
+
+  private async fetchToken(s: AuthSession, ch: Challenge, scopes: string[], creds: RegistryCredentials | undefined): Promise<TokenGrant> {
+    const realm = new URL(ch.params.realm!);
+    const loopback = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(realm.hostname);
+    if (realm.protocol !== 'https:' && !s.insecure && !loopback) {
+      throw new UnauthenticatedError(`token realm ${realm.origin} of ${s.host} is not HTTPS; refusing to send credentials (mark the context's registry insecure to allow it)`);
+    }
+    const service = ch.params.service ?? '';
+    let res: { status: number; text: string };
+    try {
+      if (creds?.kind === 'identityToken') {
+        const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.token, client_id: OAUTH_CLIENT_ID, access_type: 'offline' });
+        if (service) form.set('service', service);
+        if (scopes.length) form.set('scope', scopes.join(' '));
+        res = await this.http(realm.href, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), insecure: s.insecure, signal: s.signal });
+      } else {
+        if (service) realm.searchParams.set('service', service);
+        for (const sc of scopes) realm.searchParams.append('scope', sc);
+        const headers: Record<string, string> = {};
+        if (creds?.kind === 'basic') {
+          realm.searchParams.set('account', creds.username);
+          headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+        }
+        res = await this.http(realm.href, { method: 'GET', headers, insecure: s.insecure, signal: s.signal });
+      }
+    } catch (err) {
+      if (isVmrError(err)) throw err;
+      throw new UnavailableError(`token service ${realm.origin} for ${s.host} is unreachable: ${(err as Error).message}`, { cause: err });
+    }
+    if (res.status === 401 || res.status === 403) {
+      throw new UnauthenticatedError(`the token service of ${s.host} rejected ${creds ? 'the credentials' : 'anonymous access'}; log in again`);
+    }
+    if (res.status >= 500) throw new UnavailableError(`token service of ${s.host} failed with HTTP ${res.status}`);
+    if (res.status !== 200) throw new UnauthenticatedError(`token service of ${s.host} answered HTTP ${res.status}: ${res.text.slice(0, 200)}`);
+    let body: { token?: string; access_token?: string; expires_in?: number };
+    try {
+      body = JSON.parse(res.text);
+    } catch (err) {
+      throw new UnavailableError(`token service of ${s.host} returned invalid JSON`, { cause: err });
+    }
+    const token = body.token ?? body.access_token;
+    if (!token) throw new UnauthenticatedError(`token service of ${s.host} returned no token`);
+    return { token, expiresInS: body.expires_in && body.expires_in > 0 ? body.expires_in : 60 };
+  }
+}

@@ -1,0 +1,54 @@
+// Manifest media types and the generic walk over a manifest's children.
+import { DataLossError, NotFoundError } from '../../core/errors.js';
+import type { OciDescriptor } from '../../core/ports/images.js';
+
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+export const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
+
+/** distribution 2.8 answers 404 for an OCI manifest unless Accept names the OCI type, so list them all. */
+export const MANIFEST_ACCEPT = [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST].join(', ');
+
+export const isIndex = (mt: string) => mt === OCI_INDEX || mt === DOCKER_LIST;
+
+export interface ParsedManifest {
+  mediaType: string;
+  json: Record<string, unknown> & {
+    mediaType?: string;
+    artifactType?: string;
+    config?: OciDescriptor;
+    layers?: OciDescriptor[];
+    manifests?: Array<OciDescriptor & { platform?: { os?: string; architecture?: string } }>;
+  };
+}
+
+/** Parses manifest bytes; the media type comes from the body, else the response's Content-Type. */
+export function parseManifest(bytes: Buffer, contentType = ''): ParsedManifest {
+  let json: ParsedManifest['json'];
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new DataLossError('the registry returned a manifest that is not JSON', { cause: err });
+  }
+  const ct = contentType.split(';')[0]!.trim();
+  const mediaType = json.mediaType ?? (json.manifests ? OCI_INDEX : ct && ct !== 'application/json' ? ct : OCI_MANIFEST);
+  return { mediaType, json };
+}
+
+/** Config and layers of an image manifest (the blobs to move). */
+export function blobsOf(m: ParsedManifest): OciDescriptor[] {
+  const out: OciDescriptor[] = [];
+  if (m.json.config) out.push(m.json.config);
+  for (const l of m.json.layers ?? []) out.push(l);
+  return out;
+}
+
+/** From an index: the linux/amd64 manifest, else the only one. */
+export function selectFromIndex(m: ParsedManifest, ref: string): OciDescriptor {
+  const list = m.json.manifests ?? [];
+  if (list.length === 1) return list[0]!;
+  const amd = list.find((d) => d.platform?.os === 'linux' && d.platform.architecture === 'amd64');
+  if (amd) return amd;
+  throw new NotFoundError(`"${ref}" is an index of ${list.length} manifests and none is for linux/amd64; pull one by digest`);
+}
