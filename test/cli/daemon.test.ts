@@ -5,6 +5,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestDaemon, fakeAuthPlugin, type TestDaemon, type InMemoryAuthProvider } from '../../src/testing/index.js';
 import { vmr } from './support/runVmr.js';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 
 let td: TestDaemon;
 let auth!: InMemoryAuthProvider;
@@ -95,13 +98,60 @@ describe('vmr against the daemon', () => {
     assert.match(r.stdout, /^Login Succeeded as alice/);
   });
 
-  test('a capability with no plugin is the daemon\'s refusal (exit 1, its message), not a crash', async () => {
-    for (const args of [['ps'], ['network', 'ls'], ['images']]) {
-      const r = await run(args);
+  test('without a plugin for it, a command gets the daemon\'s refusal (exit 1, its message), streams included', async () => {
+    for (const args of [['ps'], ['network', 'ls'], ['run', 'd:latest'], ['pull', 'x:1']]) {
+      const r = await run(args, { timeoutMs: 60_000 });
       assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
-      assert.match(r.stderr, /^Error: \S.*\n$/);
-      const j = await run(['--json', ...args]);
-      assert.ok(['FAILED_PRECONDITION', 'UNAVAILABLE', 'UNIMPLEMENTED'].includes(JSON.parse(j.stdout).error.code), j.stdout);
+      assert.match(r.stderr.split('\n').filter(Boolean).pop()!, /^Error: no \S+( \S+)? is configured: enable a plugin that provides vmregistry\./);
+      const j = await run(['--json', ...args], { timeoutMs: 60_000 });
+      assert.equal(JSON.parse(j.stdout).error.code, 'FAILED_PRECONDITION', j.stdout);
     }
+  });
+
+  test('images end to end on the real store: import, images, tag, inspect, validate, export, rmi, gc', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vmr-d-'));
+    after(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(path.join(dir, 'disk.raw'), Buffer.alloc(3 * 1024 * 1024 + 512, 1));
+    await writeFile(path.join(dir, 'vmfile.yaml'), 'api_version: vmregistry.io/v1alpha1\nkind: VMFile\n' +
+      'metadata: { name: tiny, labels: { os: none } }\nspec:\n  disk: { path: disk.raw, format: raw }\n  resources: { memory_mb: 256, vcpu_count: 1 }\n');
+
+    const imp = await run(['--json', 'import', '--verify', path.join(dir, 'vmfile.yaml')]);
+    assert.equal(imp.code, 0, imp.stderr + imp.stdout);
+    const imported = JSON.parse(imp.stdout);
+    assert.equal(imported.reference, 'tiny:latest');
+    assert.match(imported.digest, /^sha256:[0-9a-f]{64}$/);
+
+    const list = JSON.parse((await run(['--json', 'images'])).stdout);
+    assert.deepEqual(list.images.map((i: { reference: string }) => i.reference), ['tiny:latest']);
+    assert.equal(list.images[0].digest, imported.digest);
+    assert.deepEqual(list.images[0].labels, { os: 'none' }, 'label keys arrive as written in the VMFile');
+    const table = await run(['images']);
+    assert.match(table.stdout, new RegExp(`^tiny\\s+latest\\s+${imported.digest.slice(7, 19)}\\s+x86_64\\s+\\S.* ago\\s+\\d`, 'm'));
+
+    assert.equal((await run(['tag', 'tiny:latest', 'tiny:2'])).code, 0);
+    const manifest = JSON.parse((await run(['inspect', 'tiny:2'])).stdout);
+    assert.equal(manifest.digest, imported.digest);
+    assert.equal(manifest.config.vmfile.spec.resources.memoryMb, 256);
+
+    const v = await run(['validate', path.join(dir, 'vmfile.yaml')]);
+    assert.equal(v.code, 0, v.stderr + v.stdout);
+    assert.match(v.stdout, /vmfile\.yaml: valid\n$/);
+
+    const ex = await run(['--json', 'export', '--format', 'disk', 'tiny:2', path.join(dir, 'out.raw')]);
+    assert.equal(ex.code, 0, ex.stderr + ex.stdout);
+    const disk = await readFile(path.join(dir, 'out.raw'));
+    assert.ok(disk.equals(Buffer.alloc(3 * 1024 * 1024 + 512, 1)), 'the exported disk is the imported one');
+    const again = await run(['export', '--format', 'disk', 'tiny:2', path.join(dir, 'out.raw')]);
+    assert.equal(again.code, 1, 'an existing output path is refused without --force');
+
+    const rmi = await run(['rmi', 'tiny:2', 'tiny:latest']);
+    assert.equal(rmi.code, 0, rmi.stderr);
+    assert.match(rmi.stdout, /Untagged: tiny:2\n[\s\S]*Untagged: tiny:latest/);
+    assert.equal((await run(['images', '-q'])).stdout, '');
+    const gc = JSON.parse((await run(['--json', 'gc'])).stdout);
+    assert.ok(Number(gc.freedBytes) > 0, 'gc frees the untagged image\'s blobs');
+    const missing = await run(['rmi', 'tiny:latest']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^Error: .*tiny/);
   });
 });

@@ -16,6 +16,8 @@ export interface VmrOptions {
   env?: Record<string, string | undefined>;
   cwd?: string;
   input?: string;
+  /** Kill the CLI and fail after this long (default 120 s), so a hang is a failure, not a stuck suite. */
+  timeoutMs?: number;
   /** Called once the process is running (e.g. to send it SIGINT later). */
   onSpawn?: (child: import('node:child_process').ChildProcess) => void;
 }
@@ -28,8 +30,15 @@ export function vmr(args: string[], opts: VmrOptions = {}): Promise<VmrResult> {
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
     child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`vmr ${args.join(' ')} did not finish in ${opts.timeoutMs ?? 120_000} ms; stdout: ${stdout} stderr: ${stderr}`));
+    }, opts.timeoutMs ?? 120_000);
     child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
     if (opts.input !== undefined) child.stdin.end(opts.input);
     else child.stdin.end();
     opts.onSpawn?.(child);
