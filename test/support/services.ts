@@ -37,8 +37,11 @@ function flock(mode: '-s' | '-x'): Promise<() => Promise<void>> {
       (child.stdout as unknown as { unref?: () => void }).unref?.();
       (child.stdin as unknown as { unref?: () => void }).unref?.();
       resolve(async () => {
+        if (child.exitCode !== null) return;
+        child.ref(); // keep the loop alive until flock has really let go
         const gone = new Promise((r) => child.once('exit', r));
         child.stdin!.end();
+        child.kill();
         await gone;
       });
     });
