@@ -75,13 +75,23 @@ export class OciRegistryClient implements RegistryClient {
     let transferred = 0;
     const content = this.images.content;
     await forEachLimited(blobs, this.config.concurrency, ctx.signal, async (desc, signal) => {
-      let p = this.inflight.get(desc.digest);
-      if (!p) {
-        p = fetchBlob(repo, desc, content, ctx, signal).finally(() => this.inflight.delete(desc.digest));
-        this.inflight.set(desc.digest, p);
+      for (;;) {
+        let p = this.inflight.get(desc.digest);
+        const own = !p;
+        if (!p) {
+          p = fetchBlob(repo, desc, content, ctx, signal).finally(() => this.inflight.delete(desc.digest));
+          this.inflight.set(desc.digest, p);
+        }
+        try {
+          const n = await p;
+          if (own) transferred += n;
+          return;
+        } catch (err) {
+          // Another pull's download of this blob was cancelled; that is not our cancellation.
+          if (!own && isVmrError(err) && err.code === 'CANCELLED' && !signal.aborted) continue;
+          throw err;
+        }
       }
-      const n = await p;
-      transferred += n;
     });
     ctx.progress?.({ phase: 'verify', item: m.digest, current: blobs.length, total: blobs.length, unit: 'items' });
     const local = await this.images.commitManifest(this.localName(reference, ref), m.bytes, ctx);

@@ -38,8 +38,9 @@ function slice(content: ContentStore, digest: string, start: number, len: number
   })(), { objectMode: false });
 }
 
-export async function pushBlob(repo: Repository, desc: OciDescriptor, content: ContentStore, ctx: CallContext,
+export async function pushBlob(anyRepo: Repository, desc: OciDescriptor, content: ContentStore, ctx: CallContext,
   signal: AbortSignal, opts: PushOptions, memo: UploadMemo): Promise<number> {
+  const repo = anyRepo.withSignal(signal);
   if (await repo.blobExists(desc.digest)) return 0;
   const memoKey = `${repo.s.host}/${repo.name}@${desc.digest}`;
   const report = byteReporter(ctx, 'upload', desc.digest, desc.size);
