@@ -1,7 +1,7 @@
 // Wraps handlers so each RPC gets a CallContext, exactly one reply, errors through the one mapping,
 // backpressure on server streams, and in-flight tracking for graceful shutdown. Every call ends in
 // `finished()`: one log line, the RPC metrics, and (on success) the event the call publishes.
-import { once } from 'node:events';
+import { once, setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import type { ServerSurfaceCall } from '@grpc/grpc-js/build/src/server-call.js';
@@ -45,6 +45,8 @@ export class RpcRuntime {
     @inject(TOKENS.Metrics) private readonly metrics: DaemonMetrics,
   ) {
     metrics.trackInflight(() => this.inflight.size);
+    // Every in-flight call listens on the shutdown signal; hundreds at once are normal, not a leak.
+    setMaxListeners(0, this.shutdownController.signal);
   }
 
   get inflightCount(): number {
