@@ -16,6 +16,11 @@ shopt -s nullglob
 for f in dist/bench/*.js; do
   name=$(basename "$f" .js)
   if [ -n "${VMR_BENCH_ONLY:-}" ] && ! [[ ",$VMR_BENCH_ONLY," == *",$name,"* ]]; then continue; fi
+  # Only comparisons that follow the RESULT convention run; helpers and one-sided benches are listed as such.
+  if ! grep -q 'RESULT ' "$f"; then
+    printf '%s\n' "{\"bench\":\"$name\",\"skipped\":true}" >>"$results"
+    continue
+  fi
   echo "== bench $name" >&2
   start=$(date +%s)
   timeout --kill-after=30 "${VMR_BENCH_TIMEOUT_S:-1800}" node --import reflect-metadata "$f" 2>&1 | tee "$logs/$name.log" >&2
@@ -53,6 +58,7 @@ const lines = [
   '| bench | measurement | ours | peer | unit | ratio | peer is |', '|---|---|---|---|---|---|---|',
 ];
 for (const r of rows) {
+  if (r.skipped) { lines.push(`| ${r.bench} | not run: prints no RESULT line (a helper or a one-sided bench; run it by hand) | | | | | |`); continue; }
   if (r.error) { lines.push(`| ${r.bench} | **failed** (${r.error.replace(/\|/g, '/')}) | | | | | |`); continue; }
   const x = r.result;
   const ours = num(x.ours), peer = num(x.peer);

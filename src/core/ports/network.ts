@@ -20,6 +20,8 @@ export interface NetworkInfo {
   domain: string;
   /** VMs of any owner whose interfaces use this network and that are running. */
   vmCount: number;
+  /** Labels recorded at create (NetworkSpec.labels) in the network's metadata; compose finds its networks by them. */
+  labels?: Record<string, string>;
 }
 
 export interface NetworkSpec {

@@ -71,7 +71,7 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
         if (isVmrError(err) && err.code !== 'UNAVAILABLE') throw err;
         if (failures >= opts.retries || !isTransient(err)) throw err;
         ctx.log.debug({ digest: desc.digest, offset, err: (err as Error).message }, 'blob download interrupted, resuming');
-        await sleep(backoffMs(failures++, opts), signal);
+        await sleep(backoffMs(failures++, opts, err), signal);
       }
     }
     await w.commit();

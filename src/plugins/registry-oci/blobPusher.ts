@@ -83,7 +83,7 @@ export async function pushBlob(anyRepo: Repository, desc: OciDescriptor, content
       } catch (err) {
         if (signal.aborted) toCancelled(signal, err);
         if ((isVmrError(err) && err.code !== 'UNAVAILABLE') || attempt >= t.retries || !isTransient(err)) throw err;
-        await sleep(backoffMs(attempt, t), signal);
+        await sleep(backoffMs(attempt, t, err), signal);
         const again = await repo.startUpload();
         if (again === 'mounted') return 0;
         session = again;
@@ -115,7 +115,7 @@ export async function pushBlob(anyRepo: Repository, desc: OciDescriptor, content
     } catch (err) {
       if (signal.aborted) toCancelled(signal, err);
       if ((isVmrError(err) && err.code !== 'UNAVAILABLE') || failures >= t.retries || !isTransient(err)) throw err;
-      await sleep(backoffMs(failures++, t), signal);
+      await sleep(backoffMs(failures++, t, err), signal);
       // Ask the registry how much it kept; it may hold part of the failed chunk.
       const st = await repo.uploadStatus(session.location).catch((e: unknown) => {
         if (isVmrError(e) && e.code === 'UNAVAILABLE') return 'retry' as const;

@@ -61,7 +61,9 @@ export const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 
-export function backoffMs(attempt: number, o: Pick<TransportOptions, 'minBackoffMs' | 'maxBackoffMs'>): number {
+export function backoffMs(attempt: number, o: Pick<TransportOptions, 'minBackoffMs' | 'maxBackoffMs'>, err?: unknown): number {
+  // A registry's Retry-After (429/503) wins over our own schedule.
+  if (isVmrError(err) && err.retryAfterMs !== undefined) return Math.min(err.retryAfterMs, 60_000);
   const base = Math.min(o.maxBackoffMs, o.minBackoffMs * 2 ** attempt);
   return Math.round(base / 2 + Math.random() * (base / 2));
 }
