@@ -1,4 +1,4 @@
-// Mixed RPC load against a daemon: context writes, health, list RPCs and Events streams, many at once.
+// Mixed RPC load against a daemon: context writes, health, list RPCs, VMFile validation and Events streams.
 // Used by the soak runner (soak.ts) and the short CI version (short.test.ts).
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
@@ -20,6 +20,11 @@ const OPS: Array<[string, Op]> = [
   ['ContextCurrent', (c) => c.call('ContextCurrent').then(() => undefined)],
   ['ListVMs', (c) => c.call('ListVMs').then(() => undefined)],
   ['ListLocalImages', (c) => c.call('ListLocalImages').then(() => undefined)],
+  ['ValidateVMFile', async (c) => {
+    // A validation answer (valid or with issues) is a success; only an RPC error counts as a failure.
+    const r = await c.call('ValidateVMFile', { content: 'api_version: v1\nkind: VMFile\nmetadata:\n  name: soak\nspec: {}\n', baseDir: '/tmp' });
+    if (typeof r.valid !== 'boolean') throw new Error('ValidateVMFile answered without a verdict');
+  }],
   ['ContextCreate+Update+Remove', async (c, w, s) => {
     const name = `soak-${w}-${s}`;
     await c.call('ContextCreate', { context: { name, registryUrl: 'localhost:5000', description: 'soak' } });

@@ -6,7 +6,6 @@ import 'reflect-metadata';
 import { startTestDaemon } from '../../src/testing/startTestDaemon.js';
 import { parseExposition } from '../../src/core/metrics/MetricRegistry.js';
 import { fakeHypervisorPlugin } from '../support/fakeHypervisor.js';
-import { TempImageStore } from '../support/tempImageStore.js';
 import { MiB, runMixedLoad, settledMemory, type LoadStats } from './mixedLoad.js';
 
 const seconds = Number(process.env.VMR_SOAK_SECONDS ?? 60);
@@ -15,10 +14,8 @@ const heapTolerance = Number(process.env.VMR_SOAK_HEAP_MIB ?? 16);
 const rssTolerance = Number(process.env.VMR_SOAK_RSS_MIB ?? 64);
 
 async function main(): Promise<number> {
-  const store = await TempImageStore.create();
   const td = await startTestDaemon({
     plugins: [fakeHypervisorPlugin(['running', 'stopped'], () => undefined)],
-    imageStore: () => store,
     config: { metrics: { enabled: true, listen: '127.0.0.1:0' } },
   });
   const problems: string[] = [];
@@ -62,7 +59,6 @@ async function main(): Promise<number> {
     console.log(`daemon served ${total} RPCs; heap growth ${heapGrowth.toFixed(1)} MiB, RSS growth ${rssGrowth.toFixed(0)} MiB after GC`);
   } finally {
     await td.stop();
-    await store.dispose();
   }
   if (problems.length) {
     console.error(`SOAK FAILED:\n- ${problems.join('\n- ')}`);
