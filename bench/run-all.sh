@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every comparison bench (dist/bench/*.js, built from bench/*.ts) one after another, collects the
 # `RESULT {json}` lines they print, and writes one table with the machine it ran on to bench/RESULTS.md.
-# Env: VMR_BENCH_ONLY=name[,name] runs only those; VMR_BENCH_TIMEOUT_S bounds each bench (default 1800).
+# Env: VMR_BENCH_ONLY=name[,name] runs only those; VMR_BENCH_TIMEOUT_S bounds each bench (default 1800);
+# VMR_BENCH_ARGS_<name>="…" passes arguments to one bench (e.g. VMR_BENCH_ARGS_import="256" for a 256 MiB import).
 # Exit status: non-zero when a bench failed or printed no RESULT line (the table still gets written).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,9 @@ for f in dist/bench/*.js; do
   fi
   echo "== bench $name" >&2
   start=$(date +%s)
-  timeout --kill-after=30 "${VMR_BENCH_TIMEOUT_S:-1800}" node --import reflect-metadata "$f" 2>&1 | tee "$logs/$name.log" >&2
+  args_var="VMR_BENCH_ARGS_${name//[^A-Za-z0-9_]/_}"
+  read -r -a args <<<"${!args_var:-}"
+  timeout --kill-after=30 "${VMR_BENCH_TIMEOUT_S:-1800}" node --import reflect-metadata "$f" "${args[@]}" 2>&1 | tee "$logs/$name.log" >&2
   rc=${PIPESTATUS[0]}
   secs=$(( $(date +%s) - start ))
   n=0

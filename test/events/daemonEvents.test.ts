@@ -105,3 +105,20 @@ describe('Events RPC', () => {
     slow.call.cancel();
   });
 });
+
+describe('Events at daemon shutdown', () => {
+  it('open streams end normally when the daemon stops, without holding up the grace period', async () => {
+    const td = await startTestDaemon({});
+    const s = follow(td, { sinceNow: true });
+    const ended = new Promise<string>((resolve) => {
+      s.call.on('end', () => resolve('end'));
+      s.call.on('error', (e: Error & { code?: number }) => resolve(`error ${e.code}`));
+    });
+    await waitFor(() => td.daemon.events.subscriberCount === 1, 'the subscription');
+    // A long grace period: if the stream held shutdown up, stop() would wait for all of it.
+    const stopping = td.stop({ graceMs: 60_000 });
+    assert.equal(await ended, 'end');
+    const outcome = await Promise.race([stopping.then(() => 'stopped'), new Promise((r) => setTimeout(() => r('still waiting'), 15_000))]);
+    assert.equal(outcome, 'stopped');
+  });
+});
