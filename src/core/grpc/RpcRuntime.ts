@@ -92,7 +92,9 @@ export class RpcRuntime {
       const line = { method, code, duration_ms: Math.round(seconds * 1e6) / 1e3 };
       // ctx.log already carries rpc and requestId; without a ctx (it failed to build) name them here.
       const log = ctx?.log ?? this.log.child({ rpc: method, requestId: call.metadata.get('x-request-id')[0] ?? '' });
-      if (outcome.code === grpc.status.OK) log.debug(line, 'rpc done');
+      // Cancelling is how a client ends an Events stream: not worth a warning.
+      const routine = outcome.code === grpc.status.OK || (outcome.code === grpc.status.CANCELLED && method === 'Events');
+      if (routine) log.debug(line, outcome.code === grpc.status.OK ? 'rpc done' : 'rpc ended by the client');
       else if (SERVER_FAULTS.has(outcome.code)) log.error(line, 'rpc failed');
       else log.warn(line, 'rpc failed');
       if (outcome.code === grpc.status.OK) {
