@@ -46,9 +46,11 @@ machine=$(printf 'nproc %s; CPU %s; kernel %s; %s; node %s; load %s' \
   "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" "$(uname -sr)" \
   "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(node --version)" "$(cut -d' ' -f1-3 /proc/loadavg)")
 
-node --input-type=module - "$results" "$out" "$machine" <<'JS'
+settings=$(env | grep -E '^VMR_BENCH_' | sort | tr '\n' ' ')
+
+node --input-type=module - "$results" "$out" "$machine" "${settings:-defaults}" <<'JS'
 import { readFileSync, writeFileSync } from 'node:fs';
-const [results, out, machine] = process.argv.slice(2);
+const [results, out, machine, settings] = process.argv.slice(2);
 const rows = readFileSync(results, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const lowerIsBetter = (unit) => /^(s|ms|us|ns|seconds?|bytes|B|KiB|MiB|GiB)$/i.test(unit ?? '');
 const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : NaN);
@@ -57,7 +59,7 @@ const lines = [
   '# Benchmark results', '',
   'Written by `npm run bench` (bench/run-all.sh); every row comes from one run on this machine, ours and the peer measured back to back.',
   '`ratio` > 1 means ours is better (faster, higher throughput or smaller), as each bench defines it for its unit.', '',
-  `Machine: ${machine}`, '',
+  `Machine: ${machine}`, '', `Settings: ${settings.trim()}`, '',
   '| bench | measurement | ours | peer | unit | ratio | peer is |', '|---|---|---|---|---|---|---|',
 ];
 for (const r of rows) {
