@@ -138,6 +138,34 @@ describe('metrics endpoint of a daemon', () => {
   });
 });
 
+describe('metrics endpoint failures', () => {
+  it('a scrape still answers when the hypervisor hangs (VM counts left out, bounded wait)', async () => {
+    const td = await startTestDaemon({
+      plugins: [fakeHypervisorPlugin(['running'], () => undefined, { hang: true })],
+      config: { metrics: { enabled: true, listen: '127.0.0.1:0' } },
+    });
+    try {
+      const m = await scrape(td.daemon.metricsUrl!);
+      assert.ok(![...m.keys()].some((k) => k.startsWith('vmregistry_vms')), 'no VM counts from a hypervisor that did not answer');
+      assert.ok(m.get('process_resident_memory_bytes')! > 0, 'the rest of the scrape is there');
+    } finally {
+      await td.stop();
+    }
+  });
+
+  it('the daemon refuses to start when the metrics address is taken, and says which setting to change', async () => {
+    const blocker = (await import('node:http')).createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      await assert.rejects(startTestDaemon({ config: { metrics: { enabled: true, listen: `127.0.0.1:${port}` } } }),
+        (err: Error & { code?: string }) => err.code === 'UNAVAILABLE' && /cannot listen for metrics on 127\.0\.0\.1:\d+.*metrics\.listen/.test(err.message));
+    } finally {
+      blocker.close();
+    }
+  });
+});
+
 describe('RPC completion log', () => {
   it('logs one line per call with method, code, duration_ms and the request id (debug on success, warn on failure)', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'vmrt-log-'));

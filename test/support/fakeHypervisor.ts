@@ -14,7 +14,8 @@ const vm = (name: string, status: VMStatus): VMRecord => ({
   memoryMb: 512, vcpuCount: 1, ephemeral: false, labels: {}, networks: [],
 });
 
-export function fakeHypervisorPlugin(statuses: VMStatus[], onInit: (h: FakeHypervisorHandle) => void): PluginDefinition {
+/** `statuses`: one VM per entry; `hang`: list() never answers (a wedged libvirtd), except through its signal. */
+export function fakeHypervisorPlugin(statuses: VMStatus[], onInit: (h: FakeHypervisorHandle) => void, opts: { hang?: boolean } = {}): PluginDefinition {
   return definePlugin({
     id: 'fake-hypervisor', apiVersion: '^1.0.0', provides: [hypervisorPort],
     init: () => {
@@ -22,7 +23,10 @@ export function fakeHypervisorPlugin(statuses: VMStatus[], onInit: (h: FakeHyper
       const no = async (): Promise<never> => { throw new NotImplementedError('the ops test hypervisor only lists VMs'); };
       const hv: Hypervisor = {
         run: no, start: no, stop: no, restart: no, delete: no, get: no,
-        list: async () => statuses.map((s, i) => vm(`vm${i}`, s)),
+        list: async (ctx) => {
+          if (opts.hang) await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true }));
+          return statuses.map((s, i) => vm(`vm${i}`, s));
+        },
         health: async () => ({ name: 'hypervisor', status: 'SERVING', message: 'fake', latencyMs: 0 }),
         onEvent: (l) => { listeners.add(l); return () => listeners.delete(l); },
       };
