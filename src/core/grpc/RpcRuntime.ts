@@ -158,7 +158,9 @@ export class RpcRuntime {
           this.finished(call, method, started, ctx, { code: grpc.status.OK, req: call.request, res: final });
         } catch (err) {
           const st = toGrpcStatus(err, { log: ctx?.log ?? this.log, method, signal: ctx?.signal, deadlinePassed: ctx?.deadlinePassed() });
-          call.destroy(st as grpc.ServiceError);
+          // emit('error'), not destroy(): grpc-js sends the status from the 'error' listener; a destroyed
+          // server stream never sends one and the client waits forever (checked with grpc-js 1.14.7).
+          call.emit('error', st as grpc.ServiceError);
           this.finished(call, method, started, ctx, { code: st.code ?? grpc.status.UNKNOWN });
         } finally {
           ctx?.dispose();
