@@ -77,6 +77,9 @@ async function main() {
     console.log(`floor  zstd -${level} -T0 on the raw file: ${s(floor.ms)} (${(size / MiB / (floor.ms / 1000)).toFixed(0)} MiB/s), ${(floor.bytes / MiB).toFixed(0)} MiB out`);
     console.log(`import importStream: ${s(importMs)} (${(size / MiB / (importMs / 1000)).toFixed(0)} MiB/s), ${(stored / MiB).toFixed(0)} MiB stored; phases: ${Object.entries(phases).map(([k, v]) => `${k} ${s(v)}`).join(', ')}`);
     console.log(`ratio  import / floor: ${(importMs / floor.ms).toFixed(2)}x; stored / floor bytes: ${(stored / floor.bytes).toFixed(2)}x`);
+    // bench/run-all.sh collects these (bench/README.md): seconds and bytes, lower is better.
+    console.log(`RESULT ${JSON.stringify({ name: `import ${mib} MiB disk (zstd -${level})`, ours: importMs / 1000, peer: floor.ms / 1000, unit: 's', peerName: `zstd -${level} -T0 on the raw file` })}`);
+    console.log(`RESULT ${JSON.stringify({ name: `stored bytes, ${mib} MiB disk`, ours: stored / MiB, peer: floor.bytes / MiB, unit: 'MiB', peerName: `zstd -${level} -T0 output` })}`);
     console.log(`base disk reassembly (parallel decompress + pwrite): ${s(assembleMs)}; allocated ${(statSync(store.paths.disk(img.digest)).blocks * 512 / MiB).toFixed(0)} of ${mib} MiB`);
     console.log(`RSS: before ${(rssBefore / MiB).toFixed(0)} MiB, peak during import+assembly ${(peakRss / MiB).toFixed(0)} MiB (goal < 200 MiB; zstd children not included)`);
   } finally {

@@ -85,6 +85,9 @@ async function main(): Promise<void> {
   row(`${burst} lookups: our client, one at a time`, oursSerial, oursBurst);
   row(`${burst} lookups: virsh process per call (4 par.)`, perProcess, oursBurst);
   row(`${burst} lookups: virsh batch mode (stdin)`, batch, oursBurst);
+  // bench/run-all.sh collects these (bench/README.md); the peer is virsh's fastest mode (batch on stdin).
+  console.log(`RESULT ${JSON.stringify({ name: `NetworkList (${nets.length} networks)`, ours: oursList, peer: batchList, unit: 'ms', peerName: 'virsh net-list + batch net-dumpxml' })}`);
+  console.log(`RESULT ${JSON.stringify({ name: `${burst} network lookups`, ours: oursBurst, peer: batch, unit: 'ms', peerName: 'virsh batch mode (stdin)' })}`);
   await connections.closeAll();
 }
 

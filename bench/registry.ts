@@ -86,6 +86,9 @@ async function main() {
     const rate = (s: number) => `${(mb / s).toFixed(0)} MiB/s`;
     console.log(`push: ours ${results.oursPush!.toFixed(2)} s (${rate(results.oursPush!)}), skopeo ${results.skopeoPush!.toFixed(2)} s (${rate(results.skopeoPush!)}), ours/skopeo throughput ratio ${(results.skopeoPush! / results.oursPush!).toFixed(2)}`);
     console.log(`pull: ours ${results.oursPull!.toFixed(2)} s (${rate(results.oursPull!)}), skopeo ${results.skopeoPull!.toFixed(2)} s (${rate(results.skopeoPull!)}), ours/skopeo throughput ratio ${(results.skopeoPull! / results.oursPull!).toFixed(2)}`);
+    // The runner's convention (bench/README.md): seconds, lower is better, ratio = peer/ours.
+    console.log(`RESULT ${JSON.stringify({ name: `push ${mb.toFixed(0)} MiB`, ours: results.oursPush, peer: results.skopeoPush, unit: 's', ratio: results.skopeoPush! / results.oursPush!, peerName: 'skopeo copy' })}`);
+    console.log(`RESULT ${JSON.stringify({ name: `pull ${mb.toFixed(0)} MiB`, ours: results.oursPull, peer: results.skopeoPull, unit: 's', ratio: results.skopeoPull! / results.oursPull!, peerName: 'skopeo copy' })}`);
   } finally {
     for (const s of stores) await s.dispose();
     await rm(work, { recursive: true, force: true });

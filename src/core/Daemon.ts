@@ -20,12 +20,24 @@ import type { Logger } from './ports/common.js';
 import type { ImageStore } from './ports/images.js';
 import type { PluginDefinition } from './plugins/definePlugin.js';
 import { PluginHost } from './plugins/PluginHost.js';
-import { contextsPort, imagesPort, statePort, vmsPort } from './plugins/refs.js';
+import { contextsPort, hypervisorPort, imagesPort, statePort, vmsPort } from './plugins/refs.js';
 import { KeyvStateStore } from './state/KeyvStateStore.js';
 import { TOKENS } from './tokens.js';
 import { VERSION } from './version.js';
 import { VmActions } from './vms/VmActions.js';
 import { createImageStore } from './images/createImageStore.js';
+import { EventBus } from './events/EventBus.js';
+import { eventHandlers } from './grpc/handlers/eventHandlers.js';
+import { DaemonMetrics } from './metrics/DaemonMetrics.js';
+import { MetricsServer } from './metrics/MetricsServer.js';
+
+/** Operational parts the daemon stops first: the event bus, hypervisor event forwarding, metrics. */
+interface DaemonOps {
+  events: EventBus;
+  metrics: DaemonMetrics;
+  metricsServer?: MetricsServer;
+  unwatchHypervisor?: () => void;
+}
 
 export interface DaemonOptions {
   config: DaemonConfig;
@@ -47,7 +59,18 @@ export class Daemon {
     private readonly runtime: RpcRuntime,
     private readonly state: KeyvStateStore,
     readonly log: Logger,
+    private readonly ops: DaemonOps,
   ) {}
+
+  /** The event bus (embedders and tests publish or follow events in-process). */
+  get events(): EventBus {
+    return this.ops.events;
+  }
+
+  /** http://host:port/metrics when the metrics endpoint is enabled. */
+  get metricsUrl(): string | undefined {
+    return this.ops.metricsServer?.url;
+  }
 
   get socketPath(): string {
     return this.config.socket;
@@ -60,6 +83,7 @@ export class Daemon {
     const c = rootContainer.createChildContainer();
     const state = await KeyvStateStore.open(config.state.url);
     let host: PluginHost | undefined;
+    let ops: DaemonOps | undefined;
     try {
       c.register(TOKENS.Config, { useValue: config });
       c.register(TOKENS.Logger, { useValue: log });
@@ -84,8 +108,12 @@ export class Daemon {
       c.register(TOKENS.Plugins, { useValue: host });
       c.registerSingleton(TOKENS.Vms, VmActions);
       c.registerSingleton(TOKENS.Health, HealthService);
+      c.registerSingleton(TOKENS.Events, EventBus);
+      c.registerSingleton(TOKENS.Metrics, DaemonMetrics);
       c.registerSingleton(RpcRuntime, RpcRuntime);
       await host.start();
+      ops = { events: c.resolve<EventBus>(TOKENS.Events), metrics: c.resolve<DaemonMetrics>(TOKENS.Metrics) };
+      ops.unwatchHypervisor = forwardHypervisorEvents(host, ops.events, log);
 
       const rt = c.resolve(RpcRuntime);
       const contexts = c.resolve<ContextService>(TOKENS.Contexts);
@@ -96,12 +124,17 @@ export class Daemon {
         ...actionHandlers(rt, host, c.resolve<VmActions>(TOKENS.Vms)),
         ...networkHandlers(rt, host),
         ...composeHandlers(rt, host),
+        ...eventHandlers(rt, ops.events),
       } as UntypedServiceImplementation;
       const server = new GrpcServer(handlers, { maxMessageBytes: config.maxMessageBytes });
+      if (config.metrics.enabled) ops.metricsServer = await MetricsServer.listen(config.metrics.listen, ops.metrics, log);
       await server.listen(config.socket, config.socketGroup);
       log.info({ socket: config.socket, dataDir: config.dataDir, version: VERSION, plugins: host.status() }, 'vmregistryd listening');
-      return new Daemon(config, c, host, server, rt, state, log);
+      return new Daemon(config, c, host, server, rt, state, log, ops);
     } catch (err) {
+      ops?.unwatchHypervisor?.();
+      await ops?.metricsServer?.close().catch(() => undefined);
+      ops?.metrics.dispose();
       await host?.stop().catch(() => undefined);
       await state.close().catch(() => undefined);
       await c.dispose();
@@ -114,12 +147,17 @@ export class Daemon {
     this.stopping ??= (async () => {
       this.log.info({ inflight: this.runtime.inflightCount }, 'shutting down');
       this.server.setServing(false);
+      // Events streams never end on their own: end them now so they don't hold up the grace period.
+      this.ops.unwatchHypervisor?.();
+      this.ops.events.close();
       const closed = this.server.shutdown();
       await this.runtime.drain(graceMs);
       await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
       this.server.forceStop();
       await this.server.removeSocket(this.config.socket);
       const errors: unknown[] = [];
+      await this.ops.metricsServer?.close().catch((e: unknown) => errors.push(e));
+      this.ops.metrics.dispose();
       await this.plugins.stop().catch((e: unknown) => errors.push(e));
       await this.state.close().catch((e: unknown) => errors.push(e));
       await this.container.dispose();
@@ -127,5 +165,19 @@ export class Daemon {
       if (errors.length) throw new AggregateError(errors, 'errors during shutdown');
     })();
     return this.stopping;
+  }
+}
+
+/** Hypervisor lifecycle changes → `vm` events, when the bound hypervisor can report them. */
+function forwardHypervisorEvents(host: PluginHost, bus: EventBus, log: Logger): (() => void) | undefined {
+  const hv = host.maybe(hypervisorPort);
+  if (!hv?.onEvent) return undefined;
+  try {
+    return hv.onEvent((e) => {
+      bus.publish({ type: 'vm', action: e.action, name: e.vm, attributes: { ...(e.attributes ?? {}), ...(e.id ? { id: e.id } : {}), source: 'hypervisor' } });
+    });
+  } catch (err) {
+    log.warn({ err }, 'the hypervisor plugin could not report VM lifecycle events; Events will only show API changes');
+    return undefined;
   }
 }

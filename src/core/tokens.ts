@@ -9,4 +9,6 @@ export const TOKENS = {
   Vms: Symbol('VmActions'),
   Health: Symbol('HealthService'),
   Version: Symbol('Version'),
+  Events: Symbol('EventBus'),
+  Metrics: Symbol('DaemonMetrics'),
 } as const;

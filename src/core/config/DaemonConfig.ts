@@ -37,6 +37,10 @@ export interface DaemonConfig {
   images: { windowSizeMiB: number; compressionLevel: number };
   /** Directory for relative `module:` paths (the config file's directory). */
   baseDir: string;
+  /** Prometheus text endpoint (GET /metrics); off by default, loopback only unless `allowRemote`. */
+  metrics: { enabled: boolean; listen: string; allowRemote: boolean };
+  /** Events stream: per-subscriber queue bound and how many recent events a new subscriber may replay. */
+  events: { queueSize: number; history: number };
 }
 
 export const BUILTIN_PLUGINS = ['libvirt', 'registry-oci', 'auth-oidc', 'compose'] as const;
@@ -70,6 +74,21 @@ const schema: ConfigSchema = {
       properties: {
         windowSizeMiB: { type: 'integer', minimum: 1, maximum: 4096, default: 512 },
         compressionLevel: { type: 'integer', minimum: 1, maximum: 19, default: 2 }, // zstd; measured in bench/README.md
+      },
+    },
+    metrics: {
+      type: 'object',
+      properties: {
+        enabled: { type: 'boolean', default: false },
+        listen: { type: 'string', default: '127.0.0.1:9464' },
+        allowRemote: { type: 'boolean', default: false },
+      },
+    },
+    events: {
+      type: 'object',
+      properties: {
+        queueSize: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1024 },
+        history: { type: 'integer', minimum: 0, maximum: 100_000, default: 256 },
       },
     },
   },
@@ -132,7 +151,10 @@ export async function loadConfig(src: ConfigSources = {}): Promise<{ config: Dae
     bindings: (c.bindings ?? {}) as Record<string, string>,
     images: c.images as DaemonConfig['images'],
     baseDir,
+    metrics: c.metrics as DaemonConfig['metrics'],
+    events: c.events as DaemonConfig['events'],
   };
+  checkMetricsListen(config.metrics);
   for (const r of config.required) {
     if (!config.plugins[r]) throw new InvalidArgumentError(`required plugin "${r}" is not configured under plugins`, { field: 'required' });
   }
@@ -163,4 +185,23 @@ function normalisePlugins(v: unknown): Record<string, PluginEntry> {
     out[id] = { module: e.module as string | undefined, config: (e.config ?? {}) as Record<string, unknown> };
   }
   return out;
+}
+
+/** `host:port` or `[v6]:port`; a non-loopback host needs `allowRemote: true` (the endpoint has no auth). */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(listen.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new InvalidArgumentError(`config: metrics.listen "${listen}" must be host:port, e.g. 127.0.0.1:9464 or [::1]:9464`, { field: 'metrics.listen' });
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || /^::ffff:127\./i.test(host);
+}
+
+function checkMetricsListen(m: DaemonConfig['metrics']): void {
+  const { host } = parseListen(m.listen);
+  if (!m.allowRemote && !isLoopback(host)) {
+    throw new InvalidArgumentError(`config: metrics.listen "${m.listen}" is not a loopback address; the metrics endpoint has no authentication — keep it on 127.0.0.1 or set metrics.allowRemote: true`, { field: 'metrics.listen' });
+  }
 }

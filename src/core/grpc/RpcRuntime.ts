@@ -1,12 +1,17 @@
 // Wraps handlers so each RPC gets a CallContext, exactly one reply, errors through the one mapping,
-// backpressure on server streams, and in-flight tracking for graceful shutdown.
-import { once } from 'node:events';
-import type * as grpc from '@grpc/grpc-js';
+// backpressure on server streams, and in-flight tracking for graceful shutdown. Every call ends in
+// `finished()`: one log line, the RPC metrics, and (on success) the event the call publishes.
+import { once, setMaxListeners } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import * as grpc from '@grpc/grpc-js';
 import type { ServerSurfaceCall } from '@grpc/grpc-js/build/src/server-call.js';
 import { inject, injectable } from 'tsyringe';
 import { TOKENS } from '../tokens.js';
 import type { Logger, Progress } from '../ports/common.js';
 import type { ContextService } from '../contexts/ContextService.js';
+import type { EventBus } from '../events/EventBus.js';
+import { eventFor } from '../events/rpcEvents.js';
+import { progressDeltas, type DaemonMetrics } from '../metrics/DaemonMetrics.js';
 import { createCallContext, type RpcCallContext } from './callContext.js';
 import { toGrpcStatus as mapStatus } from './statusMapping.js';
 
@@ -19,6 +24,9 @@ const toGrpcStatus: typeof mapStatus = (err, opts) => {
     return { code: 2, details: 'internal error (see the daemon log)' };
   }
 };
+
+/** Codes that mean the daemon (or a backend) failed, not the caller: logged at error level. */
+const SERVER_FAULTS = new Set<number>([grpc.status.UNKNOWN, grpc.status.INTERNAL, grpc.status.DATA_LOSS]);
 
 export type UnaryHandler<Req, Res> = (req: Req, ctx: RpcCallContext) => Promise<Res>;
 /** Emits events (progress …) with `emit`; returns the final event. */
@@ -33,7 +41,13 @@ export class RpcRuntime {
   constructor(
     @inject(TOKENS.Logger) private readonly log: Logger,
     @inject(TOKENS.Contexts) private readonly contexts: ContextService,
-  ) {}
+    @inject(TOKENS.Events) private readonly events: EventBus,
+    @inject(TOKENS.Metrics) private readonly metrics: DaemonMetrics,
+  ) {
+    metrics.trackInflight(() => this.inflight.size);
+    // Every in-flight call listens on the shutdown signal; hundreds at once are normal, not a leak.
+    setMaxListeners(0, this.shutdownController.signal);
+  }
 
   get inflightCount(): number {
     return this.inflight.size;
@@ -58,21 +72,54 @@ export class RpcRuntime {
     return p;
   }
 
-  private async ctxFor(call: ServerSurfaceCall, method: string, progress?: (p: Progress) => void): Promise<RpcCallContext> {
+  private async ctxFor(call: ServerSurfaceCall, method: string, forward?: (p: Progress) => void): Promise<RpcCallContext> {
     const context = await this.contexts.current();
+    // Every call gets a progress sink, so transfer bytes are counted for unary pulls and pushes too.
+    const count = progressDeltas((phase, n) => this.metrics.transferBytes.inc({ method, phase }, n));
+    const progress = (p: Progress) => {
+      count(p);
+      forward?.(p);
+    };
     return createCallContext(call, { method, context, log: this.log, shutdown: this.shutdownController.signal, progress });
+  }
+
+  /** The one place a call's outcome is logged, measured and turned into an event. */
+  private finished(call: ServerSurfaceCall, method: string, started: number, ctx: RpcCallContext | undefined, outcome: { code: number; req?: unknown; res?: unknown }): void {
+    try {
+      const seconds = (performance.now() - started) / 1000;
+      const code = grpc.status[outcome.code] ?? String(outcome.code);
+      this.metrics.observeRpc(method, code, seconds);
+      const line = { method, code, duration_ms: Math.round(seconds * 1e6) / 1e3 };
+      // ctx.log already carries rpc and requestId; without a ctx (it failed to build) name them here.
+      const log = ctx?.log ?? this.log.child({ rpc: method, requestId: call.metadata.get('x-request-id')[0] ?? '' });
+      // Cancelling is how a client ends an Events stream: not worth a warning.
+      const routine = outcome.code === grpc.status.OK || (outcome.code === grpc.status.CANCELLED && method === 'Events');
+      if (routine) log.debug(line, outcome.code === grpc.status.OK ? 'rpc done' : 'rpc ended by the client');
+      else if (SERVER_FAULTS.has(outcome.code)) log.error(line, 'rpc failed');
+      else log.warn(line, 'rpc failed');
+      if (outcome.code === grpc.status.OK) {
+        const ev = eventFor(method, outcome.req, outcome.res, ctx?.requestId);
+        if (ev) this.events.publish(ev);
+      }
+    } catch (err) {
+      this.log.error({ err, method }, 'recording a finished call failed');
+    }
   }
 
   unary<Req, Res>(method: string, h: UnaryHandler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, cb) => {
       let ctx: RpcCallContext | undefined;
+      const started = performance.now();
       void this.track((async () => {
         try {
           ctx = await this.ctxFor(call, method);
           const res = await h(call.request, ctx);
           cb(null, res);
+          this.finished(call, method, started, ctx, { code: grpc.status.OK, req: call.request, res });
         } catch (err) {
-          cb(toGrpcStatus(err, { log: ctx?.log ?? this.log, method, signal: ctx?.signal, deadlinePassed: ctx?.deadlinePassed() }) as grpc.ServiceError);
+          const st = toGrpcStatus(err, { log: ctx?.log ?? this.log, method, signal: ctx?.signal, deadlinePassed: ctx?.deadlinePassed() });
+          cb(st as grpc.ServiceError);
+          this.finished(call, method, started, ctx, { code: st.code ?? grpc.status.UNKNOWN });
         } finally {
           ctx?.dispose();
         }
@@ -83,6 +130,7 @@ export class RpcRuntime {
   serverStream<Req, Ev>(method: string, h: StreamHandler<Req, Ev>, progressEvent?: (p: Progress) => Ev): grpc.handleServerStreamingCall<Req, Ev> {
     return (call) => {
       let ctx: RpcCallContext | undefined;
+      const started = performance.now();
       void this.track((async () => {
         const emit = async (ev: Ev) => {
           if (call.cancelled || call.destroyed) return;
@@ -107,10 +155,13 @@ export class RpcRuntime {
           const final = await h(call.request, ctx, emit);
           if (final !== undefined) await emit(final);
           call.end();
+          this.finished(call, method, started, ctx, { code: grpc.status.OK, req: call.request, res: final });
         } catch (err) {
+          const st = toGrpcStatus(err, { log: ctx?.log ?? this.log, method, signal: ctx?.signal, deadlinePassed: ctx?.deadlinePassed() });
           // emit('error'), not destroy(): grpc-js sends the status from the 'error' listener; a destroyed
           // server stream never sends one and the client waits forever (checked with grpc-js 1.14.7).
-          call.emit('error', toGrpcStatus(err, { log: ctx?.log ?? this.log, method, signal: ctx?.signal, deadlinePassed: ctx?.deadlinePassed() }) as grpc.ServiceError);
+          call.emit('error', st as grpc.ServiceError);
+          this.finished(call, method, started, ctx, { code: st.code ?? grpc.status.UNKNOWN });
         } finally {
           ctx?.dispose();
         }
@@ -121,13 +172,17 @@ export class RpcRuntime {
   clientStream<Req, Res>(method: string, h: ClientStreamHandler<Req, Res>): grpc.handleClientStreamingCall<Req, Res> {
     return (call, cb) => {
       let ctx: RpcCallContext | undefined;
+      const started = performance.now();
       void this.track((async () => {
         try {
           ctx = await this.ctxFor(call, method);
           const res = await h(call as AsyncIterable<Req>, ctx);
           cb(null, res);
+          this.finished(call, method, started, ctx, { code: grpc.status.OK, req: {}, res });
         } catch (err) {
-          cb(toGrpcStatus(err, { log: ctx?.log ?? this.log, method, signal: ctx?.signal, deadlinePassed: ctx?.deadlinePassed() }) as grpc.ServiceError);
+          const st = toGrpcStatus(err, { log: ctx?.log ?? this.log, method, signal: ctx?.signal, deadlinePassed: ctx?.deadlinePassed() });
+          cb(st as grpc.ServiceError);
+          this.finished(call, method, started, ctx, { code: st.code ?? grpc.status.UNKNOWN });
         } finally {
           ctx?.dispose();
         }

@@ -24,6 +24,7 @@ export interface Progress {
   phase: string;
   /** What is moving: a blob digest, a VM name … */
   item?: string;
+  /** So far for this phase and item (not across items): the core counts transfer bytes from its increments. */
   current: number;
   /** 0 when unknown. */
   total: number;

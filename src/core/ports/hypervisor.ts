@@ -81,6 +81,17 @@ export interface StopOptions {
   timeoutSeconds: number;
 }
 
+/** A VM lifecycle change the hypervisor saw (libvirt domain events), whoever caused it. */
+export interface HypervisorEvent {
+  /** VM name. */
+  vm: string;
+  /** e.g. started, stopped, crashed, paused, resumed, shutdown, defined, undefined. */
+  action: string;
+  /** VM id, when known. */
+  id?: string;
+  attributes?: Record<string, string>;
+}
+
 /** Port `vmregistry.hypervisor.v1`. Only VMs this daemon created are visible through it. */
 export interface Hypervisor extends HealthProbe {
   run(spec: RunVMSpec, ctx: CallContext): Promise<VMRecord>;
@@ -94,4 +105,10 @@ export interface Hypervisor extends HealthProbe {
   list(ctx: CallContext): Promise<VMRecord[]>;
   /** Resolves once the VM has an IP address (or rejects on signal). */
   waitForIp?(vm: string, ctx: CallContext): Promise<string[]>;
+  /**
+   * Optional: report lifecycle changes of the daemon's VMs as they happen (also those not caused by an
+   * RPC: a guest shutting itself down, a crash). Returns the function that stops the reports. The core
+   * forwards them to the Events stream as `vm` events with attributes.source = "hypervisor".
+   */
+  onEvent?(listener: (e: HypervisorEvent) => void): () => void;
 }

@@ -48,7 +48,8 @@ export class InMemoryRegistry implements RegistryClient {
       this.downloads += 1;
       await this.images.content.put(d.digest, data);
       transferred += data.length;
-      ctx.progress?.({ phase: 'download', item: d.digest, current: transferred, total: sizeOf(manifest), unit: 'bytes' });
+      // Per blob, as registry-oci reports it: current/total of this item.
+      ctx.progress?.({ phase: 'download', item: d.digest, current: data.length, total: d.size, unit: 'bytes' });
     }
     const img = await this.images.commitManifest(ref, bytes, ctx);
     await this.images.baseDisk(img.digest, ctx);
