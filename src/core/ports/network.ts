@@ -20,7 +20,7 @@ export interface NetworkInfo {
   domain: string;
   /** VMs of any owner whose interfaces use this network and that are running. */
   vmCount: number;
-  /** Labels recorded at create time (NetworkSpec.labels), e.g. the compose project; absent when none. */
+  /** Labels recorded at create (NetworkSpec.labels) in the network's metadata; compose finds its networks by them. */
   labels?: Record<string, string>;
 }
 
