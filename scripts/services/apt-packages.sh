@@ -2,9 +2,9 @@
 # Installs the Debian packages the test suites need. Idempotent: only missing packages are installed.
 # Tests call this through scripts/services/ensure.sh; it needs root and apt.
 set -euo pipefail
-PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base docker-registry skopeo xorriso
+PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base docker-registry skopeo openssl xorriso
       busybox-static linux-image-amd64 syslinux syslinux-common mtools dosfstools fdisk cpio
-      python3-grpcio protobuf-compiler protobuf-compiler-grpc libprotobuf-dev python3-protobuf zstd iproute2 tmux openssh-server openssh-client netcat-openbsd)
+      python3-grpcio protobuf-compiler protobuf-compiler-grpc libprotobuf-dev python3-protobuf zstd iproute2 tmux zsh openssh-server openssh-client netcat-openbsd)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

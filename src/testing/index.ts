@@ -1,6 +1,12 @@
 // Test helpers for the daemon and for plugin authors: `import { startTestDaemon } from 'vmregistry/testing'`.
 export { startTestDaemon, type TestDaemon, type TestDaemonOptions } from './startTestDaemon.js';
 export { VmClient } from './client.js';
-export { fakeAuthPlugin, fakeRegistryPlugin } from './fakePlugins.js';
+export { fakeAuthPlugin, fakeLibvirtPlugin, fakeRegistryPlugin } from './fakePlugins.js';
 export { InMemoryAuthProvider } from './fakes/InMemoryAuthProvider.js';
 export { InMemoryRegistry } from './fakes/InMemoryRegistry.js';
+// Strict fakes of the hypervisor and network ports (they pass test/contract/*), and RunVM without an image store.
+export * from './callContext.js';
+export * from './fakes/fakeControls.js';
+export * from './fakes/InMemoryNetworkManager.js';
+export * from './fakes/InMemoryHypervisor.js';
+export * from './fakes/FakeVmService.js';

@@ -11,7 +11,8 @@ import { VmClient } from './client.js';
 
 export interface TestDaemonOptions {
   /** Plugin definitions by id; each is enabled with `pluginConfig[id]`. */
-  plugins?: PluginDefinition[];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  plugins?: PluginDefinition<any>[];
   pluginConfig?: Record<string, Record<string, unknown>>;
   /** Extra config (merged over the test defaults), e.g. { required: ['x'] } or plugins with modules. */
   config?: Record<string, unknown>;

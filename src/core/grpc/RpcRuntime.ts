@@ -108,7 +108,9 @@ export class RpcRuntime {
           if (final !== undefined) await emit(final);
           call.end();
         } catch (err) {
-          call.destroy(toGrpcStatus(err, { log: ctx?.log ?? this.log, method, signal: ctx?.signal, deadlinePassed: ctx?.deadlinePassed() }) as grpc.ServiceError);
+          // emit('error'), not destroy(): grpc-js sends the status from the 'error' listener; a destroyed
+          // server stream never sends one and the client waits forever (checked with grpc-js 1.14.7).
+          call.emit('error', toGrpcStatus(err, { log: ctx?.log ?? this.log, method, signal: ctx?.signal, deadlinePassed: ctx?.deadlinePassed() }) as grpc.ServiceError);
         } finally {
           ctx?.dispose();
         }

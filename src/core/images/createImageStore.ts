@@ -1,10 +1,16 @@
-// Placeholder until the OCI image store lands: every image RPC fails with a precise status.
-import { FailedPreconditionError } from '../errors.js';
+// The daemon's image store, built from its config (the composition root calls this).
 import type { DaemonConfig } from '../config/DaemonConfig.js';
 import type { Logger } from '../ports/common.js';
 import type { ImageStore } from '../ports/images.js';
+import { OciImageStore } from './OciImageStore.js';
 
-export function createImageStore(_config: DaemonConfig, _log: Logger): ImageStore {
-  const fail = () => { throw new FailedPreconditionError('the local image store is not available in this build'); };
-  return new Proxy({}, { get: (_t, p) => (p === 'then' ? undefined : fail) }) as ImageStore;
+export async function createImageStore(config: DaemonConfig, log: Logger): Promise<ImageStore> {
+  const store = new OciImageStore({
+    dataDir: config.dataDir,
+    log: log.child({ component: 'images' }),
+    windowSize: config.images.windowSizeMiB * 1024 * 1024,
+    level: config.images.compressionLevel,
+  });
+  await store.init();
+  return store;
 }

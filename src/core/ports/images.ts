@@ -68,7 +68,16 @@ export interface OciManifest {
 /** The config blob (`application/vnd.vmregistry.vm.config.v1+json`). */
 export interface VmImageConfig {
   vmfile: VMFile;
-  disks: Array<{ name: string; format: string; virtualSize: number; windowSize: number; codec: string }>;
+  disks: Array<{
+    name: string;
+    /** What the layers carry: `raw`. */
+    format: string;
+    virtualSize: number;
+    windowSize: number;
+    codec: string;
+    /** Format of the disk as it was imported (`qcow2` or `raw`), informational. */
+    sourceFormat?: string;
+  }>;
   created: string;
 }
 
@@ -127,4 +136,6 @@ export interface ImageStore {
   validateVMFile(content: string, baseDir: string, opts?: { allowOutsidePaths?: boolean }): Promise<{ vmfile?: VMFile; errors: Issue[]; warnings: Issue[] }>;
   /** Path of the sparse raw base disk of a manifest, reassembled on first use. */
   baseDisk(digest: string, ctx: CallContext): Promise<string>;
+  /** Imports the image a local OCI layout holds (e.g. written by `skopeo copy … oci:<dir>:<ref>`). */
+  importLayout?(dir: string, reference: string | undefined, ctx: CallContext): Promise<LocalImage>;
 }

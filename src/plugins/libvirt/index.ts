@@ -1,11 +1,12 @@
 // The libvirt plugin: VMs (hypervisor port) and networks (networks port) through libvirtd, spoken to
 // with our own remote-protocol client (./rpc), so no native addon is needed.
+import path from 'node:path';
 import { definePlugin, hypervisorPort, networksPort } from '../../plugin-api/index.js';
 import { libvirtConfigSchema, type LibvirtPluginConfig } from './config.js';
 import type { LibvirtPluginDeps } from './deps.js';
 import { LibvirtNetworkManager } from './network/LibvirtNetworkManager.js';
 import { LibvirtConnectionManager } from './rpc/index.js';
-import { PlaceholderHypervisor } from './vm/PlaceholderHypervisor.js';
+import { LibvirtHypervisor } from './vm/index.js';
 
 export const libvirtPlugin = definePlugin<LibvirtPluginConfig>({
   id: 'libvirt',
@@ -26,7 +27,13 @@ export const libvirtPlugin = definePlugin<LibvirtPluginConfig>({
     return {
       implementations: {
         [networksPort.id]: new LibvirtNetworkManager({ connections, defaultUri: config.uri }),
-        [hypervisorPort.id]: new PlaceholderHypervisor(deps),
+        [hypervisorPort.id]: new LibvirtHypervisor({
+          clientFor: (uri) => connections.get(uri),
+          stateDir: path.join(deps.stateDir, 'vms'),
+          domainType: config.domainType,
+          defaultUri: config.uri,
+          log: log.child({ component: 'libvirt-vm' }),
+        }),
       },
       shutdown: () => connections.closeAll(),
     };

@@ -23,7 +23,7 @@ export interface PushResult extends TransferResult {
 
 export class OciRegistryClient implements RegistryClient {
   readonly transport: Transport;
-  /** One download per digest in this process, however many pulls want it. */
+  /** One download per blob and source in this process, however many pulls want it. */
   private readonly inflight = new Map<string, Promise<number>>();
   private readonly uploads: UploadMemo = new Map();
 
@@ -75,13 +75,26 @@ export class OciRegistryClient implements RegistryClient {
     let transferred = 0;
     const content = this.images.content;
     await forEachLimited(blobs, this.config.concurrency, ctx.signal, async (desc, signal) => {
-      let p = this.inflight.get(desc.digest);
-      if (!p) {
-        p = fetchBlob(repo, desc, content, ctx, signal).finally(() => this.inflight.delete(desc.digest));
-        this.inflight.set(desc.digest, p);
+      // Keyed by source too: another registry's failure (auth, outage) must not fail this pull;
+      // the store's writer still makes a second source wait and find the blob present.
+      const key = `${ref.host}/${ref.repository}@${desc.digest}`;
+      for (;;) {
+        let p = this.inflight.get(key);
+        const own = !p;
+        if (!p) {
+          p = fetchBlob(repo, desc, content, ctx, signal).finally(() => this.inflight.delete(key));
+          this.inflight.set(key, p);
+        }
+        try {
+          const n = await p;
+          if (own) transferred += n;
+          return;
+        } catch (err) {
+          // Another pull's download of this blob was cancelled; that is not our cancellation.
+          if (!own && isVmrError(err) && err.code === 'CANCELLED' && !signal.aborted) continue;
+          throw err;
+        }
       }
-      const n = await p;
-      transferred += n;
     });
     ctx.progress?.({ phase: 'verify', item: m.digest, current: blobs.length, total: blobs.length, unit: 'items' });
     const local = await this.images.commitManifest(this.localName(reference, ref), m.bytes, ctx);

@@ -10,8 +10,9 @@ import { backoffMs, isTransient, sleep, toCancelled } from './transport.js';
 const WRITE_BATCH = 1024 * 1024;
 
 /** Returns the bytes moved over the network (0 when the store already had the blob). */
-export async function fetchBlob(repo: Repository, desc: OciDescriptor, content: ContentStore, ctx: CallContext,
+export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, content: ContentStore, ctx: CallContext,
   signal: AbortSignal): Promise<number> {
+  const repo = anyRepo.withSignal(signal);
   if (await content.has(desc.digest)) return 0;
   const w = await content.writer(desc.digest, desc.size, { ...ctx, signal });
   // The writer waits for a concurrent writer of the same digest; by then the blob may be complete.
@@ -70,7 +71,7 @@ export async function fetchBlob(repo: Repository, desc: OciDescriptor, content: 
         if (isVmrError(err) && err.code !== 'UNAVAILABLE') throw err;
         if (failures >= opts.retries || !isTransient(err)) throw err;
         ctx.log.debug({ digest: desc.digest, offset, err: (err as Error).message }, 'blob download interrupted, resuming');
-        await sleep(backoffMs(failures++, opts), signal);
+        await sleep(backoffMs(failures++, opts, err), signal);
       }
     }
     await w.commit();

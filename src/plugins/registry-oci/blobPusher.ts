@@ -38,8 +38,9 @@ function slice(content: ContentStore, digest: string, start: number, len: number
   })(), { objectMode: false });
 }
 
-export async function pushBlob(repo: Repository, desc: OciDescriptor, content: ContentStore, ctx: CallContext,
+export async function pushBlob(anyRepo: Repository, desc: OciDescriptor, content: ContentStore, ctx: CallContext,
   signal: AbortSignal, opts: PushOptions, memo: UploadMemo): Promise<number> {
+  const repo = anyRepo.withSignal(signal);
   if (await repo.blobExists(desc.digest)) return 0;
   const memoKey = `${repo.s.host}/${repo.name}@${desc.digest}`;
   const report = byteReporter(ctx, 'upload', desc.digest, desc.size);
@@ -82,7 +83,7 @@ export async function pushBlob(repo: Repository, desc: OciDescriptor, content: C
       } catch (err) {
         if (signal.aborted) toCancelled(signal, err);
         if ((isVmrError(err) && err.code !== 'UNAVAILABLE') || attempt >= t.retries || !isTransient(err)) throw err;
-        await sleep(backoffMs(attempt, t), signal);
+        await sleep(backoffMs(attempt, t, err), signal);
         const again = await repo.startUpload();
         if (again === 'mounted') return 0;
         session = again;
@@ -114,7 +115,7 @@ export async function pushBlob(repo: Repository, desc: OciDescriptor, content: C
     } catch (err) {
       if (signal.aborted) toCancelled(signal, err);
       if ((isVmrError(err) && err.code !== 'UNAVAILABLE') || failures >= t.retries || !isTransient(err)) throw err;
-      await sleep(backoffMs(failures++, t), signal);
+      await sleep(backoffMs(failures++, t, err), signal);
       // Ask the registry how much it kept; it may hold part of the failed chunk.
       const st = await repo.uploadStatus(session.location).catch((e: unknown) => {
         if (isVmrError(e) && e.code === 'UNAVAILABLE') return 'retry' as const;

@@ -1,6 +1,7 @@
 import type { ConfigSchema } from '../../core/plugins/configSchema.js';
 
-export interface RegistryOciConfig {
+// A type alias (not an interface) so it fits PluginDefinition's Record<string, unknown> config.
+export type RegistryOciConfig = {
   /** Blobs moved at once per pull or push. */
   concurrency: number;
   /** Bytes per PATCH; blobs up to this size are uploaded in one PUT. */
@@ -15,7 +16,7 @@ export interface RegistryOciConfig {
   maxBackoffMs: number;
   /** Keep-alive connections per registry. */
   connections: number;
-}
+};
 
 export const configSchema: ConfigSchema = {
   type: 'object',

@@ -36,6 +36,11 @@ async function readAll(body: Readable, limit: number, what: string): Promise<Buf
 export class Repository {
   constructor(readonly t: Transport, readonly s: Session, readonly name: string, private readonly push = false) {}
 
+  /** The same repository whose requests stop on `signal` (one blob's transfer inside a pull or push). */
+  withSignal(signal: AbortSignal): Repository {
+    return new Repository(this.t, { ...this.s, signal }, this.name, this.push);
+  }
+
   private get scopes(): string[] {
     return [this.push ? repoScope(this.name, 'pull', 'push') : repoScope(this.name, 'pull')];
   }

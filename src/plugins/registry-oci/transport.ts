@@ -61,7 +61,9 @@ export const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 
-export function backoffMs(attempt: number, o: Pick<TransportOptions, 'minBackoffMs' | 'maxBackoffMs'>): number {
+export function backoffMs(attempt: number, o: Pick<TransportOptions, 'minBackoffMs' | 'maxBackoffMs'>, err?: unknown): number {
+  // A registry's Retry-After (429/503) wins over our own schedule.
+  if (isVmrError(err) && err.retryAfterMs !== undefined) return Math.min(err.retryAfterMs, 60_000);
   const base = Math.min(o.maxBackoffMs, o.minBackoffMs * 2 ** attempt);
   return Math.round(base / 2 + Math.random() * (base / 2));
 }
@@ -74,12 +76,23 @@ function retryAfterMs(v: string | undefined): number | undefined {
   return Number.isNaN(d) ? undefined : Math.max(0, d - Date.now());
 }
 
+const TLS_VERIFY_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED',
+]);
+
+/** The registry's certificate is not trusted: a configuration problem, not an outage. */
+export function isTlsVerifyError(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string } } | undefined;
+  return TLS_VERIFY_CODES.has(e?.code ?? '') || TLS_VERIFY_CODES.has(e?.cause?.code ?? '');
+}
+
 /** A dropped connection or a timeout: worth another attempt. */
 export function isTransient(err: unknown): boolean {
   if (isVmrError(err)) return err.code === 'UNAVAILABLE';
   const e = err as { name?: string; code?: string } | undefined;
   if (e?.name === 'AbortError') return false;
-  return true;
+  return !isTlsVerifyError(err);
 }
 
 export function toCancelled(signal: AbortSignal, err: unknown): never {
@@ -173,8 +186,9 @@ export class Transport {
     }
   }
 
+  /** Certificates are verified unless the context marks the registry insecure (loopback only relaxes the scheme). */
   private dispatcher(s: Session): Dispatcher {
-    return s.insecure || isLoopbackHost(s.host) ? this.insecure : this.secure;
+    return s.insecure ? this.insecure : this.secure;
   }
 
   async send(s: Session, req: HttpRequest): Promise<HttpResponse> {
@@ -197,6 +211,10 @@ export class Transport {
       } catch (err) {
         if (s.signal.aborted) toCancelled(s.signal, err);
         if (isVmrError(err) && err.code !== 'UNAVAILABLE') throw err;
+        if (isTlsVerifyError(err)) {
+          throw new FailedPreconditionError(`${req.what}: the TLS certificate of ${s.host} is not trusted (${(err as Error).message}); ` +
+            'add its CA to the registry-oci caFile, or mark the context\'s registry insecure', { cause: err });
+        }
         if (attempt < maxRetries && isTransient(err)) {
           s.log.debug({ url, attempt, err: (err as Error).message }, 'registry request failed, retrying');
           await sleep(backoffMs(attempt, this.opts), s.signal);

@@ -3,4 +3,6 @@
 import './networks.suite.js';
 import './daemon.suite.js';
 import './ssh.suite.js';
+import './vm.suite.js';
+import './vmDaemon.suite.js';
 import './restart.suite.js';

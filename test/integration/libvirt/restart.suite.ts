@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { repoRoot, requireService } from '../../support/services.js';
+import { exclusiveLibvirtd, repoRoot } from '../../support/services.js';
 import { LibvirtNetworkManager } from '../../../src/plugins/libvirt/network/LibvirtNetworkManager.js';
 import { LibvirtConnectionManager } from '../../../src/plugins/libvirt/rpc/index.js';
 import { isVmrError } from '../../../src/core/errors.js';
@@ -32,8 +32,9 @@ describe('libvirtd restarts in the middle of a run', () => {
   let nm: LibvirtNetworkManager;
   const transient = `${run}-restart`;
 
+  let release: (() => Promise<void>) | undefined;
   before(async () => {
-    await requireService('libvirtd');
+    release = await exclusiveLibvirtd();
     connections = new LibvirtConnectionManager({ backoffInitialMs: 100, backoffMaxMs: 1000 });
     nm = new LibvirtNetworkManager({ connections, defaultUri: 'qemu:///system' });
   });
@@ -45,6 +46,7 @@ describe('libvirtd restarts in the middle of a run', () => {
     const d = await c.domainLookupByName(transient).catch(() => undefined);
     if (d) await c.domainDestroy(d).catch(() => undefined);
     await connections.closeAll();
+    await release?.();
   });
 
   test('an RPC in between fails UNAVAILABLE; the same client recovers and still gets events', async () => {

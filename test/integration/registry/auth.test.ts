@@ -7,6 +7,7 @@ import type { AuthProvider, RegistryCredentials } from '../../../src/core/ports/
 import { defaultConfig } from '../../../src/plugins/registry-oci/config.js';
 import { OciRegistryClient } from '../../../src/plugins/registry-oci/index.js';
 import { callContext } from '../../support/callContext.js';
+import { optedOut, requireService } from '../../support/services.js';
 import { startRegistry, type TestRegistry } from '../../support/registry.js';
 import { makeTestImage, TempImageStore } from '../../support/tempImageStore.js';
 
@@ -20,7 +21,7 @@ const fakeAuth = (creds: RegistryCredentials | undefined): AuthProvider => ({
 
 const code = (c: string) => (e: Error & { code?: string }) => e.code === c;
 
-describe('registry-oci auth', () => {
+describe('registry-oci auth', { skip: optedOut('registry') }, () => {
   const stores: TempImageStore[] = [];
   const clients: OciRegistryClient[] = [];
   let tmp: string;
@@ -32,7 +33,10 @@ describe('registry-oci auth', () => {
     return c;
   };
 
-  before(async () => { tmp = await mkdtemp(path.join(os.tmpdir(), 'vmr-auth-')); });
+  before(async () => {
+    await requireService('packages');
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'vmr-auth-'));
+  });
   after(async () => {
     for (const c of clients) await c.close();
     for (const s of stores) await s.dispose();

@@ -4,13 +4,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { defaultConfig } from '../../../src/plugins/registry-oci/config.js';
 import { OciRegistryClient } from '../../../src/plugins/registry-oci/index.js';
 import { callContext } from '../../support/callContext.js';
+import { optedOut, requireService } from '../../support/services.js';
 import { startRegistry, type TestRegistry } from '../../support/registry.js';
 import { startRegistryProxy, type RegistryProxy } from '../../support/registryProxy.js';
 import { makeTestImage, TempImageStore } from '../../support/tempImageStore.js';
 
 // The registry is SIGKILLed in the middle of a transfer and started again on the same port and storage;
 // the client's retries carry the same operation through, resuming instead of starting over.
-describe('registry-oci when the registry dies mid-transfer', () => {
+describe('registry-oci when the registry dies mid-transfer', { skip: optedOut('registry') }, () => {
   let reg: TestRegistry;
   let proxy: RegistryProxy;
   const stores: TempImageStore[] = [];
@@ -24,6 +25,7 @@ describe('registry-oci when the registry dies mid-transfer', () => {
   const LAYER = 48 << 20;
 
   before(async () => {
+    await requireService('packages');
     reg = await startRegistry();
     proxy = await startRegistryProxy(reg.host);
   });

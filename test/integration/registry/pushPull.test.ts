@@ -3,11 +3,12 @@ import { after, before, describe, it } from 'node:test';
 import { OciRegistryClient } from '../../../src/plugins/registry-oci/index.js';
 import { defaultConfig } from '../../../src/plugins/registry-oci/config.js';
 import { callContext } from '../../support/callContext.js';
+import { optedOut, requireService } from '../../support/services.js';
 import { startRegistry, type TestRegistry } from '../../support/registry.js';
 import { makeTestImage, TempImageStore } from '../../support/tempImageStore.js';
 import { startRegistryProxy, type RegistryProxy } from '../../support/registryProxy.js';
 
-describe('registry-oci against docker-registry (open)', () => {
+describe('registry-oci against docker-registry (open)', { skip: optedOut('registry') }, () => {
   let reg: TestRegistry;
   let proxy: RegistryProxy;
   const stores: TempImageStore[] = [];
@@ -20,6 +21,7 @@ describe('registry-oci against docker-registry (open)', () => {
   };
 
   before(async () => {
+    await requireService('packages');
     reg = await startRegistry();
     proxy = await startRegistryProxy(reg.host);
   });

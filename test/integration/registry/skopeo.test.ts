@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { defaultConfig } from '../../../src/plugins/registry-oci/config.js';
 import { OciRegistryClient } from '../../../src/plugins/registry-oci/index.js';
 import { callContext } from '../../support/callContext.js';
+import { optedOut, requireService } from '../../support/services.js';
 import { startRegistry, type TestRegistry } from '../../support/registry.js';
 import { makeTestImage, pseudoRandom, TempImageStore } from '../../support/tempImageStore.js';
 
@@ -16,7 +17,7 @@ const pexec = promisify(execFile);
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const skopeo = (...args: string[]) => pexec('skopeo', ['--insecure-policy', ...args], { maxBuffer: 16 << 20 });
 
-describe('registry-oci interop with skopeo', () => {
+describe('registry-oci interop with skopeo', { skip: optedOut('registry') }, () => {
   let reg: TestRegistry;
   let tmp: string;
   const stores: TempImageStore[] = [];
@@ -25,6 +26,7 @@ describe('registry-oci interop with skopeo', () => {
   const newClient = (s: TempImageStore) => { const c = new OciRegistryClient(s, { ...defaultConfig, chunkSize: 1 << 20 }); clients.push(c); return c; };
 
   before(async () => {
+    await requireService('packages');
     reg = await startRegistry();
     tmp = await mkdtemp(path.join(os.tmpdir(), 'vmr-skopeo-'));
   });

@@ -1,0 +1,151 @@
+// `vmr compose up|down|ps|restart|config`: the VMCompose file is read here and sent as text, with the
+// directory its *_file paths resolve against and the variables for ${VAR} interpolation.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { action, type Cli } from '../runtime.js';
+import { collect, examples, positiveInt } from '../help.js';
+import { table } from '../format.js';
+import { parseEnvFile, readText } from '../files.js';
+import { UsageError } from '../errors.js';
+import type { ComposeServiceStatus, ValidationIssue } from '../messages.js';
+
+export const defaultComposeFiles = ['vmcompose.yaml', 'vmcompose.yml', 'compose.yaml'];
+
+interface ComposeInput {
+  file: string;
+  content: string;
+  baseDir: string;
+  env: Record<string, string>;
+  projectName: string;
+}
+
+function findComposeFile(cwd: string, explicit: string | undefined): string | undefined {
+  if (explicit) return path.resolve(cwd, explicit);
+  return defaultComposeFiles.map((f) => path.join(cwd, f)).find((f) => fs.existsSync(f));
+}
+
+/**
+ * The shell's environment wins over --env-file entries, as in docker compose. Without --env-file, a
+ * `.env` beside the compose file is read when present.
+ */
+async function composeEnv(cli: Cli, envFiles: string[], baseDir: string): Promise<Record<string, string>> {
+  const files = envFiles.length ? envFiles : [path.join(baseDir, '.env')].filter((f) => fs.existsSync(f));
+  const fromFiles: Record<string, string> = {};
+  for (const f of files) Object.assign(fromFiles, parseEnvFile(await readText(f, 'env file'), f));
+  const shell = Object.fromEntries(Object.entries(cli.io.env).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  return { ...fromFiles, ...shell };
+}
+
+async function loadCompose(cli: Cli, opts: Record<string, any>): Promise<ComposeInput> {
+  const file = findComposeFile(process.cwd(), opts.file);
+  if (!file) {
+    throw new UsageError(`no ${defaultComposeFiles.join(', ')} in ${process.cwd()}; name one with -f FILE`);
+  }
+  const content = await readText(file, 'compose file');
+  const baseDir = path.dirname(file);
+  return { file, content, baseDir, env: await composeEnv(cli, opts.envFile ?? [], baseDir), projectName: opts.projectName ?? '' };
+}
+
+type Validation = { valid: boolean; errors: ValidationIssue[]; warnings: ValidationIssue[]; services: string[]; project: string };
+
+async function validate(cli: Cli, input: ComposeInput): Promise<Validation> {
+  return cli.daemon().unary<Validation>('ComposeValidate',
+    { content: input.content, baseDir: input.baseDir, env: input.env, projectName: input.projectName });
+}
+
+/** down/ps/restart need only the project: -p, else the name the daemon resolves from the compose file. */
+async function projectName(cli: Cli, opts: Record<string, any>): Promise<string> {
+  if (opts.projectName) return opts.projectName;
+  const input = await loadCompose(cli, opts).catch((err) => {
+    if (err instanceof UsageError && !opts.file) {
+      throw new UsageError(`no compose file in ${process.cwd()} to take the project name from; pass -p NAME or -f FILE`);
+    }
+    throw err;
+  });
+  const v = await validate(cli, input);
+  if (!v.project) throw new UsageError(`the compose file ${input.file} resolves to no project name; pass -p NAME`);
+  return v.project;
+}
+
+function servicesTable(services: ComposeServiceStatus[], withAction: boolean): string {
+  const headers = ['SERVICE', 'VM', 'IMAGE', 'STATUS', ...(withAction ? ['ACTION'] : []), 'IP ADDRESSES'];
+  return table(headers, services.map((s) => [s.service, s.vmName, s.image || '-', s.status,
+    ...(withAction ? [s.action || '-'] : []), s.ipAddresses.join(',') || '-']));
+}
+
+function issueLines(issues: ValidationIssue[], kind: string): string[] {
+  return issues.map((i) => `${kind}: ${i.path || '(document)'}${i.line ? ` (line ${i.line})` : ''}: ${i.message}`);
+}
+
+export function registerComposeCommands(program: Command): void {
+  const compose = program.command('compose').description('Run multi-VM projects from a VMCompose file')
+    .option('-f, --file <file>', `compose file (default: ${defaultComposeFiles.join(', ')} in the current directory)`)
+    .option('-p, --project-name <name>', 'project name (default: the file\'s `name`)')
+    .option('--env-file <file>', 'variables for ${VAR} interpolation (repeatable; default: .env beside the file)', collect, []);
+  examples(compose, ['{cmd} up', '{cmd} -f stack.yaml -p demo up web', '{cmd} down --remove-networks']);
+
+  examples(compose.command('up').description('Create and start the project\'s VMs (idempotent)')
+    .argument('[services...]', 'only these services (and their dependencies)')
+    .option('-d, --detach', 'accepted for docker habits; VMs always run in the background')
+    .option('--force-recreate', 'recreate VMs even when their definition did not change')
+    .option('-t, --timeout <seconds>', 'wait this long for each dependency\'s condition (default 300)', positiveInt('--timeout'))
+    .action(action(async (cli, opts, services: string[]) => {
+      const input = await loadCompose(cli, { ...cli.globals, ...opts });
+      const res = await cli.daemon().unary<{ project: string; services: ComposeServiceStatus[] }>('ComposeUp', {
+        projectName: input.projectName, content: input.content, baseDir: input.baseDir, services,
+        forceRecreate: Boolean(opts.forceRecreate), env: input.env, timeoutSeconds: opts.timeout ?? 0,
+      });
+      cli.result(res, (r) => `Project ${r.project}\n${servicesTable(r.services, true)}`);
+    })), ['{cmd}', '{cmd} web', '{cmd} --env-file prod.env --force-recreate']);
+
+  examples(compose.command('down').description('Remove the project\'s VMs (in reverse dependency order)')
+    .option('--remove-networks', 'also remove the networks the project created')
+    .action(action(async (cli, opts) => {
+      const all = { ...cli.globals, ...opts };
+      const res = await cli.daemon().unary<{ project: string; services: ComposeServiceStatus[]; removedNetworks: string[] }>(
+        'ComposeDown', { projectName: await projectName(cli, all), removeNetworks: Boolean(opts.removeNetworks) });
+      cli.result(res, (r) => [
+        ...r.services.map((s) => `Removed ${s.vmName}`),
+        ...r.removedNetworks.map((n) => `Removed network ${n}`),
+        r.services.length || r.removedNetworks.length ? '' : `Nothing to remove for project ${r.project}`,
+      ].filter(Boolean).join('\n'));
+    })), ['{cmd}', '{cmd} --remove-networks', 'vmr compose -p demo down']);
+
+  examples(compose.command('ps').description('List the project\'s VMs')
+    .option('-q, --quiet', 'only VM names')
+    .option('--services', 'only service names')
+    .action(action(async (cli, opts) => {
+      const res = await cli.daemon().unary<{ project: string; services: ComposeServiceStatus[] }>(
+        'ComposePs', { projectName: await projectName(cli, { ...cli.globals, ...opts }) });
+      if ((opts.quiet || opts.services) && !cli.json) {
+        const names = opts.services ? [...new Set(res.services.map((s) => s.service))] : res.services.map((s) => s.vmName);
+        if (names.length) cli.out(names.join('\n'));
+        return;
+      }
+      cli.result(res, (r) => servicesTable(r.services, false));
+    })), ['{cmd}', '{cmd} -q', 'vmr compose -p demo ps --json']);
+
+  examples(compose.command('restart').description('Restart the project\'s VMs')
+    .argument('[services...]', 'only these services')
+    .action(action(async (cli, _opts, services: string[]) => {
+      const res = await cli.daemon().unary<{ project: string; services: ComposeServiceStatus[] }>('ComposeRestart',
+        { projectName: await projectName(cli, { ...cli.globals }), services });
+      cli.result(res, (r) => r.services.map((s) => `Restarted ${s.vmName}`).join('\n') || `Nothing to restart in ${r.project}`);
+    })), ['{cmd}', '{cmd} web']);
+
+  examples(compose.command('config').alias('validate').description('Check the compose file and show what it resolves to')
+    .option('-q, --quiet', 'only check; print nothing when valid')
+    .option('--services', 'print the service names in start order')
+    .action(action(async (cli, opts) => {
+      const input = await loadCompose(cli, { ...cli.globals, ...opts });
+      const res = await validate(cli, input);
+      if (!res.valid) process.exitCode = 1;
+      if (cli.json) return cli.result(res, () => undefined);
+      const issues = [...issueLines(res.errors, 'error'), ...issueLines(res.warnings, 'warning')];
+      if (issues.length) cli.note(issues.join('\n'));
+      if (!res.valid) cli.note(`${path.relative(process.cwd(), input.file) || input.file}: invalid`);
+      else if (opts.services) { if (res.services.length) cli.out(res.services.join('\n')); }
+      else if (!opts.quiet) cli.out(`project: ${res.project}\nservices (start order): ${res.services.join(', ')}`);
+    })), ['{cmd}', '{cmd} --services', 'vmr compose -f stack.yaml config -q']);
+}

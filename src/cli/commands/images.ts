@@ -1,0 +1,236 @@
+// Image commands: docker's top-level verbs (pull, push, images, rmi, tag, inspect) plus import, export,
+// validate and gc, and the same set under `vmr image …`.
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { action } from '../runtime.js';
+import { examples } from '../help.js';
+import { humanSize, relativeTime, shortDigest, table } from '../format.js';
+import { readText, readVmFile } from '../files.js';
+import { imageOperation } from '../operations.js';
+import { streamImport } from '../importStream.js';
+import { UsageError } from '../errors.js';
+import { eachTarget } from '../batch.js';
+import type {
+  ExportImageResponse, ImageInfo, ImportImageResponse, PullImageResponse, PushImageResponse, ValidationIssue,
+} from '../messages.js';
+
+const INLINE_LIMIT = 64 * 1024 * 1024;
+
+function pull(cmd: Command): Command {
+  cmd.description('Download an image from a registry')
+    .argument('<reference>', 'image reference: [registry/]repository[:tag|@digest]')
+    .option('-q, --quiet', 'no progress output')
+    .action(action(async (cli, opts, reference: string) => {
+      const res = await imageOperation<PullImageResponse>(cli, 'PullImageWithProgress', { reference }, 'pull',
+        { quiet: opts.quiet, fallback: 'PullImage' });
+      cli.result(res, (r) => opts.quiet ? r.reference : [
+        `Digest: ${r.digest}`,
+        `Status: ${r.message || `Pulled ${r.reference}`} (${humanSize(r.size)}, ${humanSize(r.transferred)} transferred)`,
+        r.reference,
+      ].join('\n'));
+    }));
+  return examples(cmd, ['{cmd} localhost:5000/demo/debian:12', '{cmd} -q registry.example/vm/ubuntu@sha256:…']);
+}
+
+function push(cmd: Command): Command {
+  cmd.description('Upload an image to a registry')
+    .argument('<reference>', 'local image')
+    .argument('[destination]', 'push under this name instead')
+    .option('-q, --quiet', 'no progress output')
+    .action(action(async (cli, opts, reference: string, destination?: string) => {
+      const res = await imageOperation<PushImageResponse>(cli, 'PushImageWithProgress',
+        { reference, destination: destination ?? '' }, 'push', { quiet: opts.quiet, fallback: 'PushImage' });
+      cli.result(res, (r) => opts.quiet ? r.reference : [
+        `${r.reference}: digest: ${r.digest} size: ${humanSize(r.size)} (${humanSize(r.transferred)} uploaded)`,
+        r.message,
+      ].filter(Boolean).join('\n'));
+    }));
+  return examples(cmd, ['{cmd} localhost:5000/demo/debian:12', '{cmd} debian-12:latest localhost:5000/team/debian:12']);
+}
+
+function importCmd(cmd: Command): Command {
+  cmd.description('Import a VMFile and its disk as a local image')
+    .argument('<vmfile>', 'path of the VMFile (YAML); its spec.disk.path is relative to it')
+    .option('-t, --tag <reference>', 'store under this reference (default <metadata.name>:latest)')
+    .option('--on-daemon', 'the daemon reads the VMFile and disk from its own filesystem (no upload)')
+    .option('--allow-outside-paths', 'with --on-daemon: allow spec.disk.path outside the VMFile\'s directory')
+    .option('--verify', 'hash the disk first and have the daemon check the sha256 (reads the disk twice)')
+    .option('--inline', 'send the disk in one message (ImportImage; disks under 64 MiB)')
+    .option('-q, --quiet', 'no progress output')
+    .action(action(async (cli, opts, file: string) => {
+      let res: ImportImageResponse;
+      if (opts.onDaemon) {
+        res = await imageOperation<ImportImageResponse>(cli, 'ImportImageFile',
+          { vmfilePath: path.resolve(file), reference: opts.tag ?? '', allowOutsidePaths: Boolean(opts.allowOutsidePaths) },
+          'import', { quiet: opts.quiet });
+      } else if (opts.inline) {
+        const local = await readVmFile(file);
+        const { readFile, stat } = await import('node:fs/promises');
+        const size = (await stat(local.diskPath).catch(() => {
+          throw new UsageError(`cannot read the disk "${local.diskPath}" named by spec.disk.path`);
+        })).size;
+        if (size > INLINE_LIMIT) throw new UsageError(`--inline takes disks up to 64 MiB; this one is ${humanSize(size)}: drop --inline to stream it`);
+        res = await cli.daemon().unary<ImportImageResponse>('ImportImage',
+          { vmfile: local.vmfile, diskData: await readFile(local.diskPath), reference: opts.tag ?? '' });
+      } else {
+        res = await streamImport(cli, await readVmFile(file), { reference: opts.tag, verify: opts.verify, quiet: opts.quiet });
+      }
+      cli.result(res, (r) => opts.quiet ? r.reference : `Imported ${r.reference}\nDigest: ${r.digest}\nSize: ${humanSize(r.size)}`);
+    }));
+  return examples(cmd, [
+    '{cmd} ./debian-12/vmfile.yaml',
+    '{cmd} -t localhost:5000/demo/debian:12 --verify vmfile.yaml',
+    '{cmd} --on-daemon /srv/images/debian-12/vmfile.yaml',
+  ]);
+}
+
+const exportFormats: Record<string, string> = { oci: 'OCI_LAYOUT_DIR', 'oci-archive': 'OCI_ARCHIVE', disk: 'DISK' };
+
+function exportCmd(cmd: Command): Command {
+  cmd.description('Write an image to a path on the daemon host (OCI layout, OCI archive or bare disk)')
+    .argument('<reference>', 'local image')
+    .argument('<output>', 'output path (made absolute; it is written by the daemon)')
+    .addOption(new Option('--format <format>', 'what to write').choices(Object.keys(exportFormats)).default('oci'))
+    .addOption(new Option('--disk-format <format>', 'with --format disk').choices(['raw', 'qcow2']))
+    .option('-f, --force', 'replace an existing output path')
+    .option('-q, --quiet', 'no progress output')
+    .action(action(async (cli, opts, reference: string, output: string) => {
+      const res = await imageOperation<ExportImageResponse>(cli, 'ExportImageWithProgress', {
+        reference, outputPath: path.resolve(output), format: exportFormats[opts.format],
+        overwrite: Boolean(opts.force), diskFormat: opts.diskFormat ?? '',
+      }, 'export', { quiet: opts.quiet, fallback: 'ExportImage' });
+      cli.result(res, (r) => opts.quiet ? r.outputPath : `Exported to ${r.outputPath}\nDigest: ${r.digest}\nSize: ${humanSize(r.size)}`);
+    }));
+  return examples(cmd, [
+    '{cmd} debian-12:latest ./debian-oci',
+    '{cmd} --format oci-archive debian-12:latest debian.tar',
+    '{cmd} --format disk --disk-format qcow2 debian-12:latest debian.qcow2',
+  ]);
+}
+
+function list(cmd: Command): Command {
+  cmd.description('List local images')
+    .option('-q, --quiet', 'only references (what rmi, tag and run take)')
+    .option('--digests', 'show full digests')
+    .option('--no-trunc', 'do not shorten digests')
+    .action(action(async (cli, opts) => {
+      const res = await cli.daemon().unary<{ images: ImageInfo[] }>('ListLocalImages', {});
+      if (opts.quiet && !cli.json) {
+        if (res.images.length) cli.out(res.images.map((i) => i.reference).join('\n'));
+        return;
+      }
+      const full = opts.digests || opts.trunc === false;
+      cli.result(res, (r) => table(['REPOSITORY', 'TAG', full ? 'DIGEST' : 'IMAGE ID', 'ARCH', 'CREATED', 'SIZE'],
+        r.images.map((i) => [i.repository, i.tag || '<none>', shortDigest(i.digest, !full), i.architecture || '-',
+          relativeTime(i.created), humanSize(i.size)])));
+    }));
+  return examples(cmd, ['{cmd}', '{cmd} -q', '{cmd} --json | jq -r \'.images[].reference\'']);
+}
+
+function remove(cmd: Command): Command {
+  cmd.description('Remove local images (untag; content goes at the next gc)')
+    .argument('<reference...>', 'images to remove')
+    .option('-f, --force', 'remove even while VMs use the image')
+    .action(action(async (cli, opts, refs: string[]) => {
+      await eachTarget(cli, refs,
+        (reference) => cli.daemon().unary<{ untagged: string[]; deleted: string[] }>('DeleteImage', { reference, force: Boolean(opts.force) }),
+        (_ref, r) => [...r.untagged.map((u) => `Untagged: ${u}`), ...r.deleted.map((d) => `Deleted: ${d}`)].join('\n'));
+    }));
+  return examples(cmd, ['{cmd} debian-12:latest', '{cmd} -f localhost:5000/demo/debian:12 debian-12:old']);
+}
+
+function tag(cmd: Command): Command {
+  cmd.description('Give an existing image another reference (no bytes copied)')
+    .argument('<source>', 'existing local image')
+    .argument('<target>', 'new reference')
+    .action(action(async (cli, _opts, source: string, target: string) => {
+      const res = await cli.daemon().unary<{ reference: string; digest: string }>('TagImage', { source, target });
+      cli.result(res, (r) => `Tagged ${r.reference} (${r.digest})`);
+    }));
+  return examples(cmd, ['{cmd} debian-12:latest localhost:5000/demo/debian:12']);
+}
+
+function inspect(cmd: Command): Command {
+  cmd.description('Show an image\'s manifest and config')
+    .argument('<reference>', 'local image')
+    .action(action(async (cli, _opts, reference: string) => {
+      const res = await cli.daemon().unary<{ digest: string; mediaType: string; manifestJson: string; configJson: string }>(
+        'GetImageManifest', { reference });
+      cli.result(res, (r) => JSON.stringify({
+        reference, digest: r.digest, mediaType: r.mediaType, manifest: parseOrRaw(r.manifestJson), config: parseOrRaw(r.configJson),
+      }, null, 2));
+    }));
+  return examples(cmd, ['{cmd} debian-12:latest', '{cmd} --json debian-12:latest | jq -r .manifestJson']);
+}
+
+function parseOrRaw(text: string): unknown {
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function issueLines(kind: string, issues: ValidationIssue[]): string[] {
+  return issues.map((i) => `${kind}: ${i.path || '(document)'}${i.line ? ` (line ${i.line})` : ''}: ${i.message}`);
+}
+
+function validate(cmd: Command): Command {
+  cmd.description('Check a VMFile without importing it')
+    .argument('<vmfile>', 'path of the VMFile')
+    .option('--allow-outside-paths', 'allow spec.disk.path outside the VMFile\'s directory')
+    .action(action(async (cli, opts, file: string) => {
+      const abs = path.resolve(file);
+      const content = await readText(abs, 'VMFile');
+      const res = await cli.daemon().unary<{ valid: boolean; errors: ValidationIssue[]; warnings: ValidationIssue[] }>(
+        'ValidateVMFile', { content, baseDir: path.dirname(abs), allowOutsidePaths: Boolean(opts.allowOutsidePaths) });
+      cli.result(res, (r) => [...issueLines('error', r.errors), ...issueLines('warning', r.warnings),
+        r.valid ? `${file}: valid` : `${file}: invalid (${r.errors.length} error${r.errors.length === 1 ? '' : 's'})`].join('\n'));
+      // An invalid file is the server's verdict on the input: exit 1 so scripts can gate on it.
+      if (!res.valid) process.exitCode = 1;
+    }));
+  return examples(cmd, ['{cmd} vmfile.yaml', '{cmd} --json vmfile.yaml | jq .errors']);
+}
+
+function gc(cmd: Command): Command {
+  cmd.description('Remove blobs, manifests and base disks no image references')
+    .option('-n, --dry-run', 'only report what would be removed')
+    .action(action(async (cli, opts) => {
+      const res = await cli.daemon().unary<{ removedBlobs: string[]; removedManifests: string[]; freedBytes: string }>(
+        'GarbageCollect', { dryRun: Boolean(opts.dryRun) });
+      cli.result(res, (r) => [
+        ...r.removedManifests.map((d) => `${opts.dryRun ? 'Would delete' : 'Deleted'} manifest: ${d}`),
+        ...r.removedBlobs.map((d) => `${opts.dryRun ? 'Would delete' : 'Deleted'} blob: ${d}`),
+        `${opts.dryRun ? 'Would reclaim' : 'Total reclaimed space'}: ${humanSize(r.freedBytes)}`,
+      ].join('\n'));
+    }));
+  return examples(cmd, ['{cmd}', '{cmd} --dry-run']);
+}
+
+export function registerImageCommands(program: Command): void {
+  pull(program.command('pull'));
+  push(program.command('push'));
+  importCmd(program.command('import'));
+  exportCmd(program.command('export'));
+  list(program.command('images'));
+  remove(program.command('rmi'));
+  tag(program.command('tag'));
+  inspect(program.command('inspect'));
+  validate(program.command('validate'));
+  gc(program.command('gc'));
+
+  const image = program.command('image').description('Manage images (the same commands, grouped)');
+  list(image.command('ls').alias('list'));
+  pull(image.command('pull'));
+  push(image.command('push'));
+  remove(image.command('rm').alias('remove'));
+  tag(image.command('tag'));
+  inspect(image.command('inspect'));
+  importCmd(image.command('import'));
+  exportCmd(image.command('export'));
+  validate(image.command('validate'));
+  gc(image.command('prune'));
+  examples(image, ['{cmd} ls', '{cmd} pull localhost:5000/demo/debian:12', '{cmd} prune --dry-run']);
+}
+

@@ -1,0 +1,53 @@
+// `vmr health`, `vmr version`, `vmr completion`.
+import { Argument, type Command } from 'commander';
+import { action } from '../runtime.js';
+import { examples } from '../help.js';
+import { table } from '../format.js';
+import { CancelledError, CliError } from '../errors.js';
+import { clientVersion } from '../version.js';
+import { resolveAddress } from '../host.js';
+import { bashCompletion, zshCompletion } from '../completion.js';
+import type { HealthCheckResponse } from '../messages.js';
+
+export function registerSystemCommands(program: Command): void {
+  examples(program.command('health').description('Check the daemon, hypervisor, registry and auth server')
+    .action(action(async (cli) => {
+      const res = await cli.daemon().unary<HealthCheckResponse>('HealthCheck', {}, { timeoutSeconds: 30 });
+      cli.result(res, (r) => `Daemon ${r.status} (version ${r.version || 'unknown'}, context ${r.context || '-'})\n` +
+        table(['COMPONENT', 'STATUS', 'LATENCY', 'PLUGIN', 'MESSAGE'],
+          r.components.map((c) => [c.name, c.status, `${c.latencyMs}ms`, c.plugin || '-', c.message || ''])));
+    })), ['{cmd}', '{cmd} --json | jq \'.components[] | select(.status != "SERVING")\'']);
+
+  examples(program.command('version').description('Show the client and daemon versions')
+    .action(action(async (cli) => {
+      const client = { version: clientVersion(), node: process.version, platform: `${process.platform}/${process.arch}` };
+      const address = resolveAddress(cli.globals.host, cli.io.env).target;
+      let daemon: { version: string; status: string; context: string; address: string } | null = null;
+      let error: { code: string; message: string } | undefined;
+      try {
+        const h = await cli.daemon().unary<HealthCheckResponse>('HealthCheck', {}, { timeoutSeconds: 10 });
+        daemon = { version: h.version, status: h.status, context: h.context, address };
+      } catch (err) {
+        // The client's own version is still worth printing: that is half of what people ask `version` for.
+        if (!(err instanceof CliError) || err instanceof CancelledError) throw err;
+        error = { code: err.code, message: err.message };
+      }
+      cli.result({ client, daemon, ...(error ? { error } : {}) }, () => [
+        'Client:', ` Version:  ${client.version}`, ` Node:     ${client.node}`, ` Platform: ${client.platform}`,
+        'Daemon:',
+        ...(daemon
+          ? [` Version:  ${daemon.version}`, ` Status:   ${daemon.status}`, ` Context:  ${daemon.context || '-'}`, ` Address:  ${address}`]
+          : [` ${error?.message ?? 'not reachable'}`]),
+      ].join('\n'));
+    })), ['{cmd}', '{cmd} --json']);
+
+  examples(program.command('completion').description('Print a shell completion script')
+    .addArgument(new Argument('<shell>', 'bash or zsh').choices(['bash', 'zsh']))
+    .action((shell: string) => {
+      process.stdout.write(shell === 'bash' ? bashCompletion(program) : zshCompletion(program));
+    }), [
+    'source <({cmd} bash)            # bash, this shell',
+    '{cmd} bash > /etc/bash_completion.d/vmr',
+    '{cmd} zsh > "${fpath[1]}/_vmr"   # zsh',
+  ]);
+}

@@ -1,0 +1,63 @@
+// Every failure the CLI reports is one of these; main.ts turns them into one line (or one JSON object)
+// and an exit code. Nothing else reaches the user as a stack trace.
+import * as grpc from '@grpc/grpc-js';
+import { ExitCode } from './exitCodes.js';
+
+export abstract class CliError extends Error {
+  abstract readonly exitCode: number;
+  /** Short machine-readable code for --json output. */
+  abstract readonly code: string;
+}
+
+/** Bad input on the command line or in a file the user named. */
+export class UsageError extends CliError {
+  readonly exitCode = ExitCode.usage;
+  readonly code = 'USAGE';
+}
+
+/** The socket is missing, refuses connections, or is not ours to open. */
+export class DaemonUnreachableError extends CliError {
+  readonly exitCode = ExitCode.unreachable;
+  readonly code = 'DAEMON_UNREACHABLE';
+  constructor(readonly address: string, reason: string) {
+    super(`cannot reach the vmregistry daemon at ${address}: ${reason}`);
+  }
+}
+
+export class CancelledError extends CliError {
+  readonly exitCode = ExitCode.cancelled;
+  readonly code = 'CANCELLED';
+  constructor() {
+    super('cancelled');
+  }
+}
+
+/** The daemon answered with a non-OK status; the message is the server's. */
+export class ServerError extends CliError {
+  readonly exitCode = ExitCode.serverError;
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+export function statusName(code: number): string {
+  return (grpc.status as unknown as Record<number, string>)[code] ?? `CODE_${code}`;
+}
+
+// grpc-js reports a failed connect as UNAVAILABLE, like a server saying "registry down"; only the
+// details tell them apart, and those come from the socket layer.
+const connectFailure = /No connection established|connect (ENOENT|ECONNREFUSED|EACCES|ENOTSOCK|EPERM)|Failed to connect|Connection dropped/;
+
+export function isConnectFailure(err: grpc.ServiceError): boolean {
+  return err.code === grpc.status.UNAVAILABLE && connectFailure.test(err.details ?? err.message);
+}
+
+export function unreachableReason(details: string): string {
+  if (/EACCES|EPERM/.test(details)) return 'permission denied (run as the daemon\'s user, or ask for access to its socket)';
+  return 'is it running? start it with: vmregistryd';
+}
+
+export function isServiceError(err: unknown): err is grpc.ServiceError {
+  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'number' &&
+    'details' in err && 'metadata' in err;
+}

@@ -1,0 +1,77 @@
+// `vmr import VMFILE`: the disk goes to the daemon over ImportImageStream in 1 MiB chunks, waiting for
+// 'drain' whenever gRPC's buffer is full, so memory stays flat for a multi-GB disk.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import { once } from 'node:events';
+import path from 'node:path';
+import type { Cli } from './runtime.js';
+import { CancelledError, UsageError } from './errors.js';
+import type { LocalVmFile } from './files.js';
+import type { ImportImageResponse } from './messages.js';
+import { progressFor } from './operations.js';
+
+export const CHUNK_SIZE = 1024 * 1024;
+
+export interface StreamImportOptions {
+  reference?: string;
+  /** Hash the disk in a first pass and send the sha256 in the header (the daemon then rejects a mismatch). */
+  verify?: boolean;
+  quiet?: boolean;
+}
+
+async function diskSize(file: string): Promise<number> {
+  try {
+    const st = await fs.stat(file);
+    if (!st.isFile()) throw new UsageError(`disk "${file}" is not a regular file`);
+    return st.size;
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`cannot read the disk "${file}" named by spec.disk.path: ${(err as NodeJS.ErrnoException).code}`);
+  }
+}
+
+export async function streamImport(cli: Cli, local: LocalVmFile, opts: StreamImportOptions): Promise<ImportImageResponse> {
+  const total = await diskSize(local.diskPath);
+  const daemon = cli.daemon();
+  const renderer = progressFor(cli, Boolean(opts.quiet));
+  const item = path.basename(local.diskPath);
+  try {
+    let sha256 = '';
+    if (opts.verify) {
+      const hash = createHash('sha256');
+      let done = 0;
+      for await (const chunk of createReadStream(local.diskPath, { highWaterMark: CHUNK_SIZE })) {
+        if (daemon.cancelled) throw new CancelledError();
+        hash.update(chunk as Buffer);
+        done += (chunk as Buffer).length;
+        renderer?.update({ phase: 'checksum', item, current: String(done), total: String(total), unit: 'bytes', message: '' });
+      }
+      sha256 = hash.digest('hex');
+    }
+    const { call, result } = daemon.clientStream<object, ImportImageResponse>('ImportImageStream');
+    // If the daemon rejects early (bad header), stop writing and report its answer.
+    let settled = false;
+    const failed = result.then(() => { settled = true; }, (err) => { settled = true; throw err; });
+    failed.catch(() => undefined);
+    call.write({ header: { vmfile: local.vmfile, reference: opts.reference ?? '', totalSize: String(total), sha256 } });
+    let sent = 0;
+    for await (const chunk of createReadStream(local.diskPath, { highWaterMark: CHUNK_SIZE })) {
+      if (daemon.cancelled) throw new CancelledError();
+      if (settled) break;
+      const ok = call.write({ chunk });
+      sent += (chunk as Buffer).length;
+      renderer?.update({ phase: 'upload', item, current: String(sent), total: String(total), unit: 'bytes', message: '' });
+      if (!ok) await Promise.race([once(call, 'drain'), failed]);
+    }
+    if (settled) await result;
+    call.end();
+    renderer?.update({ phase: 'import', item: '', current: '0', total: '0', unit: 'bytes', message: 'storing on the daemon' });
+    const res = await result;
+    renderer?.done();
+    return res;
+  } catch (err) {
+    renderer?.abort();
+    throw err;
+  }
+}

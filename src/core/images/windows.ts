@@ -1,0 +1,100 @@
+// Cutting a raw disk into fixed windows, each an independently compressed layer. All-zero windows
+// are omitted; the manifest's coverage check accounts for them as holes.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { OciDescriptor } from '../ports/images.js';
+import { CancelledError, fromSystemError } from '../errors.js';
+import { tempName } from './atomicFile.js';
+import { codecByName } from './codecs.js';
+import { ANN_DISK_NAME, ANN_OFFSET, ANN_TITLE, ANN_UDIGEST, ANN_USIZE, diskLayerMediaType } from './mediaTypes.js';
+import type { OciContentStore } from './OciContentStore.js';
+import type { Lease } from './Leases.js';
+import { mapLimit } from './pool.js';
+import { isZero } from './zeros.js';
+
+export interface WindowOptions {
+  windowSize: number;
+  codec: string;
+  level: number;
+  concurrency: number;
+  diskName: string;
+  content: OciContentStore;
+  lease: Lease;
+  signal: AbortSignal;
+  /** Called with uncompressed bytes processed since the last call. */
+  onBytes?: (n: number) => void;
+}
+
+export function windowCount(virtualSize: number, windowSize: number): number {
+  return Math.ceil(virtualSize / windowSize);
+}
+
+/** Compresses every non-zero window of `rawFile` into the content store; returns the layers in offset order. */
+export async function compressWindows(rawFile: string, virtualSize: number, o: WindowOptions): Promise<OciDescriptor[]> {
+  const codec = codecByName(o.codec);
+  const n = windowCount(virtualSize, o.windowSize);
+  const idx = Array.from({ length: n }, (_, i) => i);
+  const layers = await mapLimit(idx, o.concurrency, async (i, _k, signal) => {
+    const offset = i * o.windowSize;
+    const usize = Math.min(o.windowSize, virtualSize - offset);
+    const uhash = createHash('sha256');
+    const chash = createHash('sha256');
+    let zero = true;
+    let csize = 0;
+    const tmp = tempName(o.content.blobDir, `window-${i}`);
+    const out = await open(tmp, 'wx', 0o644);
+    try {
+      await pipeline(
+        createReadStream(rawFile, { start: offset, end: offset + usize - 1, highWaterMark: 1 << 20 }),
+        new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            uhash.update(chunk);
+            if (zero && !isZero(chunk)) zero = false;
+            o.onBytes?.(chunk.length);
+            cb(null, chunk);
+          },
+        }),
+        codec.compress(o.level),
+        async function* (src: AsyncIterable<Buffer>) {
+          for await (const c of src) {
+            chash.update(c);
+            csize += c.length;
+            await out.write(c);
+          }
+        },
+        { signal },
+      );
+      if (zero) return undefined;
+      await out.sync();
+      await out.close();
+      const digest = 'sha256:' + chash.digest('hex');
+      o.lease.add(digest);
+      if (await o.content.publish(tmp, digest)) o.lease.created.add(digest);
+      const layer: OciDescriptor = {
+        mediaType: diskLayerMediaType(codec.name),
+        digest,
+        size: csize,
+        annotations: {
+          [ANN_TITLE]: `${o.diskName}.raw.${String(i).padStart(6, '0')}`,
+          [ANN_DISK_NAME]: o.diskName,
+          [ANN_OFFSET]: String(offset),
+          [ANN_USIZE]: String(usize),
+          [ANN_UDIGEST]: 'sha256:' + uhash.digest('hex'),
+        },
+      };
+      return layer;
+    } catch (err) {
+      if (signal.aborted && (err as Error).name === 'AbortError') {
+        throw o.signal.aborted ? new CancelledError('import cancelled', { cause: err }) : (signal.reason ?? err);
+      }
+      throw fromSystemError(err, `compressing window ${i} of ${rawFile}`);
+    } finally {
+      await out.close().catch(() => {});
+      await rm(tmp, { force: true });
+    }
+  }, o.signal);
+  return layers.filter((l): l is OciDescriptor => l !== undefined);
+}

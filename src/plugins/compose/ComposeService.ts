@@ -1,0 +1,425 @@
+// The compose runner: converges a project's networks and VMs to a VMCompose file through the ports.
+// Failure policy (see README.md): a failed `up` leaves what it created for `down` (or a fixed `up`) —
+// every VM and network carries the project's labels from the moment it exists, so none is orphaned.
+import {
+  CancelledError,
+  DeadlineExceededError,
+  FailedPreconditionError,
+  InternalError,
+  InvalidArgumentError,
+  isVmrError,
+  NotFoundError,
+  VmrError,
+  type Issue,
+} from '../../core/errors.js';
+import type { CallContext, ComponentHealth, Logger } from '../../core/ports/common.js';
+import type { ComposeRunner, ComposeServiceStatus, ComposeSource } from '../../core/ports/compose.js';
+import type { Hypervisor, VMRecord } from '../../core/ports/hypervisor.js';
+import type { ImageStore } from '../../core/ports/images.js';
+import type { NetworkManager } from '../../core/ports/network.js';
+import type { VmService } from '../../core/ports/vms.js';
+import { withDependencies } from './graph.js';
+import { Limiter } from './limiter.js';
+import { loadProject } from './load.js';
+import { encodeDeps, LABEL, type Dependency, type Project, type ResolvedNetwork, type ResolvedService } from './model.js';
+import { readProject } from './state.js';
+
+export interface ComposeDeps {
+  vms: VmService;
+  hypervisor: Hypervisor;
+  networks: NetworkManager;
+  images?: ImageStore;
+  log: Logger;
+  /** VM operations in flight at once. */
+  parallelism: number;
+  /** Wait for a dependency's condition this long when the request gives no timeout. */
+  defaultTimeoutSeconds: number;
+  /** Graceful stop time on restart before a hard stop. */
+  stopTimeoutSeconds: number;
+  /** Poll interval for `ip_assigned` when the hypervisor has no waitForIp. */
+  pollMs?: number;
+}
+
+type Status = ComposeServiceStatus;
+
+/** A dependent that did not run because its dependency failed; not a failure of its own. */
+class Skipped extends Error {}
+
+export class ComposeService implements ComposeRunner {
+  constructor(private readonly d: ComposeDeps) {}
+
+  async health(_ctx: CallContext): Promise<ComponentHealth> {
+    return { name: 'compose', status: 'SERVING', message: 'ready', latencyMs: 0 };
+  }
+
+  async validate(src: ComposeSource, _ctx: CallContext) {
+    const r = await loadProject(src, this.d.images);
+    return { valid: r.errors.length === 0, errors: r.errors, warnings: r.warnings, services: r.services, project: r.projectName };
+  }
+
+  async up(src: ComposeSource, opts: { services: string[]; forceRecreate: boolean; timeoutSeconds: number }, ctx: CallContext) {
+    const loaded = await loadProject(src, this.d.images);
+    if (!loaded.project) throw invalid(loaded.errors);
+    const p = loaded.project;
+    const byName = new Map(p.services.map((s) => [s.name, s]));
+    const wanted = opts.services ?? [];
+    for (const s of wanted) {
+      if (!byName.has(s)) {
+        throw new NotFoundError(`service "${s}" is not in project "${p.name}"; its services are: ${[...byName.keys()].join(', ')}`, { field: 'services' });
+      }
+    }
+    const edges = new Map(p.services.map((s) => [s.name, s.dependsOn.map((x) => x.service)]));
+    const selected = wanted.length ? withDependencies(wanted, edges) : new Set(byName.keys());
+    const services = p.services.filter((s) => selected.has(s.name));
+    const timeoutMs = (opts.timeoutSeconds || this.d.defaultTimeoutSeconds) * 1000;
+    const log = ctx.log.child({ project: p.name });
+
+    // Refuse before creating anything when a VM name is taken by something that is not this service.
+    const all = await this.d.hypervisor.list(ctx);
+    const byVm = new Map(all.map((v) => [v.name, v]));
+    for (const s of services) {
+      for (const vm of s.vmNames) {
+        const cur = byVm.get(vm);
+        if (cur && (cur.compose?.project !== p.name || cur.compose.service !== s.name)) {
+          throw new FailedPreconditionError(
+            `VM "${vm}" already exists and does not belong to service "${s.name}" of project "${p.name}"; delete it or rename the project`,
+            { field: `services.${s.name}` });
+        }
+      }
+    }
+
+    const netNames = new Set(services.map((s) => s.networkName));
+    await this.ensureNetworks(p, wanted.length ? p.networks.filter((n) => netNames.has(n.name)) : p.networks, ctx);
+
+    const limiter = new Limiter(this.d.parallelism);
+    const converged = new Map<string, Promise<Status[]>>();
+    const ipWaits = new Map<string, Promise<void>>();
+    const failures: Array<{ service: string; error: unknown }> = [];
+    const skipped: string[] = [];
+    let failedEarly = false;
+    for (const s of services) {
+      converged.set(s.name, (async () => {
+        for (const dep of s.dependsOn) {
+          try {
+            await converged.get(dep.service);
+          } catch {
+            throw new Skipped(dep.service);
+          }
+          if (dep.condition === 'ip_assigned') {
+            let w = ipWaits.get(dep.service);
+            if (!w) {
+              w = this.waitForIps(byName.get(dep.service)!, dep, s.name, dep.timeoutSeconds * 1000 || timeoutMs, ctx);
+              ipWaits.set(dep.service, w);
+            }
+            try {
+              await w;
+            } catch (e) {
+              // The dependency's failure is reported once, under its own name.
+              failedEarly = true;
+              throw new Skipped(dep.service, { cause: e });
+            }
+          }
+        }
+        // After a failure nothing new starts: the error then describes the whole state.
+        if (failedEarly) throw new Skipped('');
+        return this.converge(p.name, s, byVm, opts.forceRecreate, limiter, ctx, log).catch((e) => {
+          failedEarly = true;
+          throw e;
+        });
+      })());
+    }
+    const settled = await Promise.allSettled([...converged.values()]);
+    settled.forEach((r, i) => {
+      if (r.status === 'fulfilled') return;
+      if (r.reason instanceof Skipped) {
+        skipped.push(services[i]!.name);
+        const cause = r.reason.cause;
+        if (cause && !failures.some((f) => f.service === r.reason.message)) failures.push({ service: r.reason.message, error: cause });
+      } else failures.push({ service: services[i]!.name, error: r.reason });
+    });
+    for (const [svc, w] of ipWaits) {
+      await w.catch((e) => {
+        if (!failures.some((f) => f.service === svc)) failures.push({ service: svc, error: e });
+      });
+    }
+
+    if (failures.length) {
+      const created = (await this.d.hypervisor.list(ctx).catch(() => [] as VMRecord[]))
+        .filter((v) => v.compose?.project === p.name).map((v) => v.name);
+      throw upFailed(p.name, failures, skipped, created);
+    }
+    const statuses = settled.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+    return { project: p.name, services: await this.refresh(statuses, ctx) };
+  }
+
+  async down(project: string, opts: { removeNetworks: boolean }, ctx: CallContext) {
+    const st = await readProject(this.d.hypervisor, project, ctx);
+    const limiter = new Limiter(this.d.parallelism);
+    const out: Status[] = [];
+    const failures: Array<{ service: string; error: unknown }> = [];
+    for (const level of [...st.order].reverse()) {
+      await Promise.all(level.flatMap((svc) => st.byService.get(svc)!.map((vm) =>
+        limiter.run(async () => {
+          await this.d.hypervisor.delete(vm.name, { force: true }, ctx).catch((e) => {
+            if (!(isVmrError(e) && e.code === 'NOT_FOUND')) throw e;
+          });
+          out.push(status(vm, 'removed', 'removed'));
+        }).catch((error) => {
+          failures.push({ service: `${svc} (VM ${vm.name})`, error });
+        }))));
+    }
+    const removedNetworks: string[] = [];
+    if (opts.removeNetworks) {
+      // Networks carry the project label; for a network manager that does not report labels, fall back on
+      // the project's own networks (named `<project>-…`) that its VMs were attached to.
+      const usedByProject = new Set(st.vms.flatMap((v) => v.networks.map((n) => n.name)).filter((n) => n.startsWith(`${project}-`)));
+      const nets = (await this.d.networks.list(ctx)).filter((n) =>
+        n.labels ? n.labels[LABEL.project] === project : usedByProject.has(n.name));
+      for (const n of nets) {
+        try {
+          await this.d.networks.delete(n.name, { force: false }, ctx);
+          removedNetworks.push(n.name);
+        } catch (error) {
+          failures.push({ service: `network ${n.name}`, error });
+        }
+      }
+    }
+    if (failures.length) {
+      throw withCode(failures[0]!.error,
+        `compose down "${project}" could not remove ${failures.map((f) => f.service).join(', ')}: ${messages(failures)}; run down again once fixed`,
+        failures.map((f) => ({ path: f.service, message: errMsg(f.error) })));
+    }
+    return { project, services: sortStatuses(out, st.order.flat()), removedNetworks };
+  }
+
+  async ps(project: string, ctx: CallContext) {
+    const st = await readProject(this.d.hypervisor, project, ctx);
+    return { project, services: st.order.flat().flatMap((s) => st.byService.get(s)!.map((vm) => status(vm, vm.status, ''))) };
+  }
+
+  async restart(project: string, opts: { services: string[] }, ctx: CallContext) {
+    const st = await readProject(this.d.hypervisor, project, ctx);
+    if (st.vms.length === 0) throw new NotFoundError(`project "${project}" has no VMs; run "vmr compose up" first`);
+    const wanted = opts.services ?? [];
+    for (const s of wanted) {
+      if (!st.byService.has(s)) {
+        throw new NotFoundError(`project "${project}" has no service "${s}"; its services are: ${[...st.byService.keys()].join(', ')}`, { field: 'services' });
+      }
+    }
+    const selected = new Set(wanted.length ? wanted : st.byService.keys());
+    const limiter = new Limiter(this.d.parallelism);
+    const stop = { force: false, timeoutSeconds: this.d.stopTimeoutSeconds };
+    const out: Status[] = [];
+    const restarted = new Set<string>();
+    for (const level of st.order) {
+      const inLevel = level.filter((s) => selected.has(s));
+      // A dependency restarted just now must meet its condition again before its dependents restart.
+      for (const s of inLevel) {
+        for (const dep of st.deps.get(s) ?? []) {
+          if (restarted.has(dep.service) && dep.condition === 'ip_assigned') {
+            await this.waitForVmIps(st.byService.get(dep.service)!.map((v) => v.name), dep, s,
+              (dep.timeoutSeconds || this.d.defaultTimeoutSeconds) * 1000, ctx);
+          }
+        }
+      }
+      const results = await Promise.allSettled(inLevel.flatMap((svc) => st.byService.get(svc)!.map((vm) =>
+        limiter.run(async () => {
+          const rec = vm.status === 'running'
+            ? await this.d.hypervisor.restart(vm.name, stop, ctx)
+            : await this.d.hypervisor.start(vm.name, ctx);
+          out.push(status(rec, rec.status, 'restarted'));
+        }).catch((e) => {
+          throw withCode(e, `restarting service "${svc}" (VM ${vm.name}) failed: ${errMsg(e)}`);
+        }))));
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      inLevel.forEach((s) => restarted.add(s));
+    }
+    return { project, services: sortStatuses(out, st.order.flat()) };
+  }
+
+  // ---- up, step by step ----
+
+  private async ensureNetworks(p: Project, nets: ResolvedNetwork[], ctx: CallContext): Promise<void> {
+    for (const n of nets) {
+      const cur = await this.d.networks.get(n.name, ctx).catch((e) => {
+        if (isVmrError(e) && e.code === 'NOT_FOUND') return undefined;
+        throw e;
+      });
+      if (n.external) {
+        if (!cur) throw new NotFoundError(`external network "${n.name}" does not exist; create it or drop external: true`, { field: `networks.${n.key}` });
+        continue;
+      }
+      if (!cur) {
+        try {
+          await this.d.networks.create({
+            name: n.name, mode: n.mode, subnet: n.subnet, gateway: n.gateway, dhcp: n.dhcp, dhcpStart: n.dhcpStart,
+            dhcpEnd: n.dhcpEnd, bridgeName: n.bridge, forwardDevice: n.forwardDevice, domain: n.domain,
+            autostart: false, activate: true,
+            labels: { ...n.labels, [LABEL.project]: p.name, [LABEL.network]: n.key },
+          }, ctx);
+        } catch (e) {
+          throw withCode(e, `creating network "${n.key}" (${n.name}) of project "${p.name}" failed: ${errMsg(e)}`, undefined, `networks.${n.key}`);
+        }
+        continue;
+      }
+      // A manager that reports no labels at all cannot tell; the name and shape checks below still apply.
+      if (cur.labels !== undefined && cur.labels[LABEL.project] !== p.name) {
+        throw new FailedPreconditionError(
+          `network "${n.name}" exists but does not belong to project "${p.name}"; remove it, rename the network, or mark it external: true`,
+          { field: `networks.${n.key}` });
+      }
+      if (n.mode !== 'bridge' && (cur.subnet !== n.subnet || cur.mode !== n.mode)) {
+        throw new FailedPreconditionError(
+          `network "${n.name}" exists as ${cur.mode} ${cur.subnet} but the file says ${n.mode} ${n.subnet}; run "vmr compose down --remove-networks" first`,
+          { field: `networks.${n.key}` });
+      }
+      if (!cur.active) await this.d.networks.activate(n.name, ctx);
+    }
+  }
+
+  private async converge(
+    project: string, s: ResolvedService, byVm: Map<string, VMRecord>, force: boolean, limiter: Limiter, ctx: CallContext, log: Logger,
+  ): Promise<Status[]> {
+    const external = s.networkName && !s.networkName.startsWith(`${project}-`);
+    const results = await Promise.allSettled(s.vmNames.map((vmName, i) => limiter.run(async (): Promise<Status> => {
+      const cur = byVm.get(vmName);
+      const run = () => this.d.vms.run({
+        image: s.image, name: vmName, memoryMb: s.memoryMb, vcpuCount: s.vcpuCount, diskSizeGb: s.diskSizeGb,
+        ephemeral: s.ephemeral, ...(s.cloudInit ? { cloudInit: s.cloudInit } : {}),
+        networkName: s.networkName, activateNetwork: Boolean(external),
+        labels: { ...s.labels, [LABEL.project]: project, [LABEL.service]: s.name, [LABEL.dependsOn]: encodeDeps(s.dependsOn) },
+        compose: { project, service: s.name, index: i + 1, hash: s.hash },
+        waitForIp: false,
+      }, ctx);
+      if (!cur) return status(await run(), '', 'created');
+      if (force || cur.compose?.hash !== s.hash) {
+        log.info({ vm: vmName, from: cur.compose?.hash, to: s.hash }, 'recreating changed VM');
+        await this.d.hypervisor.delete(vmName, { force: true }, ctx);
+        return status(await run(), '', 'recreated');
+      }
+      if (cur.status !== 'running') return status(await this.d.hypervisor.start(vmName, ctx), '', 'started');
+      return status(cur, '', 'unchanged');
+    }).catch((e) => {
+      throw withCode(e, `VM ${vmName}: ${errMsg(e)}`);
+    })));
+    // Replicas beyond the file's count (scaled down) go.
+    const extra = [...byVm.values()].filter((v) =>
+      v.compose?.project === project && v.compose.service === s.name && v.compose.index > s.vmNames.length);
+    for (const v of extra) {
+      await limiter.run(() => this.d.hypervisor.delete(v.name, { force: true }, ctx));
+    }
+    const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+    if (failed) throw failed.reason;
+    return [
+      ...results.map((r) => (r as PromiseFulfilledResult<Status>).value),
+      ...extra.map((v) => status(v, 'removed', 'removed')),
+    ];
+  }
+
+  private waitForIps(s: ResolvedService, dep: Dependency, dependent: string, timeoutMs: number, ctx: CallContext): Promise<void> {
+    return this.waitForVmIps(s.vmNames, dep, dependent, timeoutMs, ctx);
+  }
+
+  /** Every VM in `names` has an address (read fresh: a restarted VM's old record still shows its old lease). */
+  private async waitForVmIps(names: string[], dep: Dependency, dependent: string, timeoutMs: number, ctx: CallContext): Promise<void> {
+    // Not AbortSignal.timeout: its timer is unref'd, and nothing else may keep the process alive meanwhile.
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), timeoutMs);
+    const signal = AbortSignal.any([ctx.signal, timeout.signal]);
+    const sub: CallContext = { ...ctx, signal };
+    try {
+      const pause = () => new Promise<void>((resolve, reject) => {
+        const onAbort = () => {
+          clearTimeout(t);
+          reject(new CancelledError('cancelled'));
+        };
+        const t = setTimeout(() => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        }, this.d.pollMs ?? 500);
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+      await Promise.all(names.map(async (name) => {
+        for (;;) {
+          try {
+            if (this.d.hypervisor.waitForIp) {
+              await this.d.hypervisor.waitForIp(name, sub);
+              return;
+            }
+            const rec = await this.d.hypervisor.get(name, sub);
+            if (rec.networks.some((n) => n.ipAddresses.length)) return;
+          } catch (e) {
+            // A hypervisor that is reconnecting (libvirtd restarted) is no reason to give up a long wait.
+            if (!(isVmrError(e) && e.code === 'UNAVAILABLE') || signal.aborted) throw e;
+            ctx.log.warn({ vm: name, err: e.message }, 'hypervisor unavailable while waiting for an address; retrying');
+          }
+          await pause();
+        }
+      }));
+    } catch (e) {
+      if (ctx.signal.aborted) throw new CancelledError(`waiting for an address of service "${dep.service}" was cancelled`);
+      if (timeout.signal.aborted) {
+        throw new DeadlineExceededError(
+          `service "${dep.service}" got no IP address within ${Math.round(timeoutMs / 1000)} s (service "${dependent}" waits for it: condition ip_assigned); ` +
+          'check that its network has DHCP and the guest asks for a lease, or raise timeout_seconds');
+      }
+      throw withCode(e, `service "${dep.service}" did not get an IP address: ${errMsg(e)}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Fresh status and addresses for the reply (run returns before a lease is seen). */
+  private async refresh(statuses: Status[], ctx: CallContext): Promise<Status[]> {
+    const now = new Map((await this.d.hypervisor.list(ctx)).map((v) => [v.name, v]));
+    return statuses.map((s) => {
+      const v = now.get(s.vmName);
+      return v && s.action !== 'removed' ? { ...s, status: v.status, ipAddresses: v.networks.flatMap((n) => n.ipAddresses) } : s;
+    });
+  }
+}
+
+function status(vm: VMRecord, st: string, action: string): Status {
+  return {
+    service: vm.compose?.service ?? '',
+    vmName: vm.name,
+    status: st || vm.status,
+    action,
+    ipAddresses: st === 'removed' ? [] : vm.networks.flatMap((n) => n.ipAddresses),
+    image: vm.image,
+  };
+}
+
+function sortStatuses(xs: Status[], order: string[]): Status[] {
+  const rank = new Map(order.map((s, i) => [s, i]));
+  return xs.sort((a, b) => (rank.get(a.service) ?? 0) - (rank.get(b.service) ?? 0) || a.vmName.localeCompare(b.vmName, 'en', { numeric: true }));
+}
+
+function invalid(errors: Issue[]): VmrError {
+  const first = errors[0]!;
+  const where = `${first.path || '(file)'}${first.line ? ` (line ${first.line})` : ''}`;
+  return new InvalidArgumentError(
+    `the VMCompose file has ${errors.length} problem(s); first: ${where}: ${first.message}. Run "vmr compose validate" for all of them`,
+    { issues: errors, field: first.path });
+}
+
+function upFailed(project: string, failures: Array<{ service: string; error: unknown }>, skipped: string[], created: string[]): VmrError {
+  const names = failures.map((f) => `"${f.service}"`).join(', ');
+  const msg = `compose up "${project}": service ${names} failed: ${messages(failures)}` +
+    (skipped.length ? `; not started: ${skipped.join(', ')}` : '') +
+    (created.length
+      ? `; left in place: ${created.join(', ')} — fix the cause and run up again, or remove them with "vmr compose down ${project}"`
+      : '');
+  return withCode(failures[0]!.error, msg, failures.map((f) => ({ path: `services.${f.service}`, message: errMsg(f.error) })),
+    `services.${failures[0]!.service}`);
+}
+
+const errMsg = (e: unknown) => (e instanceof Error ? e.message : String(e));
+const messages = (fs: Array<{ error: unknown }>) => fs.map((f) => errMsg(f.error)).join('; ');
+
+/** A domain error with the cause's code (INTERNAL for foreign errors) and a message that says where. */
+function withCode(cause: unknown, message: string, issues?: Issue[], field?: string): VmrError {
+  if (isVmrError(cause)) return new VmrError(cause.code, message, { cause, ...(issues ? { issues } : {}), ...(field ? { field } : {}) });
+  return new InternalError(message, { cause, ...(issues ? { issues } : {}), ...(field ? { field } : {}) });
+}

@@ -1,0 +1,380 @@
+// VMCompose text → a resolved Project, or every problem at once (path + line). Order: YAML syntax,
+// interpolation, schema, then the checks that need the whole file (references, cycles, CIDRs, files, images).
+import { createHash } from 'node:crypto';
+import { realpath, stat, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, stringify, type Document, type Node } from 'yaml';
+import type { Issue } from '../../core/errors.js';
+import type { CloudInit } from '../../core/ports/hypervisor.js';
+import type { ImageStore } from '../../core/ports/images.js';
+import type { NetworkMode } from '../../core/ports/network.js';
+import type { ComposeSource } from '../../core/ports/compose.js';
+import { inNet, overlaps, parseCidr, parseIpv4, type Ipv4Net } from './cidr.js';
+import { findCycles, levels } from './graph.js';
+import { interpolate } from './interpolate.js';
+import type { Condition, Dependency, Project, ResolvedNetwork, ResolvedService } from './model.js';
+import { checkSchema } from './schema.js';
+
+export interface LoadResult {
+  project?: Project;
+  projectName: string;
+  services: string[];
+  errors: Issue[];
+  warnings: Issue[];
+}
+
+type P = (string | number)[];
+type Raw = Record<string, unknown>;
+
+// As the core's RunVM accepts them (src/core/vms/VmActions.ts).
+const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
+const MAX_FILE = 4 * 1024 * 1024;
+const FILE_KEYS = [
+  ['user_data_file', 'user_data', 'userData'],
+  ['meta_data_file', 'meta_data', 'metaData'],
+  ['network_config_file', 'network_config', 'networkConfig'],
+] as const;
+
+export const fieldPath = (p: P): string =>
+  p.reduce<string>((s, seg) => (typeof seg === 'number' ? `${s}[${seg}]` : s ? `${s}.${seg}` : String(seg)), '');
+
+export async function loadProject(src: ComposeSource, images?: ImageStore): Promise<LoadResult> {
+  const errors: Issue[] = [];
+  const warnings: Issue[] = [];
+  const lc = new LineCounter();
+  const doc = parseDocument(src.content ?? '', { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const fail = (projectName = src.projectName ?? '') => ({ projectName, services: [], errors, warnings });
+
+  // Not prettyErrors: its messages carry a source excerpt; the line is enough.
+  for (const e of doc.errors) errors.push({ path: '', line: lc.linePos(e.pos[0]).line, message: `YAML: ${e.message}`, severity: 'error' });
+  for (const w of doc.warnings) warnings.push({ path: '', line: lc.linePos(w.pos[0]).line, message: `YAML: ${w.message}`, severity: 'warning' });
+  if (errors.length) return fail();
+  if (!isMap(doc.contents)) {
+    errors.push({ path: '', line: 1, message: 'a VMCompose file is a mapping with api_version, kind, name, networks and services', severity: 'error' });
+    return fail();
+  }
+
+  const lineOf = (p: P, atKey = false) => lineAt(doc, lc, p, atKey);
+  const err = (p: P, message: string, atKey = false) =>
+    errors.push({ path: fieldPath(p), line: lineOf(p, atKey), message, severity: 'error' });
+  const warn = (p: P, message: string) => warnings.push({ path: fieldPath(p), line: lineOf(p), message, severity: 'warning' });
+
+  const interpolated = interpolateDoc(doc, src.env ?? {}, err, warn);
+  const raw = doc.toJS({ maxAliasCount: 100 }) as Raw;
+  for (const iss of checkSchema(raw, interpolated)) err(iss.path, iss.message, iss.atKey);
+
+  const projectName = src.projectName || (typeof raw.name === 'string' ? raw.name : '');
+  if (!projectName) err(['name'], 'the project needs a name: set name: in the file or pass a project name');
+  else if (src.projectName && !PROJECT_NAME.test(src.projectName)) {
+    err(['name'], `project name "${src.projectName}" from the request must be lowercase letters, digits, "-" and "_", starting with a letter or digit`);
+  }
+
+  const rawNets = isObj(raw.networks) ? raw.networks : {};
+  const rawSvcs = isObj(raw.services) ? raw.services : {};
+  const serviceNames = Object.keys(rawSvcs);
+  if (serviceNames.length === 0 && isObj(raw.services)) warn(['services'], 'the project has no services');
+
+  const networks = resolveNetworks(projectName, rawNets, err, warn);
+  const netByKey = new Map(networks.map((n) => [n.key, n]));
+
+  // depends_on: references, then cycles.
+  const deps = new Map<string, Dependency[]>();
+  for (const [svc, def] of Object.entries(rawSvcs)) {
+    if (!isObj(def)) continue;
+    const list = dependencies(def.depends_on);
+    for (const [i, d] of list.entries()) {
+      const at: P = ['services', svc, 'depends_on', Array.isArray(def.depends_on) ? i : d.service];
+      if (!(d.service in rawSvcs)) err(at, `unknown service "${d.service}"; services are: ${serviceNames.join(', ') || '(none)'}`, !Array.isArray(def.depends_on));
+      else if (d.service === svc) err(at, `service "${svc}" depends on itself`, !Array.isArray(def.depends_on));
+    }
+    deps.set(svc, list);
+  }
+  const edges = new Map([...deps].map(([s, ds]) => [s, ds.map((d) => d.service).filter((d) => d !== s)]));
+  for (const cycle of findCycles(edges)) err(['services', cycle[0]!, 'depends_on'], `dependency cycle: ${cycle.join(' → ')}`);
+
+  // Per service: networks, VM names, cloud-init files.
+  const seenVm = new Map<string, string>();
+  const partial = new Map<string, Omit<ResolvedService, 'hash' | 'dependsOn'> & { hashInput: unknown }>();
+  await Promise.all(Object.entries(rawSvcs).map(async ([svc, def]) => {
+    if (!isObj(def)) return;
+    const at: P = ['services', svc];
+    let networkName = '';
+    const netList = Array.isArray(def.networks) ? def.networks.filter((n): n is string => typeof n === 'string') : [];
+    netList.forEach((key, i) => {
+      const n = netByKey.get(key);
+      if (!n) {
+        err([...at, 'networks', i], `unknown network "${key}"; declare it under networks: (use external: true for an existing host network)`);
+      } else networkName = n.name;
+    });
+    const replicas = typeof def.replicas === 'number' ? def.replicas : 1;
+    const vmNames = Array.from({ length: Math.max(0, replicas) }, (_, i) => `${projectName}-${svc}-${i + 1}`);
+    for (const vm of vmNames) {
+      if (!VM_NAME.test(vm)) {
+        err([...at], `VM name "${vm}" is not a valid VM name (at most 63 letters, digits, "-", "_", "."); shorten the project or service name`, true);
+        break;
+      }
+      const other = seenVm.get(vm.toLowerCase());
+      if (other !== undefined) err(at, `VM name "${vm}" clashes with a replica of service "${other}" (VM names are hostnames: case does not count)`, true);
+      else seenVm.set(vm.toLowerCase(), svc);
+    }
+    const cloudInit = await resolveCloudInit(def.cloud_init, src.baseDir ?? '', [...at, 'cloud_init'], err);
+    const res = isObj(def.resources) ? def.resources : {};
+    const base = {
+      name: svc,
+      image: typeof def.image === 'string' ? def.image : '',
+      memoryMb: num(res.memory_mb),
+      vcpuCount: num(res.vcpu_count),
+      diskSizeGb: num(res.disk_size_gb),
+      networkName,
+      ...(cloudInit ? { cloudInit } : {}),
+      ephemeral: def.ephemeral === true,
+      replicas,
+      labels: isObj(def.labels) ? (def.labels as Record<string, string>) : {},
+      vmNames,
+    };
+    const net = netList[0] !== undefined ? netByKey.get(netList[0]) : undefined;
+    partial.set(svc, {
+      ...base,
+      // The network's shape is part of a VM's identity: a VM on a re-addressed network is recreated.
+      hashInput: { ...base, name: undefined, replicas: undefined, vmNames: undefined, network: net && { mode: net.mode, subnet: net.subnet } },
+    });
+  }));
+
+  // Images: a warning when not local (up pulls it when a registry is configured).
+  if (images) {
+    const refs = new Map<string, P[]>();
+    for (const [svc, def] of Object.entries(rawSvcs)) {
+      if (isObj(def) && typeof def.image === 'string' && def.image) {
+        refs.set(def.image, [...(refs.get(def.image) ?? []), ['services', svc, 'image']]);
+      }
+    }
+    await Promise.all([...refs].map(async ([ref, paths]) => {
+      try {
+        if (!(await images.resolve(ref))) {
+          for (const p of paths) warn(p, `image "${ref}" is not in the local store; up pulls it if the context has a registry (or run "vmr pull ${ref}")`);
+        }
+      } catch (e) {
+        for (const p of paths) err(p, `image "${ref}": ${(e as Error).message}`);
+      }
+    }));
+  }
+
+  if (errors.length) return { projectName, services: serviceNames, errors: sortIssues(errors), warnings: sortIssues(warnings) };
+
+  const order = levels(edges).flat();
+  const services = order.map((svc): ResolvedService => {
+    const { hashInput, ...p } = partial.get(svc)!;
+    return { ...p, dependsOn: deps.get(svc) ?? [], hash: hashOf(hashInput) };
+  });
+  return {
+    project: { name: projectName, networks, services },
+    projectName,
+    services: order,
+    errors,
+    warnings: sortIssues(warnings),
+  };
+}
+
+function resolveNetworks(project: string, rawNets: Raw, err: (p: P, m: string) => void, warn: (p: P, m: string) => void): ResolvedNetwork[] {
+  const out: ResolvedNetwork[] = [];
+  const parsed: Array<{ key: string; net: Ipv4Net; subnet: string }> = [];
+  for (const [key, def] of Object.entries(rawNets)) {
+    const d = isObj(def) ? def : {};
+    const at: P = ['networks', key];
+    const external = d.external === true;
+    const mode = (typeof d.mode === 'string' ? d.mode : 'nat') as NetworkMode;
+    const subnet = typeof d.subnet === 'string' ? d.subnet : '';
+    const n: ResolvedNetwork = {
+      key,
+      name: external ? key : `${project}-${key}`,
+      external,
+      mode,
+      subnet,
+      gateway: typeof d.gateway === 'string' ? d.gateway : '',
+      dhcp: d.dhcp !== false,
+      dhcpStart: isObj(d.dhcp) && typeof d.dhcp.start === 'string' ? d.dhcp.start : '',
+      dhcpEnd: isObj(d.dhcp) && typeof d.dhcp.end === 'string' ? d.dhcp.end : '',
+      bridge: typeof d.bridge === 'string' ? d.bridge : '',
+      forwardDevice: typeof d.forward_device === 'string' ? d.forward_device : '',
+      domain: typeof d.domain === 'string' ? d.domain : '',
+      labels: isObj(d.labels) ? (d.labels as Record<string, string>) : {},
+    };
+    out.push(n);
+    if (external) {
+      for (const k of ['mode', 'subnet', 'gateway', 'dhcp', 'bridge', 'forward_device', 'domain']) {
+        if (d[k] !== undefined) warn([...at, k], 'ignored for an external network (it is used as it exists)');
+      }
+      continue;
+    }
+    if (n.name.length > 64) err(at, `network name "${n.name}" is longer than 64 characters; shorten the project or network name`);
+    if (mode === 'bridge') {
+      if (!n.bridge) err([...at, 'bridge'], 'bridge mode needs bridge: the host bridge to attach to');
+      continue;
+    }
+    if (!subnet) {
+      if (typeof d.subnet !== 'string') err([...at, 'subnet'], `a ${mode} network needs a subnet (CIDR, e.g. 10.42.0.0/24)`);
+      continue;
+    }
+    const net = parseCidr(subnet);
+    if (typeof net === 'string') {
+      err([...at, 'subnet'], net);
+      continue;
+    }
+    for (const other of parsed) {
+      if (overlaps(other.net, net)) err([...at, 'subnet'], `${subnet} overlaps network "${other.key}" (${other.subnet})`);
+    }
+    parsed.push({ key, net, subnet });
+    const inside = (ip: string, p: P, what: string) => {
+      const v = parseIpv4(ip);
+      if (v === undefined || !inNet(net, v)) err(p, `${what} ${ip} is not a host address inside ${subnet}`);
+      return v;
+    };
+    if (n.gateway) inside(n.gateway, [...at, 'gateway'], 'gateway');
+    if (n.dhcpStart && n.dhcpEnd) {
+      const s = inside(n.dhcpStart, [...at, 'dhcp', 'start'], 'DHCP start');
+      const e = inside(n.dhcpEnd, [...at, 'dhcp', 'end'], 'DHCP end');
+      if (s !== undefined && e !== undefined && s > e) err([...at, 'dhcp'], `DHCP range ${n.dhcpStart}-${n.dhcpEnd} ends before it starts`);
+    }
+  }
+  return out;
+}
+
+function dependencies(v: unknown): Dependency[] {
+  if (Array.isArray(v)) {
+    return v.filter((s): s is string => typeof s === 'string').map((service) => ({ service, condition: 'started', timeoutSeconds: 0 }));
+  }
+  if (!isObj(v)) return [];
+  return Object.entries(v).map(([service, d]) => {
+    const o = isObj(d) ? d : {};
+    return {
+      service,
+      condition: (o.condition === 'ip_assigned' ? 'ip_assigned' : 'started') as Condition,
+      timeoutSeconds: typeof o.timeout_seconds === 'number' ? o.timeout_seconds : 0,
+    };
+  });
+}
+
+async function resolveCloudInit(v: unknown, baseDir: string, at: P, err: (p: P, m: string) => void): Promise<CloudInit | undefined> {
+  if (!isObj(v)) return undefined;
+  const out: CloudInit = {};
+  for (const [fileKey, inlineKey, field] of FILE_KEYS) {
+    const inline = v[inlineKey];
+    const file = v[fileKey];
+    if (inline !== undefined && file !== undefined) {
+      err([...at, fileKey], `set either ${inlineKey} or ${fileKey}, not both`);
+      continue;
+    }
+    if (typeof inline === 'string') out[field] = inline;
+    else if (isObj(inline)) out[field] = (field === 'userData' ? '#cloud-config\n' : '') + stringify(inline);
+    if (typeof file === 'string') {
+      const text = await readProjectFile(baseDir, file, [...at, fileKey], err);
+      if (text !== undefined) out[field] = text;
+    }
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+async function readProjectFile(baseDir: string, file: string, at: P, err: (p: P, m: string) => void): Promise<string | undefined> {
+  if (!baseDir || !path.isAbsolute(baseDir)) {
+    err(at, `"${file}" is relative to the compose file's directory, but the request has no absolute base_dir`);
+    return undefined;
+  }
+  if (path.isAbsolute(file)) {
+    err(at, `"${file}" must be a path relative to the compose file's directory`);
+    return undefined;
+  }
+  const target = path.resolve(baseDir, file);
+  const escapes = (from: string, to: string) => {
+    const rel = path.relative(from, to);
+    return rel.startsWith('..') || path.isAbsolute(rel);
+  };
+  if (escapes(baseDir, target)) {
+    err(at, `"${file}" escapes the project directory ${baseDir}; keep cloud-init files inside it`);
+    return undefined;
+  }
+  try {
+    const [realBase, realTarget] = await Promise.all([realpath(baseDir), realpath(target)]);
+    if (escapes(realBase, realTarget)) {
+      err(at, `"${file}" resolves (through a symlink) to ${realTarget}, outside the project directory ${realBase}`);
+      return undefined;
+    }
+    const st = await stat(realTarget);
+    if (!st.isFile()) {
+      err(at, `"${file}" is not a regular file`);
+      return undefined;
+    }
+    if (st.size > MAX_FILE) {
+      err(at, `"${file}" is ${st.size} bytes; cloud-init files are limited to ${MAX_FILE} bytes`);
+      return undefined;
+    }
+    return await readFile(realTarget, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    err(at, code === 'ENOENT' ? `"${file}" does not exist in ${baseDir}` : `"${file}" cannot be read: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
+/** Interpolates every scalar value (not keys) in place; returns the paths changed (JSON of the path array). */
+function interpolateDoc(doc: Document, env: Record<string, string>, err: (p: P, m: string) => void, warn: (p: P, m: string) => void): Set<string> {
+  const seenUnset = new Set<string>();
+  const changed = new Set<string>();
+  const visit = (node: unknown, p: P) => {
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        visit(pair.value, [...p, key]);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => visit(item, [...p, i]));
+    } else if (isScalar(node) && typeof node.value === 'string' && node.value.includes('$')) {
+      const r = interpolate(node.value, env);
+      for (const m of r.errors) err(p, m);
+      for (const name of r.unset) {
+        if (!seenUnset.has(name)) warn(p, `variable ${name} is not set; using an empty string`);
+        seenUnset.add(name);
+      }
+      node.value = r.value;
+      changed.add(JSON.stringify(p));
+    }
+  };
+  visit(doc.contents, []);
+  return changed;
+}
+
+function lineAt(doc: Document, lc: LineCounter, p: P, atKey: boolean): number | undefined {
+  let node: unknown = doc.contents;
+  let keyNode: unknown;
+  let last: unknown = node;
+  for (const seg of p) {
+    if (isMap(node)) {
+      const pair = node.items.find((it) => isPair(it) && (isScalar(it.key) ? it.key.value : it.key) === seg);
+      if (!pair) break;
+      keyNode = pair.key;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      keyNode = undefined;
+      node = node.items[seg];
+    } else break;
+    last = atKey && keyNode ? keyNode : (node ?? keyNode);
+  }
+  const range = (last as Node | undefined)?.range ?? (keyNode as Node | undefined)?.range;
+  return range ? lc.linePos(range[0]).line : undefined;
+}
+
+function hashOf(v: unknown): string {
+  return createHash('sha256').update(canonical(v)).digest('hex').slice(0, 16);
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (isObj(v)) {
+    return `{${Object.keys(v).filter((k) => v[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+const sortIssues = (xs: Issue[]) => xs.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || a.path.localeCompare(b.path));
+const num = (v: unknown) => (typeof v === 'number' ? v : 0);
+const isObj = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v);

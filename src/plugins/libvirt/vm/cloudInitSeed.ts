@@ -1,0 +1,57 @@
+// The NoCloud seed: an ISO9660 volume labelled `cidata` holding user-data, meta-data and
+// (optionally) network-config, as cloud-init's NoCloud datasource looks for it.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { CloudInit } from '../../../core/ports/hypervisor.js';
+import { hostnameFor } from './names.js';
+import { run } from './exec.js';
+
+export interface SeedFiles {
+  'user-data': string;
+  'meta-data': string;
+  'network-config'?: string;
+}
+
+/** The seed's files; instance-id and local-hostname default from the VM name when meta-data lacks them. */
+export function seedFiles(vmName: string, ci: CloudInit | undefined): SeedFiles {
+  const defaults: Record<string, string> = { 'instance-id': vmName, 'local-hostname': hostnameFor(vmName) };
+  const files: SeedFiles = {
+    'user-data': ci?.userData ?? '#cloud-config\n',
+    'meta-data': withDefaults(ci?.metaData ?? '', defaults),
+  };
+  if (ci?.networkConfig) files['network-config'] = ci.networkConfig;
+  return files;
+}
+
+function withDefaults(metaData: string, defaults: Record<string, string>): string {
+  const trimmed = metaData.trim();
+  if (trimmed.startsWith('{')) {
+    // JSON is valid meta-data too; keep it JSON rather than prepend YAML lines to it.
+    try {
+      const obj = JSON.parse(trimmed) as Record<string, unknown>;
+      for (const [k, v] of Object.entries(defaults)) if (obj[k] === undefined) obj[k] = v;
+      return JSON.stringify(obj, null, 2) + '\n';
+    } catch {
+      // Not JSON after all: fall through to the YAML rule.
+    }
+  }
+  const missing = Object.entries(defaults)
+    .filter(([k]) => !new RegExp(`^${k}\\s*:`, 'm').test(metaData))
+    .map(([k, v]) => `${k}: ${v}\n`);
+  const rest = metaData && !metaData.endsWith('\n') ? metaData + '\n' : metaData;
+  return missing.join('') + rest;
+}
+
+/** Writes the seed ISO at `isoPath` (via a staging dir beside it). */
+export async function writeSeedIso(isoPath: string, files: SeedFiles, signal?: AbortSignal): Promise<void> {
+  const staging = await fs.mkdtemp(path.join(path.dirname(isoPath), '.seed-'));
+  try {
+    for (const [name, content] of Object.entries(files)) {
+      if (content !== undefined) await fs.writeFile(path.join(staging, name), content);
+    }
+    await run('xorriso', ['-as', 'mkisofs', '-quiet', '-V', 'cidata', '-J', '-r', '-o', isoPath, staging], signal);
+    await fs.chmod(isoPath, 0o644);
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
+  }
+}

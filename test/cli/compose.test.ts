@@ -1,0 +1,88 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { startFakeDaemon, type FakeDaemon } from './support/fakeServer.js';
+import { vmr } from './support/runVmr.js';
+
+let fake: FakeDaemon;
+let dir: string;
+const composeYaml = 'api_version: vmregistry.io/v1alpha1\nkind: VMCompose\nname: stack\nservices:\n  db: { image: "${DB_IMAGE}" }\n';
+const run = (args: string[], opts: Parameters<typeof vmr>[1] = {}) => vmr(['--host', fake.target, ...args], { cwd: dir, ...opts });
+
+before(async () => {
+  fake = await startFakeDaemon();
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'vmr-compose-'));
+  await fs.writeFile(path.join(dir, 'vmcompose.yaml'), composeYaml);
+  await fs.writeFile(path.join(dir, '.env'), 'DB_IMAGE=from-dotenv\nONLY_DOTENV=1\n');
+  await fs.writeFile(path.join(dir, 'prod.env'), 'DB_IMAGE=from-env-file\nSHELL_WINS=file\n');
+  await fs.mkdir(path.join(dir, 'empty'));
+  await fs.writeFile(path.join(dir, 'other.yml'), composeYaml.replace('stack', 'other').replace('db', 'cycle'));
+});
+after(async () => {
+  await fake.stop();
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+test('up reads vmcompose.yaml from the cwd and sends content, base_dir and env (.env, shell wins)', async () => {
+  const r = await run(['compose', 'up', '-d'], { env: { SHELL_WINS: 'shell' } });
+  assert.equal(r.code, 0, r.stderr);
+  const req = fake.last('ComposeUp');
+  assert.equal(req.content, composeYaml);
+  assert.equal(req.baseDir, dir);
+  assert.equal(req.projectName, '');
+  assert.equal(req.env.DB_IMAGE, 'from-dotenv');
+  assert.equal(req.env.ONLY_DOTENV, '1');
+  assert.equal(req.env.SHELL_WINS, 'shell');
+  assert.deepEqual(req.services, []);
+  assert.match(r.stdout, /^Project stack\nSERVICE\s+VM\s+IMAGE\s+STATUS\s+ACTION\s+IP ADDRESSES\ndb\s+stack-db-1\s+alpine:3\.20\s+running\s+created\s+10\.42\.0\.10\n/);
+});
+
+test('-f, -p, --env-file and services; options work before or after the subcommand', async () => {
+  const r = await run(['compose', '-f', 'other.yml', '--env-file', 'prod.env', 'up', '-p', 'demo', '--force-recreate', '-t', '60', 'web'],
+    { env: { SHELL_WINS: 'shell' } });
+  assert.equal(r.code, 0, r.stderr);
+  const req = fake.last('ComposeUp');
+  assert.equal(req.projectName, 'demo');
+  assert.ok(req.content.includes('name: other'));
+  assert.equal(req.env.DB_IMAGE, 'from-env-file');
+  assert.equal(req.env.ONLY_DOTENV, undefined, '.env is not read when --env-file is given');
+  assert.equal(req.env.SHELL_WINS, 'shell');
+  assert.deepEqual(req.services, ['web']);
+  assert.equal(req.forceRecreate, true);
+  assert.equal(req.timeoutSeconds, 60);
+  assert.equal(JSON.parse((await run(['--json', 'compose', 'up'])).stdout).project, 'stack');
+});
+
+test('down/ps/restart take the project from -p, or from the file via ComposeValidate', async () => {
+  const down = await run(['compose', 'down', '--remove-networks']);
+  assert.equal(down.code, 0, down.stderr);
+  assert.deepEqual(fake.last('ComposeDown'), { projectName: 'stack', removeNetworks: true });
+  assert.match(down.stdout, /Removed stack-db-1\nRemoved stack-web-1\nRemoved network stack-backend/);
+  assert.equal((await run(['compose', '-p', 'demo', 'ps', '-q'])).stdout, 'stack-db-1\nstack-web-1\n');
+  assert.deepEqual(fake.last('ComposePs'), { projectName: 'demo' });
+  assert.equal((await run(['compose', 'ps', '--services'])).stdout, 'db\nweb\n');
+  await run(['compose', 'restart', 'web']);
+  assert.deepEqual(fake.last('ComposeRestart'), { projectName: 'stack', services: ['web'] });
+});
+
+test('config validates; errors exit 1; no compose file is a usage error', async () => {
+  const ok = await run(['compose', 'config']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout, 'project: stack\nservices (start order): db, web\n');
+  assert.match(ok.stderr, /warning: services\.web\.image \(line 9\): image not local/);
+  assert.equal((await run(['compose', 'config', '--services'])).stdout, 'db\nweb\n');
+  const bad = await run(['compose', '-f', 'other.yml', 'config']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /error: services\.web\.depends_on \(line 4\): dependency cycle/);
+  const j = await run(['--json', 'compose', '-f', 'other.yml', 'config']);
+  assert.equal(j.code, 1);
+  assert.equal(JSON.parse(j.stdout).valid, false);
+  const none = await run(['compose', 'up'], { cwd: path.join(dir, 'empty') });
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /^Error: no vmcompose\.yaml, vmcompose\.yml, compose\.yaml in .*empty; name one with -f FILE\n$/);
+  const nodown = await run(['compose', 'down'], { cwd: path.join(dir, 'empty') });
+  assert.equal(nodown.code, 2);
+  assert.match(nodown.stderr, /pass -p NAME or -f FILE/);
+});

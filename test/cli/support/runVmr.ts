@@ -1,0 +1,46 @@
+// Runs the compiled CLI as a child process, the way users run it, and collects what it printed.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { repoRoot } from '../../support/services.js';
+
+export const vmrBin = path.join(repoRoot, 'dist/src/bin/vmr.js');
+
+export interface VmrResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface VmrOptions {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  input?: string;
+  /** Kill the CLI and fail after this long (default 120 s), so a hang is a failure, not a stuck suite. */
+  timeoutMs?: number;
+  /** Called once the process is running (e.g. to send it SIGINT later). */
+  onSpawn?: (child: import('node:child_process').ChildProcess) => void;
+}
+
+export function vmr(args: string[], opts: VmrOptions = {}): Promise<VmrResult> {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env, VMR_HOST: undefined, NO_COLOR: '1', ...opts.env };
+    const child = spawn(process.execPath, [vmrBin, ...args], { cwd: opts.cwd ?? repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`vmr ${args.join(' ')} did not finish in ${opts.timeoutMs ?? 120_000} ms; stdout: ${stdout} stderr: ${stderr}`));
+    }, opts.timeoutMs ?? 120_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+    if (opts.input !== undefined) child.stdin.end(opts.input);
+    else child.stdin.end();
+    opts.onSpawn?.(child);
+  });
+}

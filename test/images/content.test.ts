@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { OciContentStore } from '../../src/core/images/index.js';
+import { ctx, tempDir } from './helpers.js';
+
+const digestOf = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+
+async function store(t: Parameters<typeof tempDir>[0]) {
+  const dir = tempDir(t);
+  const s = new OciContentStore({ layoutDir: path.join(dir, 'oci'), ingestDir: path.join(dir, 'ingest') });
+  await s.init();
+  return { s, dir };
+}
+
+describe('OciContentStore', () => {
+  it('put verifies the digest and readAll reads it back', async (t) => {
+    const { s } = await store(t);
+    const data = Buffer.from('{"hello":"world"}');
+    await assert.rejects(s.put(digestOf(Buffer.from('other')), data), { code: 'DATA_LOSS' });
+    assert.equal(readdirSync(s.blobDir).length, 0);
+    await s.put(digestOf(data), data);
+    assert.deepEqual(await s.readAll(digestOf(data)), data);
+    assert.equal(await s.size(digestOf(data)), data.length);
+    await assert.rejects(s.readAll(digestOf(Buffer.from('missing'))), { code: 'NOT_FOUND' });
+    await assert.rejects(s.put('sha256:nothex', data), { code: 'INVALID_ARGUMENT' });
+  });
+
+  it('writes through a store nobody initialised (the registry client uses content directly)', async (t) => {
+    const dir = tempDir(t);
+    const s = new OciContentStore({ layoutDir: path.join(dir, 'oci'), ingestDir: path.join(dir, 'ingest') });
+    const data = randomBytes(1000);
+    assert.equal(await s.has(digestOf(data)), false);
+    const w = await s.writer(digestOf(data), data.length, ctx());
+    await w.write(data);
+    await w.commit();
+    assert.deepEqual(await s.readAll(digestOf(data)), data);
+  });
+
+  it('resumes an interrupted ingest from its offset', async (t) => {
+    const { s } = await store(t);
+    const data = randomBytes(300_000);
+    const d = digestOf(data);
+    const w1 = await s.writer(d, data.length, ctx());
+    assert.equal(w1.offset, 0);
+    await w1.write(data.subarray(0, 100_000));
+    await w1.close();
+    assert.equal(await s.has(d), false, 'a partial is never a blob');
+    const w2 = await s.writer(d, data.length, ctx());
+    assert.equal(w2.offset, 100_000);
+    await w2.write(data.subarray(100_000));
+    await w2.commit();
+    assert.deepEqual(readFileSync(s.blobPath(d)), data);
+    const w3 = await s.writer(d, data.length, ctx());
+    assert.equal(w3.offset, data.length, 'a present blob needs no bytes');
+    await w3.commit();
+  });
+
+  it('rejects wrong content with DATA_LOSS and discards the partial', async (t) => {
+    const { s } = await store(t);
+    const data = randomBytes(1000);
+    const d = digestOf(data);
+    const w = await s.writer(d, data.length, ctx());
+    await w.write(randomBytes(1000));
+    await assert.rejects(w.commit(), { code: 'DATA_LOSS' });
+    assert.equal(await s.has(d), false);
+    assert.deepEqual(readdirSync(s.ingestDir), []);
+    const short = await s.writer(d, data.length, ctx());
+    await short.write(data.subarray(0, 10));
+    await assert.rejects(short.commit(), { code: 'DATA_LOSS' });
+    const over = await s.writer(d, data.length, ctx());
+    assert.equal(over.offset, 10);
+    await assert.rejects(over.write(Buffer.alloc(data.length)), { code: 'DATA_LOSS' });
+  });
+
+  it('writes a blob once when two writers race for it', async (t) => {
+    const { s } = await store(t);
+    const data = randomBytes(200_000);
+    const d = digestOf(data);
+    const order: string[] = [];
+    const writeAll = async (name: string) => {
+      const w = await s.writer(d, data.length, ctx());
+      order.push(`${name}@${w.offset}`);
+      if (w.offset < data.length) {
+        for (let off = w.offset; off < data.length; off += 50_000) {
+          await w.write(data.subarray(off, off + 50_000));
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+      await w.commit();
+    };
+    await Promise.all([writeAll('a'), writeAll('b')]);
+    assert.deepEqual(order, ['a@0', `b@${data.length}`], 'the second writer waited and found the blob complete');
+    assert.deepEqual(readFileSync(s.blobPath(d)), data);
+    assert.ok(!existsSync(path.join(s.ingestDir, d.slice(7))));
+  });
+});

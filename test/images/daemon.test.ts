@@ -1,0 +1,64 @@
+// The real image store behind the daemon's gRPC API (the default store of startTestDaemon).
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startTestDaemon, type TestDaemon } from '../../src/testing/startTestDaemon.js';
+import { requireService } from '../support/services.js';
+import { MiB, makeRawDisk, tempDir, writeVMFile } from './helpers.js';
+
+const wireVMFile = (name: string) => ({
+  apiVersion: 'vmregistry.io/v1alpha1', kind: 'VMFile',
+  metadata: { name, description: 'over gRPC', labels: { os: 'none' } },
+  spec: { disk: { path: 'disk.raw', format: 'raw' }, resources: { memoryMb: 256, vcpuCount: 1 }, os: { architecture: 'x86_64', firmware: 'bios' } },
+});
+
+function* streamOf(file: string, name: string, reference: string, cut?: number) {
+  const data = readFileSync(file);
+  yield { header: { vmfile: wireVMFile(name), reference, totalSize: String(data.length) } };
+  const end = cut ?? data.length;
+  for (let off = 0; off < end; off += 256 * 1024) yield { chunk: data.subarray(off, Math.min(off + 256 * 1024, end)) };
+}
+
+describe('image RPCs on the real store', () => {
+  let d: TestDaemon;
+  before(async () => {
+    await requireService('packages');
+    d = await startTestDaemon({ config: { images: { windowSizeMiB: 1 } } });
+  });
+  after(async () => d?.stop());
+
+  it('imports by stream, lists, tags, exports, deletes and collects garbage', async (t) => {
+    const dir = tempDir(t);
+    const disk = path.join(dir, 'disk.raw');
+    makeRawDisk(disk, [['text', 1], ['zero', 2], ['rand', 1]]);
+    const res = await d.client.clientStream<{ reference: string; digest: string }>('ImportImageStream', streamOf(disk, 'grpc-vm', 'demo/grpc:1'));
+    assert.equal(res.reference, 'demo/grpc:1');
+    assert.match(res.digest, /^sha256:[a-f0-9]{64}$/);
+    await assert.rejects(d.client.clientStream('ImportImageStream', streamOf(disk, 'grpc-vm', 'demo/cut:1', MiB)), (e: { code: number }) => e.code === 3);
+
+    await d.client.call('TagImage', { source: 'demo/grpc:1', target: 'demo/grpc:latest' });
+    const list = await d.client.call<{ images: Array<{ reference: string; digest: string; name: string }> }>('ListLocalImages');
+    assert.deepEqual(list.images.map((i) => i.reference), ['demo/grpc:1', 'demo/grpc:latest']);
+    assert.equal(list.images[0]!.name, 'grpc-vm');
+    const m = await d.client.call<{ digest: string; manifestJson: string }>('GetImageManifest', { reference: 'demo/grpc' });
+    assert.equal(m.digest, res.digest);
+    assert.equal(JSON.parse(m.manifestJson).artifactType, 'application/vnd.vmregistry.vm.v1');
+
+    const out = path.join(dir, 'layout');
+    const ex = await d.client.call<{ digest: string }>('ExportImage', { reference: 'demo/grpc:1', outputPath: out, format: 'OCI_LAYOUT_DIR' });
+    assert.equal(ex.digest, res.digest);
+    assert.ok(existsSync(path.join(out, 'index.json')));
+
+    const v = await d.client.call<{ valid: boolean; errors: Array<{ path: string }> }>('ValidateVMFile', { content: readFileSync(writeVMFile(dir, './disk.raw', 'qcow2'), 'utf8'), baseDir: dir });
+    assert.equal(v.valid, false);
+    assert.deepEqual(v.errors.map((e) => e.path), ['spec.disk.format']);
+
+    await d.client.call('DeleteImage', { reference: 'demo/grpc:1' });
+    await d.client.call('DeleteImage', { reference: 'demo/grpc:latest' });
+    const gc = await d.client.call<{ removedManifests: string[]; freedBytes: string }>('GarbageCollect', { dryRun: false });
+    assert.deepEqual(gc.removedManifests, [res.digest]);
+    assert.ok(Number(gc.freedBytes) > 0);
+    assert.deepEqual((await d.client.call<{ images: unknown[] }>('ListLocalImages')).images ?? [], []);
+  });
+});
