@@ -3,6 +3,7 @@
 import './networks.suite.js';
 import './daemon.suite.js';
 import './ssh.suite.js';
+import './networkContract.suite.js';
 import './vm.suite.js';
 import './vmDaemon.suite.js';
 import './restart.suite.js';

@@ -41,6 +41,8 @@ export interface LibvirtNetworkManagerDeps {
 
 export class LibvirtNetworkManager implements NetworkManager {
   private readonly host: HostNetwork;
+  /** Per-URI tail of the create queue: validation reads the current networks, so creates take turns. */
+  private readonly createQueue = new Map<string, Promise<unknown>>();
 
   constructor(private readonly deps: LibvirtNetworkManagerDeps) {
     this.host = deps.host ?? systemHostNetwork;
@@ -69,6 +71,22 @@ export class LibvirtNetworkManager implements NetworkManager {
   }
 
   async create(spec: NetworkSpec, ctx: CallContext): Promise<NetworkInfo> {
+    const uri = resolveUri(ctx, this.deps.defaultUri);
+    // Defining an existing name silently redefines it in libvirt, and two overlapping subnets can
+    // both pass validation if checked at once: serialise creates per URI.
+    const prev = this.createQueue.get(uri) ?? Promise.resolve();
+    const mine = prev.catch(() => undefined).then(() => this.createNow(spec, ctx));
+    const tail = mine.catch(() => undefined);
+    this.createQueue.set(uri, tail);
+    try {
+      return await mine;
+    } finally {
+      if (this.createQueue.get(uri) === tail) this.createQueue.delete(uri);
+    }
+  }
+
+  private async createNow(spec: NetworkSpec, ctx: CallContext): Promise<NetworkInfo> {
+    throwIfAborted(ctx.signal);
     const c = this.client(ctx);
     const opts = { signal: ctx.signal };
     const resolved = await this.validate(spec, c, ctx);
@@ -299,17 +317,19 @@ export class LibvirtNetworkManager implements NetworkManager {
         throw err;
       }
     }));
-    for (const o of others) {
-      if (!o) continue;
-      if (o.subnet && overlaps(subnet, parseCidr(o.subnet, 'subnet'))) {
-        throw new FailedPreconditionError(
-          `subnet ${formatCidr(subnet)} overlaps libvirt network "${o.name}" (${o.subnet}); choose another subnet`,
-          { field: 'subnet' },
-        );
-      }
-      if (bridgeName && o.bridge === bridgeName) {
-        throw new FailedPreconditionError(`bridge "${bridgeName}" is already used by libvirt network "${o.name}"`, { field: 'bridge_name' });
-      }
+    const clashes = others
+      .filter((o) => o?.subnet && overlaps(subnet, parseCidr(o.subnet, 'subnet')))
+      .map((o) => `"${o!.name}" (${o!.subnet})`);
+    if (clashes.length) {
+      throw new FailedPreconditionError(
+        `subnet ${formatCidr(subnet)} overlaps libvirt network${clashes.length > 1 ? 's' : ''} ${clashes.join(', ')}; ` +
+          'choose another subnet',
+        { field: 'subnet' },
+      );
+    }
+    const sameBridge = others.find((o) => bridgeName && o?.bridge === bridgeName);
+    if (sameBridge) {
+      throw new FailedPreconditionError(`bridge "${bridgeName}" is already used by libvirt network "${sameBridge.name}"`, { field: 'bridge_name' });
     }
     for (const a of await this.host.addresses()) {
       const addr = parseIpv4(a.address);

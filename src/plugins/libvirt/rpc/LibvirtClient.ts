@@ -744,6 +744,7 @@ export class LibvirtClient extends EventEmitter {
         reg.refs--;
         if (reg.refs > 0) return;
         this.registrations.delete(key);
+        this.conn?.keepProcessAlive(this.registrations.size > 0);
         if (reg.conn && reg.conn === this.conn && reg.callbackId !== undefined) {
           const proc = kind === 'domain'
             ? Proc.CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY
@@ -763,6 +764,7 @@ export class LibvirtClient extends EventEmitter {
     const ret = await conn.call(proc, w.toBuffer(), `register ${reg.kind} events`, opts);
     reg.callbackId = readInt(new XdrReader(ret));
     reg.conn = conn;
+    conn.keepProcessAlive(true);
   }
 
   private async reregister(conn: RpcConnection, opts: CallOptions): Promise<void> {

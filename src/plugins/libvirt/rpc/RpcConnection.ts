@@ -67,6 +67,7 @@ export class RpcConnection extends EventEmitter {
     stream.on('error', (err) => this.destroy(new UnavailableError(`connection to ${this.label} failed: ${err.message}`, { cause: err })));
     stream.on('end', () => this.destroy(new UnavailableError(`${this.label} closed the connection`)));
     stream.on('close', () => this.destroy(new UnavailableError(`connection to ${this.label} closed`)));
+    this.updateRef();
     if (stream.destroyed) queueMicrotask(() => this.destroy(new UnavailableError(`connection to ${this.label} closed`)));
     if (this.intervalMs > 0) {
       this.keepaliveTimer = setInterval(() => this.tick(), Math.max(50, Math.floor(this.intervalMs / 2)));
@@ -99,10 +100,12 @@ export class RpcConnection extends EventEmitter {
       };
       const cleanup = () => {
         this.pending.delete(serial);
+        this.updateRef();
         if (timer) clearTimeout(timer);
         opts.signal?.removeEventListener('abort', onAbort);
       };
       this.pending.set(serial, { proc, what, resolve, reject, cleanup });
+      this.updateRef();
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       if (opts.timeoutMs !== undefined) {
         timer = setTimeout(() => {
@@ -133,6 +136,22 @@ export class RpcConnection extends EventEmitter {
     }
     this.stream.destroy();
     this.emit('close', reason);
+  }
+
+  // An idle connection must not keep the process alive (like an HTTP agent's idle socket); one with
+  // calls in flight must, or a script awaiting a reply could exit under it.
+  private updateRef(): void {
+    const s = this.stream as Duplex & { ref?: () => void; unref?: () => void };
+    if (this.pending.size > 0 || this.pinned) s.ref?.();
+    else s.unref?.();
+  }
+
+  private pinned = false;
+
+  /** Keeps the process alive even while idle (e.g. someone is waiting for events). */
+  keepProcessAlive(on: boolean): void {
+    this.pinned = on;
+    this.updateRef();
   }
 
   private send(buf: Buffer): void {

@@ -91,7 +91,16 @@ export async function dialSsh(uri: LibvirtUri, opts: DialOptions): Promise<Duple
   child.stderr.on('data', (d: string) => {
     stderr = (stderr + d).slice(-2000);
   });
-  const stream = Duplex.from({ readable: child.stdout, writable: child.stdin });
+  const stream = Duplex.from({ readable: child.stdout, writable: child.stdin }) as Duplex & { ref(): void; unref(): void };
+  // Let the RPC layer ref/unref the child like a socket (idle connections do not hold the process).
+  stream.ref = () => {
+    child.ref();
+    for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { ref?: () => void }).ref?.();
+  };
+  stream.unref = () => {
+    child.unref();
+    for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { unref?: () => void }).unref?.();
+  };
   // Errors before the RPC layer takes the stream over surface through its closed state.
   stream.on('error', () => undefined);
   const fail = (why: string) => {
