@@ -41,6 +41,22 @@ export function registerSystemCommands(program: Command): void {
       ].join('\n'));
     })), ['{cmd}', '{cmd} --json']);
 
+  examples(program.command('events').description('Stream daemon events (VMs, images, networks, compose, contexts) as they happen')
+    .option('--type <type...>', 'only these types: vm, image, network, compose, context, daemon')
+    .option('--name <name...>', 'only events about these names')
+    .option('--since-now', 'skip the recent history the daemon replays first')
+    .action(action(async (cli, opts: { type?: string[]; name?: string[]; sinceNow?: boolean }) => {
+      type Ev = { id: string; time: string; type: string; action: string; name: string; attributes: Record<string, string> };
+      // Runs until Ctrl-C (exit 130) or the daemon closes the stream; one line (or JSON object) per event.
+      await cli.daemon().serverStream<Ev>('Events', { types: opts.type ?? [], names: opts.name ?? [], sinceNow: Boolean(opts.sinceNow) }, (e) => {
+        if (cli.json) cli.out(JSON.stringify(e));
+        else {
+          const attrs = Object.entries(e.attributes ?? {}).filter(([k]) => k !== 'request_id').map(([k, v]) => `${k}=${v}`).join(', ');
+          cli.out(`${e.time} ${e.type} ${e.action} ${e.name}${attrs ? ` (${attrs})` : ''}`);
+        }
+      });
+    })), ['{cmd}', '{cmd} --type vm --type image', '{cmd} --name web --json | jq .action']);
+
   examples(program.command('completion').description('Print a shell completion script')
     .addArgument(new Argument('<shell>', 'bash or zsh').choices(['bash', 'zsh']))
     .action((shell: string) => {
