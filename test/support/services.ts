@@ -31,14 +31,18 @@ function flock(mode: '-s' | '-x'): Promise<() => Promise<void>> {
   return new Promise((resolve, reject) => {
     const child = spawn('flock', [mode, LOCK, '-c', 'echo locked; exec cat'], { stdio: ['pipe', 'pipe', 'inherit'] });
     child.once('error', reject);
-    child.stdout!.once('data', () => resolve(async () => {
-      const gone = new Promise((r) => child.once('exit', r));
-      child.stdin!.end();
-      await gone;
-    }));
-    child.unref();
-    (child.stdout as unknown as { unref?: () => void }).unref?.();
-    (child.stdin as unknown as { unref?: () => void }).unref?.();
+    child.stdout!.once('data', () => {
+      // Unref only once the lock is held: while flock waits, its pipes are all that keeps a test
+      // file's event loop alive (nothing else may be pending in a `before` hook).
+      child.unref();
+      (child.stdout as unknown as { unref?: () => void }).unref?.();
+      (child.stdin as unknown as { unref?: () => void }).unref?.();
+      resolve(async () => {
+        const gone = new Promise((r) => child.once('exit', r));
+        child.stdin!.end();
+        await gone;
+      });
+    });
   });
 }
 
