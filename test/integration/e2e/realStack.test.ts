@@ -280,6 +280,8 @@ describe('the real stack over gRPC: import, push, pull-on-run, boot, restart, li
     assert.equal(info.imageDigest, pushed.digest);
     assert.equal(info.created, created);
     assert.equal((await client().call('ContextCurrent', {})).context.name, 'e2e', 'the current context survived too');
+    const ps = (await client().call('PsVMs')).vms.find((v: Msg) => v.name === name);
+    assert.deepEqual(ps?.networks.map((n: Msg) => n.ipAddresses), [[ip]], 'and finds its address in the leases');
   });
 
   it('stops gracefully, starts again, refuses a plain delete while running, and deletes with force', async () => {
@@ -293,6 +295,9 @@ describe('the real stack over gRPC: import, push, pull-on-run, boot, restart, li
     assert.equal(started.status, 'running');
     assert.equal(started.vmId, vmId);
     assert.match(await virsh('domstate', name), /running/);
+    const ps = (await client().call('PsVMs')).vms.find((v: Msg) => v.name === name);
+    assert.equal(ps?.status, 'running', 'PsVMs lists it again');
+    assert.notEqual(ps.uptime, '');
 
     await assert.rejects(client().call('DeleteVM', { vm: name }), grpcCode(status.FAILED_PRECONDITION));
     assert.match(await virsh('domstate', name), /running/, 'a refused delete leaves the VM alone');
