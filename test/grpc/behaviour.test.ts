@@ -118,6 +118,11 @@ describe('gRPC behaviour', () => {
     assert.equal((await td.client.call('HealthCheck')).status, 'SERVING');
   });
 
+  it('refuses unknown enum values and missing base_dir with INVALID_ARGUMENT', async () => {
+    await assert.rejects(td.client.call('ExportImage', { reference: 'a:1', outputPath: '/tmp/x', format: 7 }), (e: any) => e.code === status.INVALID_ARGUMENT && /format 7/.test(e.details));
+    await assert.rejects(td.client.call('ValidateVMFile', { content: 'kind: VMFile' }), (e: any) => e.code === status.INVALID_ARGUMENT && /base_dir is required/.test(e.details));
+  });
+
   it('serves grpc.health.v1 and reflection', async () => {
     const grpc = await import('@grpc/grpc-js');
     const pl = await import('@grpc/proto-loader');

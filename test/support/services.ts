@@ -32,8 +32,7 @@ function flock(mode: '-s' | '-x'): Promise<() => Promise<void>> {
     const child = spawn('flock', [mode, LOCK, '-c', 'echo locked; exec cat'], { stdio: ['pipe', 'pipe', 'inherit'] });
     child.once('error', reject);
     child.stdout!.once('data', () => {
-      // Unref only once the lock is held: while flock waits, its pipes are all that keeps a test
-      // file's event loop alive (nothing else may be pending in a `before` hook).
+      // Held: from now on the lock must not keep the test process alive (it ends with the process).
       child.unref();
       (child.stdout as unknown as { unref?: () => void }).unref?.();
       (child.stdin as unknown as { unref?: () => void }).unref?.();

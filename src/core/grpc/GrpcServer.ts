@@ -28,9 +28,15 @@ export class GrpcServer {
 
   async listen(socket: string, group: string): Promise<void> {
     await prepareSocketPath(socket);
-    await new Promise<void>((resolve, reject) => {
-      this.server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
-    });
+    // The socket is born 0660 (umask 0117 during bind), so there is no moment with wider permissions.
+    const old = process.umask(0o117);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+      });
+    } finally {
+      process.umask(old);
+    }
     this.bound = true;
     await secureSocket(socket, group);
   }

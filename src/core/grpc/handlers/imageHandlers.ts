@@ -40,6 +40,10 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost) {
     const out = required(req.outputPath, 'output_path');
     if (!path.isAbsolute(out)) throw new InvalidArgumentError('output_path must be an absolute path on the daemon host', { field: 'output_path' });
     const format = (req.format || 'OCI_LAYOUT_DIR') as ExportFormat;
+    // proto3 passes unknown enum numbers through; refuse them here rather than deep in the store.
+    if (!['OCI_LAYOUT_DIR', 'OCI_ARCHIVE', 'DISK'].includes(format)) {
+      throw new InvalidArgumentError(`format ${String(req.format)} is not one of OCI_LAYOUT_DIR, OCI_ARCHIVE, DISK`, { field: 'format' });
+    }
     const diskFormat = req.diskFormat || 'raw';
     if (!['raw', 'qcow2'].includes(diskFormat)) throw new InvalidArgumentError('disk_format must be raw or qcow2', { field: 'disk_format' });
     const r = await images().export(required(req.reference, 'reference'), out, format, { overwrite: Boolean(req.overwrite), diskFormat }, ctx);
@@ -114,7 +118,8 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost) {
     }),
 
     ValidateVMFile: rt.unary<Wire, Wire>('ValidateVMFile', async (req) => {
-      const baseDir = req.baseDir || '/';
+      const baseDir = req.baseDir || '';
+      if (!baseDir) throw new InvalidArgumentError('base_dir is required: the absolute directory on the daemon host that spec.disk.path is relative to', { field: 'base_dir' });
       if (!path.isAbsolute(baseDir)) throw new InvalidArgumentError('base_dir must be an absolute path on the daemon host', { field: 'base_dir' });
       const r = await images().validateVMFile(req.content ?? '', baseDir, { allowOutsidePaths: Boolean(req.allowOutsidePaths) });
       return { valid: r.errors.length === 0, errors: r.errors.map(issueToWire), warnings: r.warnings.map(issueToWire), vmfile: r.vmfile ? vmfileToWire(r.vmfile) : null };
@@ -128,7 +133,8 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost) {
     GarbageCollect: rt.unary<Wire, Wire>('GarbageCollect', async (req, ctx) => {
       const used = await inUse(ctx);
       const r = await images().gc({ dryRun: Boolean(req.dryRun), inUseDigests: new Set(used.keys()) }, ctx);
-      return { removedBlobs: r.removedBlobs, removedManifests: r.removedManifests, freedBytes: String(r.freedBytes) };
+      const disks = (r as { removedDisks?: string[] }).removedDisks ?? [];
+      return { removedBlobs: r.removedBlobs, removedManifests: r.removedManifests, freedBytes: String(r.freedBytes), removedDisks: disks };
     }),
   };
 }
