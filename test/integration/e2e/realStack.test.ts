@@ -121,7 +121,10 @@ describe('the real stack over gRPC: import, push, pull-on-run, boot, restart, li
 
   after(async () => {
     // Whatever a failed step left behind: our domains by name prefix, the daemon, the registry, the data dirs.
-    const names = (await virsh('list', '--all', '--name').catch(() => '')).split('\n').map((s) => s.trim());
+    // Another test file may be restarting libvirtd right now: wait (bounded) until it answers again.
+    const listed = await waitFor('libvirtd to list domains for cleanup', 90_000,
+      () => virsh('list', '--all', '--name').catch(() => undefined)).catch(() => '');
+    const names = listed.split('\n').map((s) => s.trim());
     for (const n of names.filter((x) => x.startsWith(PREFIX))) {
       await virsh('destroy', n).catch(() => undefined);
       await virsh('undefine', n, '--nvram').catch(() => virsh('undefine', n).catch(() => undefined));
