@@ -125,7 +125,14 @@ describe('the real stack over gRPC: import, push, pull-on-run, boot, restart, li
     const listed = await waitFor('libvirtd to list domains for cleanup', 90_000,
       () => virsh('list', '--all', '--name').catch(() => undefined)).catch(() => '');
     const names = listed.split('\n').map((s) => s.trim());
-    for (const n of names.filter((x) => x.startsWith(PREFIX))) {
+    // Ours, and those of earlier runs that died; never another live run's (worktrees share libvirtd).
+    const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+    const stale = (n: string) => {
+      const pid = Number(n.slice(PREFIX.length));
+      return n.startsWith(PREFIX) && Number.isInteger(pid) && pid > 0 && !alive(pid);
+    };
+    const ours = (n: string) => n === name || stale(n);
+    for (const n of names.filter(ours)) {
       await virsh('destroy', n).catch(() => undefined);
       await virsh('undefine', n, '--nvram').catch(() => virsh('undefine', n).catch(() => undefined));
     }
