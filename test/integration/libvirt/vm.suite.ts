@@ -152,6 +152,23 @@ describe('LibvirtHypervisor on the test driver', { skip: optedOut('libvirtd') },
     assert.deepEqual(await vmDirs(stateDir, TEST_URI, name), [], 'overlay and seed removed');
   });
 
+  test('lifecycle events of our VMs reach onEvent listeners; foreign domains stay silent', async () => {
+    const seen: Array<{ vm: string; action: string }> = [];
+    const off = hv.onEvent((e) => seen.push({ vm: e.vm, action: e.action }));
+    try {
+      const name = n('events');
+      await hv.run(spec(name, base), ctx(TEST_URI));
+      await hv.stop(name, { force: true, timeoutSeconds: 0 }, ctx(TEST_URI));
+      for (let i = 0; i < 100 && !seen.some((e) => e.vm === name && e.action === 'stopped'); i++) await new Promise((r) => setTimeout(r, 50));
+      const mine = seen.filter((e) => e.vm === name).map((e) => e.action);
+      assert.ok(mine.includes('started'), `events: ${JSON.stringify(seen)}`);
+      assert.ok(mine.includes('stopped'), `events: ${JSON.stringify(seen)}`);
+      assert.ok(seen.every((e) => e.vm !== 'test'), 'the test driver\'s own domain is not ours');
+    } finally {
+      off();
+    }
+  });
+
   test('20 concurrent runs of one name create exactly one VM', async () => {
     const name = n('race');
     const results = await Promise.allSettled(Array.from({ length: 20 }, () => hv.run(spec(name, base), ctx(TEST_URI))));

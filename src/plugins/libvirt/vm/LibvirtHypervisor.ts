@@ -16,7 +16,7 @@ import {
   type VmrError,
 } from '../../../core/errors.js';
 import type { CallContext, ComponentHealth, Logger } from '../../../core/ports/common.js';
-import type { Hypervisor, RunVMSpec, StopOptions, VMRecord, VMStatus } from '../../../core/ports/hypervisor.js';
+import type { Hypervisor, HypervisorEvent, RunVMSpec, StopOptions, VMRecord, VMStatus } from '../../../core/ports/hypervisor.js';
 import {
   DomainEventId,
   DomainEventType,
@@ -84,6 +84,9 @@ const CLEANUP = { timeoutMs: 30_000 };
 
 export class LibvirtHypervisor implements Hypervisor {
   private readonly conns = new Map<string, Conn>();
+  private readonly listeners = new Set<(e: HypervisorEvent) => void>();
+  /** UUIDs of domains seen with our metadata: only their events are forwarded. */
+  private readonly owned = new Set<string>();
   private readonly locks = new KeyedMutex();
   private readonly defaultUri: string;
   private readonly defaultNetwork: string;
@@ -178,6 +181,7 @@ export class LibvirtHypervisor implements Hypervisor {
       try {
         const facts = parseDomainXml(await c.client.domainGetXmlDesc(dom, 0, opt));
         if (!facts.metadata) return undefined;
+        this.owned.add(dom.uuid);
         const state = (await c.client.domainGetState(dom, opt)).state;
         if (facts.metadata.ephemeral) c.ephemeral.set(dom.uuid, facts.metadata.filesDir);
         return { f: { dom, facts, meta: facts.metadata }, state };
@@ -472,6 +476,7 @@ export class LibvirtHypervisor implements Hypervisor {
   private async read(c: Conn, dom: DomainRef, ctx: CallContext): Promise<Found> {
     const facts = parseDomainXml(await c.client.domainGetXmlDesc(dom, 0, { signal: ctx.signal }));
     if (!facts.metadata) throw notOurs(dom.name);
+    this.owned.add(dom.uuid);
     if (facts.metadata.ephemeral) c.ephemeral.set(dom.uuid, facts.metadata.filesDir);
     return { dom, facts, meta: facts.metadata };
   }
@@ -550,7 +555,36 @@ export class LibvirtHypervisor implements Hypervisor {
   }
 
   /** An ephemeral (transient) domain that stops is gone from libvirt; its files go with it. */
+  /** Lifecycle events of the daemon's own VMs (the core forwards them to the Events RPC). */
+  onEvent(listener: (e: HypervisorEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emitEvent(c: Conn, e: DomainLifecycleEvent): void {
+    if (!this.listeners.size) return;
+    const action = EVENT_ACTIONS[e.event] ?? `event-${e.event}`;
+    const send = () => {
+      for (const l of this.listeners) {
+        try { l({ vm: e.dom.name, id: e.dom.uuid, action, attributes: { uri: c.uri, detail: String(e.detail) } }); } catch { /* a listener's problem */ }
+      }
+    };
+    if (this.owned.has(e.dom.uuid)) {
+      if (e.event === DomainEventType.UNDEFINED) this.owned.delete(e.dom.uuid);
+      send();
+      return;
+    }
+    if (e.event === DomainEventType.UNDEFINED) return;
+    // A domain not seen yet (created by this or another daemon since): forward only if it carries our metadata.
+    c.client.domainGetXmlDesc(e.dom, 0).then((xml) => {
+      if (!parseDomainXml(xml).metadata) return;
+      this.owned.add(e.dom.uuid);
+      send();
+    }, () => undefined);
+  }
+
   private onLifecycle(c: Conn, e: DomainLifecycleEvent): void {
+    this.emitEvent(c, e);
     if (e.event !== DomainEventType.STOPPED && e.event !== DomainEventType.UNDEFINED) return;
     const dir = c.ephemeral.get(e.dom.uuid);
     if (!dir || c.inFlight.has(dir)) return;
@@ -596,6 +630,18 @@ export class LibvirtHypervisor implements Hypervisor {
     });
   }
 }
+
+const EVENT_ACTIONS: Record<number, string> = {
+  [DomainEventType.DEFINED]: 'defined',
+  [DomainEventType.UNDEFINED]: 'undefined',
+  [DomainEventType.STARTED]: 'started',
+  [DomainEventType.SUSPENDED]: 'paused',
+  [DomainEventType.RESUMED]: 'resumed',
+  [DomainEventType.STOPPED]: 'stopped',
+  [DomainEventType.SHUTDOWN]: 'shutdown',
+  [DomainEventType.PMSUSPENDED]: 'suspended',
+  [DomainEventType.CRASHED]: 'crashed',
+};
 
 function toRecord(f: Found, state: number, leases: Map<string, string[]>): VMRecord {
   const status = statusOf(state);
