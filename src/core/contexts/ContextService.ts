@@ -10,6 +10,7 @@ import { validateContext } from './validateContext.js';
 type Stored = Omit<ContextInfo, 'current'>;
 const CURRENT_KEY = 'current';
 export const DEFAULT_CONTEXT = 'default';
+const CURRENT_TTL_MS = 1000;
 
 const EDITABLE = ['description', 'registry_url', 'auth_server', 'auth_client_id', 'libvirt_uri', 'insecure_registry'] as const;
 const FIELD: Record<(typeof EDITABLE)[number], keyof Stored> = {
@@ -27,6 +28,10 @@ export class ContextService implements ContextReader {
   private readonly meta: KeyValueStore;
   // Serialises writes in this daemon: read-modify-write of the current pointer must not interleave.
   private queue: Promise<unknown> = Promise.resolve();
+  // Every RPC reads the current context; a short-lived cache keeps that off the state store's hot path.
+  // Local writes invalidate it at once; a change made by another daemon on a shared store shows up
+  // within CURRENT_TTL_MS.
+  private cached?: { at: number; value: Promise<ContextInfo> };
 
   constructor(@inject(TOKENS.StateStore) state: StateStore) {
     this.kv = state.namespace('contexts');
@@ -34,7 +39,8 @@ export class ContextService implements ContextReader {
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.queue.then(fn, fn);
+    this.cached = undefined;
+    const p = this.queue.then(fn, fn).finally(() => { this.cached = undefined; });
     this.queue = p.catch(() => undefined);
     return p;
   }
@@ -64,9 +70,16 @@ export class ContextService implements ContextReader {
     return this.load(name);
   }
 
-  async current(): Promise<ContextInfo> {
-    await this.ensureDefault();
-    return this.load(await this.currentName());
+  current(): Promise<ContextInfo> {
+    const now = Date.now();
+    if (this.cached && now - this.cached.at < CURRENT_TTL_MS) return this.cached.value.then((c) => ({ ...c }));
+    const value = (async () => {
+      await this.ensureDefault();
+      return this.load(await this.currentName());
+    })();
+    this.cached = { at: now, value };
+    value.catch(() => { if (this.cached?.value === value) this.cached = undefined; });
+    return value.then((c) => ({ ...c }));
   }
 
   async list(): Promise<{ contexts: ContextInfo[]; current: string }> {
