@@ -3,6 +3,8 @@
 // Subnets 10.231.200-207.x, names vmrct-….
 import { after, before } from 'node:test';
 import fs from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { requireService } from '../../support/services.js';
 import { runNetworkContract } from '../../contract/network.contract.js';
@@ -11,32 +13,40 @@ import { LibvirtConnectionManager } from '../../../src/plugins/libvirt/rpc/index
 import { LibvirtHypervisor } from '../../../src/plugins/libvirt/vm/index.js';
 import { defaultContextInfo, quietLogger, testCallContext } from '../../../src/testing/callContext.js';
 
+const pexec = promisify(execFile);
 let stateDir = '';
 let baseDisk = '';
+// A real host bridge, so bridge mode is exercised instead of skipped (we run as root in the suites).
+const hostBridge = `vmrtbr${process.pid % 10000}`;
 before(async () => {
-  await fs.mkdir(path.resolve('.test-work'), { recursive: true });
+  await fs.mkdir(path.resolve('.test-work'), { recursive: true, mode: 0o755 });
+  await fs.chmod(path.resolve('.test-work'), 0o755);
   stateDir = await fs.mkdtemp(path.join(path.resolve('.test-work'), 'netctr-'));
+  // QEMU runs as libvirt-qemu and must traverse to the base disk of the contract's VMs.
+  await fs.chmod(stateDir, 0o755);
+  await pexec('ip', ['link', 'add', hostBridge, 'type', 'bridge']);
   // The test driver never opens disks, but overlays are made with qemu-img from a real file.
   baseDisk = path.join(stateDir, 'base.raw');
   await fs.writeFile(baseDisk, Buffer.alloc(0));
   await fs.truncate(baseDisk, 1 << 20);
 });
 after(async () => {
+  await pexec('ip', ['link', 'del', hostBridge]).catch(() => undefined);
   await fs.rm(stateDir, { recursive: true, force: true });
 });
 
 for (const [uri, third] of [['test+unix:///default', 200], ['qemu:///system', 204]] as const) {
-  const withVms = uri.startsWith('test');
+  // On qemu:///system the contract's VMs are real QEMU domains on a blank 1 MiB disk: they run (the firmware
+  // finds nothing to boot), which is all the in-use refusals need.
   runNetworkContract(`libvirt ${uri}`, async () => {
     await requireService('libvirtd');
     const connections = new LibvirtConnectionManager();
     const networks = new LibvirtNetworkManager({ connections, defaultUri: uri });
-    const hypervisor = withVms
-      ? new LibvirtHypervisor({ clientFor: (u) => connections.get(u), stateDir, log: quietLogger, defaultUri: uri })
-      : undefined;
+    const hypervisor = new LibvirtHypervisor({ clientFor: (u) => connections.get(u), stateDir, log: quietLogger, defaultUri: uri });
     return { networks, hypervisor, shutdown: () => connections.closeAll(), dispose: () => connections.closeAll() };
   }, {
     subnets: [0, 1, 2, 3].map((i) => `10.231.${third + i}.0/24`),
+    hostBridge,
     callContext: () => testCallContext({ context: defaultContextInfo({ libvirtUri: uri }) }),
     image: () => Promise.resolve({
       reference: 'localhost:5000/contract/tiny:1', digest: 'sha256:' + '0'.repeat(64), baseDiskPath: baseDisk,
