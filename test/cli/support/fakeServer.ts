@@ -59,7 +59,7 @@ export const canned = {
   network: {
     name: 'default', uuid: '11111111-2222-3333-4444-555555555555', active: true, persistent: true, autostart: true,
     mode: 'nat', bridge: 'virbr0', subnet: '192.168.122.0/24', gateway: '192.168.122.1', dhcpStart: '192.168.122.2',
-    dhcpEnd: '192.168.122.254', forwardDevice: '', domain: '', vmCount: 1,
+    dhcpEnd: '192.168.122.254', forwardDevice: '', domain: '', vmCount: 1, labels: {},
   },
   context: {
     name: 'default', description: 'local libvirt', registryUrl: '', authServer: '', authClientId: '',
