@@ -9,7 +9,7 @@ import type { CloudInit } from '../../core/ports/hypervisor.js';
 import type { ImageStore } from '../../core/ports/images.js';
 import type { NetworkMode } from '../../core/ports/network.js';
 import type { ComposeSource } from '../../core/ports/compose.js';
-import { inNet, overlaps, parseCidr, parseIpv4, type Ipv4Net } from './cidr.js';
+import { inNet, overlaps, parseCidr, parseIpv4, type Ipv4Net } from '../../core/net/ipv4.js';
 import { findCycles, levels } from './graph.js';
 import { interpolate } from './interpolate.js';
 import type { Condition, Dependency, Project, ResolvedNetwork, ResolvedService } from './model.js';

@@ -9,7 +9,7 @@ import {
 } from '../../core/errors.js';
 import type { CallContext, ComponentHealth } from '../../core/ports/common.js';
 import type { NetworkInfo, NetworkManager, NetworkMode, NetworkSpec } from '../../core/ports/network.js';
-import { contains, formatIpv4, type Ipv4Net, overlaps, parseCidr, parseIpv4 } from './cidr.js';
+import { contains, formatIpv4, type Ipv4Net, overlaps, parseCidr, parseIpv4 } from '../../core/net/ipv4.js';
 import { FakeControls, type FailMatcher } from './fakeControls.js';
 
 export type NetworkOp = 'list' | 'get' | 'create' | 'activate' | 'deactivate' | 'delete';

@@ -1,4 +1,4 @@
-// IPv4 CIDR arithmetic for the fakes (libvirt networks here are IPv4).
+// IPv4 CIDR arithmetic shared by the compose plugin and the in-memory fakes (their networks are IPv4).
 export interface Ipv4Net {
   /** Network address as an unsigned 32-bit number. */
   base: number;
@@ -36,3 +36,6 @@ export const overlaps = (a: Ipv4Net, b: Ipv4Net): boolean =>
   a.base < b.base + b.size && b.base < a.base + a.size;
 
 export const contains = (net: Ipv4Net, ip: number): boolean => ip >= net.base && ip < net.base + net.size;
+
+/** A usable host address of the network (not the network or broadcast address). */
+export const inNet = (n: Ipv4Net, ip: number): boolean => ip > n.base && ip < n.base + n.size - 1;
