@@ -57,6 +57,23 @@ export function registerSystemCommands(program: Command): void {
       });
     })), ['{cmd}', '{cmd} --type vm --type image', '{cmd} --name web --json | jq .action']);
 
+  const system = examples(program.command('system').description('Daemon-wide maintenance'), ['{cmd} check', '{cmd} check --verify-disks']);
+  examples(system.command('check').description('Re-verify every blob, manifest and base disk of the local store; list orphans')
+    .option('--verify-disks', 're-hash every base disk window too (reads every disk)')
+    .action(action(async (cli, opts: { verifyDisks?: boolean }) => {
+      type Check = { ok: boolean; checkedBlobs: string; corruptBlobs: string[]; missingBlobs: string[]; checkedDisks: string;
+        corruptDisks: string[]; orphanBlobs: string[]; orphanManifests: string[]; orphanDisks: string[]; partialIngests: string };
+      const r = await cli.daemon().unary<Check>('SystemCheck', { verifyDisks: Boolean(opts.verifyDisks) });
+      cli.result(r, (c) => [
+        `${c.ok ? 'OK' : 'PROBLEMS FOUND'}: ${c.checkedBlobs} blobs and ${c.checkedDisks} base disks checked`,
+        ...c.corruptBlobs.map((b) => `corrupt blob: ${b}`),
+        ...c.missingBlobs.map((b) => `missing blob: ${b}`),
+        ...c.corruptDisks.map((d) => `corrupt base disk: ${d}`),
+        `orphans (removed by "vmr gc"): ${c.orphanBlobs.length} blobs, ${c.orphanManifests.length} manifests, ${c.orphanDisks.length} base disks; ${c.partialIngests} partial downloads`,
+      ].join('\n'));
+      if (!r.ok) process.exitCode = 1;
+    })), ['{cmd}', '{cmd} --verify-disks --json']);
+
   examples(program.command('completion').description('Print a shell completion script')
     .addArgument(new Argument('<shell>', 'bash or zsh').choices(['bash', 'zsh']))
     .action((shell: string) => {

@@ -14,6 +14,7 @@ import {
 } from '../errors.js';
 import { fsyncDir } from './atomicFile.js';
 import { assembleDisk } from './baseDisk.js';
+import { checkStore, type StoreCheck } from './checkStore.js';
 import { DEFAULT_CODEC, DEFAULT_LEVEL, codecByName } from './codecs.js';
 import { diskWindows } from './coverage.js';
 import { assertDigest, hexOf, isDigest, sha256Of } from './digest.js';
@@ -494,6 +495,13 @@ export class OciImageStore implements ImageStore {
     } catch (err) {
       this.log.warn({ err }, 'could not remove the blobs of a failed import; GC will');
     }
+  }
+
+  /** Re-verifies blobs, manifests and base disks (see checkStore.ts). */
+  async check(opts: { verifyDisks: boolean }, ctx: CallContext): Promise<StoreCheck> {
+    await this.init();
+    const manifestDigests = [...new Set((await this.list()).map((i) => i.digest))];
+    return checkStore({ content: this.content, paths: this.paths, manifestDigests, verifyDisks: opts.verifyDisks }, ctx);
   }
 
   async gc(opts: { dryRun: boolean; inUseDigests: Set<string> }, ctx: CallContext): Promise<GcResult> {

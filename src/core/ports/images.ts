@@ -134,6 +134,11 @@ export interface ImageStore {
   untag(reference: string): Promise<{ untagged: string[]; deleted: string[] }>;
   gc(opts: { dryRun: boolean; inUseDigests: Set<string> }, ctx: CallContext): Promise<{ removedBlobs: string[]; removedManifests: string[]; freedBytes: number }>;
   validateVMFile(content: string, baseDir: string, opts?: { allowOutsidePaths?: boolean }): Promise<{ vmfile?: VMFile; errors: Issue[]; warnings: Issue[] }>;
+  /** Re-verifies every blob, manifest and base disk; optional for other store implementations. */
+  check?(opts: { verifyDisks: boolean }, ctx: CallContext): Promise<{
+    checkedBlobs: number; corruptBlobs: string[]; missingBlobs: string[]; checkedDisks: number;
+    corruptDisks: string[]; orphanDisks: string[]; partialIngests: number;
+  }>;
   /** Path of the sparse raw base disk of a manifest, reassembled on first use. */
   baseDisk(digest: string, ctx: CallContext): Promise<string>;
   /** Imports the image a local OCI layout holds (e.g. written by `skopeo copy … oci:<dir>:<ref>`). */

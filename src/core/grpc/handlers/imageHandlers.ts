@@ -130,6 +130,21 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost) {
       return { reference: img.reference, digest: img.digest };
     }),
 
+    SystemCheck: rt.unary<Wire, Wire>('SystemCheck', async (req, ctx) => {
+      const store = images();
+      if (!store.check) throw new FailedPreconditionError('this image store cannot check itself');
+      const used = await inUse(ctx);
+      const c = await store.check({ verifyDisks: Boolean(req.verifyDisks) }, ctx);
+      const orphans = await store.gc({ dryRun: true, inUseDigests: new Set(used.keys()) }, ctx);
+      return {
+        ok: !c.corruptBlobs.length && !c.missingBlobs.length && !c.corruptDisks.length,
+        checkedBlobs: String(c.checkedBlobs), corruptBlobs: c.corruptBlobs, missingBlobs: c.missingBlobs,
+        checkedDisks: String(c.checkedDisks), corruptDisks: c.corruptDisks,
+        orphanBlobs: orphans.removedBlobs, orphanManifests: orphans.removedManifests,
+        orphanDisks: c.orphanDisks.filter((d) => !used.has(d)), partialIngests: String(c.partialIngests),
+      };
+    }),
+
     GarbageCollect: rt.unary<Wire, Wire>('GarbageCollect', async (req, ctx) => {
       const used = await inUse(ctx);
       const r = await images().gc({ dryRun: Boolean(req.dryRun), inUseDigests: new Set(used.keys()) }, ctx);
