@@ -58,10 +58,14 @@ export class VmClient {
       call = (this.raw[method] as (m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: T) => void) => grpc.ClientWritableStream<Msg>)
         .call(this.raw, md, co, (err, v) => (err ? reject(err) : resolve(v)));
     });
+    // The reply may fail while we are still writing (the daemon went away): awaited below, not unhandled.
+    done.catch(() => undefined);
+    call.on('error', () => undefined);
     o.signal?.addEventListener('abort', () => call.cancel(), { once: true });
     try {
       for await (const m of messages) {
-        if (!call.write(m)) await new Promise<void>((r) => call.once('drain', () => r()));
+        if (call.destroyed) break;
+        if (!call.write(m)) await Promise.race([new Promise<void>((r) => call.once('drain', () => r())), done.then(() => undefined, () => undefined)]);
       }
       call.end();
     } catch (err) {
