@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base docker-registry skopeo openssl xorriso
       busybox-static linux-image-amd64 syslinux syslinux-common mtools dosfstools fdisk cpio
-      python3-grpcio protobuf-compiler protobuf-compiler-grpc libprotobuf-dev python3-protobuf zstd iproute2 tmux zsh openssh-server openssh-client netcat-openbsd)
+      redis-server python3-grpcio protobuf-compiler protobuf-compiler-grpc libprotobuf-dev python3-protobuf zstd iproute2 tmux zsh openssh-server openssh-client netcat-openbsd)
 PKGS+=(systemd) # systemd-analyze verifies packaging/systemd units (test/packaging)
 missing=()
 for p in "${PKGS[@]}"; do
