@@ -9,19 +9,12 @@ import { LibvirtNetworkManager } from '../../../src/plugins/libvirt/network/Libv
 import { LibvirtConnectionManager, type LibvirtClient } from '../../../src/plugins/libvirt/rpc/index.js';
 import { systemHostNetwork } from '../../../src/plugins/libvirt/network/hostNetwork.js';
 import { isVmrError } from '../../../src/core/errors.js';
-import type { CallContext, Logger } from '../../../src/core/ports/common.js';
+import type { CallContext } from '../../../src/core/ports/common.js';
+import { defaultContextInfo, testCallContext } from '../../../src/testing/callContext.js';
 import type { NetworkSpec } from '../../../src/core/ports/network.js';
 
 const pexec = promisify(execFile);
-const log: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => log };
-const ctxFor = (uri: string): CallContext => ({
-  signal: new AbortController().signal,
-  log,
-  context: {
-    name: 'test', description: '', registryUrl: '', authServer: '', authClientId: '', libvirtUri: uri,
-    insecureRegistry: false, current: true, created: '',
-  },
-});
+const ctxFor = (uri: string): CallContext => testCallContext({ context: defaultContextInfo({ name: 'test', libvirtUri: uri }) });
 const codeOf = (err: unknown) => (isVmrError(err) ? err.code : `not a VmrError: ${String(err)}`);
 const run = `vmrt-${process.pid % 100000}`;
 // Third octet from the pid so parallel runs on one host do not collide; two per URI.

@@ -11,18 +11,11 @@ import { exclusiveLibvirtd, repoRoot } from '../../support/services.js';
 import { LibvirtNetworkManager } from '../../../src/plugins/libvirt/network/LibvirtNetworkManager.js';
 import { LibvirtConnectionManager } from '../../../src/plugins/libvirt/rpc/index.js';
 import { isVmrError } from '../../../src/core/errors.js';
-import type { CallContext, Logger } from '../../../src/core/ports/common.js';
+import type { CallContext } from '../../../src/core/ports/common.js';
+import { defaultContextInfo, testCallContext } from '../../../src/testing/callContext.js';
 
 const pexec = promisify(execFile);
-const log: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => log };
-const ctxFor = (uri: string): CallContext => ({
-  signal: new AbortController().signal,
-  log,
-  context: {
-    name: 'test', description: '', registryUrl: '', authServer: '', authClientId: '', libvirtUri: uri,
-    insecureRegistry: false, current: true, created: '',
-  },
-});
+const ctxFor = (uri: string): CallContext => testCallContext({ context: defaultContextInfo({ name: 'test', libvirtUri: uri }) });
 const codeOf = (err: unknown) => (isVmrError(err) ? err.code : `not a VmrError: ${String(err)}`);
 const run = `vmrt-r${process.pid % 100000}`;
 
