@@ -106,87 +106,89 @@ export class RpcRuntime {
     }
   }
 
+  /**
+   * The life of one call, shared by every kind of handler: its CallContext, the handler, exactly one
+   * reply (or one mapped status), the completion record (log, metrics, event) and cleanup.
+   */
+  private serve<T>(call: ServerSurfaceCall, method: string, o: {
+    progress?: (p: Progress) => void;
+    run: (ctx: RpcCallContext) => Promise<T>;
+    reply: (res: T) => void | Promise<void>;
+    fail: (st: grpc.ServiceError) => void;
+    req: unknown;
+  }): void {
+    let ctx: RpcCallContext | undefined;
+    const started = performance.now();
+    void this.track((async () => {
+      try {
+        ctx = await this.ctxFor(call, method, o.progress);
+        const res = await o.run(ctx);
+        await o.reply(res);
+        this.finished(call, method, started, ctx, { code: grpc.status.OK, req: o.req, res });
+      } catch (err) {
+        const st = toGrpcStatus(err, { log: ctx?.log ?? this.log, method, signal: ctx?.signal, deadlinePassed: ctx?.deadlinePassed() });
+        o.fail(st as grpc.ServiceError);
+        this.finished(call, method, started, ctx, { code: st.code ?? grpc.status.UNKNOWN });
+      } finally {
+        ctx?.dispose();
+      }
+    })());
+  }
+
   unary<Req, Res>(method: string, h: UnaryHandler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
-    return (call, cb) => {
-      let ctx: RpcCallContext | undefined;
-      const started = performance.now();
-      void this.track((async () => {
-        try {
-          ctx = await this.ctxFor(call, method);
-          const res = await h(call.request, ctx);
-          cb(null, res);
-          this.finished(call, method, started, ctx, { code: grpc.status.OK, req: call.request, res });
-        } catch (err) {
-          const st = toGrpcStatus(err, { log: ctx?.log ?? this.log, method, signal: ctx?.signal, deadlinePassed: ctx?.deadlinePassed() });
-          cb(st as grpc.ServiceError);
-          this.finished(call, method, started, ctx, { code: st.code ?? grpc.status.UNKNOWN });
-        } finally {
-          ctx?.dispose();
-        }
-      })());
-    };
+    return (call, cb) => this.serve(call, method, {
+      run: (ctx) => h(call.request, ctx),
+      reply: (res) => cb(null, res),
+      fail: (st) => cb(st),
+      req: call.request,
+    });
   }
 
   serverStream<Req, Ev>(method: string, h: StreamHandler<Req, Ev>, progressEvent?: (p: Progress) => Ev): grpc.handleServerStreamingCall<Req, Ev> {
     return (call) => {
-      let ctx: RpcCallContext | undefined;
-      const started = performance.now();
-      void this.track((async () => {
-        const emit = async (ev: Ev) => {
-          if (call.cancelled || call.destroyed) return;
-          if (!call.write(ev)) await once(call, 'drain', { signal: ctx?.signal });
-        };
-        // Progress is sampled: at most one event per 100 ms per stream, plus phase changes, so a fast
-        // transfer does not flood the socket; the final state always goes out with the result.
-        let last = 0;
-        let lastPhase = '';
-        const progress = progressEvent
-          ? (p: Progress) => {
-              const now = Date.now();
-              if (p.phase === lastPhase && now - last < 100 && p.current !== p.total) return;
-              last = now;
-              lastPhase = p.phase;
-              if (call.cancelled || call.destroyed) return;
-              call.write(progressEvent(p)); // best effort: dropping a progress sample is harmless
-            }
-          : undefined;
-        try {
-          ctx = await this.ctxFor(call, method, progress);
-          const final = await h(call.request, ctx, emit);
+      let signal: AbortSignal | undefined;
+      const emit = async (ev: Ev) => {
+        if (call.cancelled || call.destroyed) return;
+        if (!call.write(ev)) await once(call, 'drain', { signal });
+      };
+      // Progress is sampled: at most one event per 100 ms per stream, plus phase changes, so a fast
+      // transfer does not flood the socket; the final state always goes out with the result.
+      let last = 0;
+      let lastPhase = '';
+      const progress = progressEvent
+        ? (p: Progress) => {
+            const now = Date.now();
+            if (p.phase === lastPhase && now - last < 100 && p.current !== p.total) return;
+            last = now;
+            lastPhase = p.phase;
+            if (call.cancelled || call.destroyed) return;
+            call.write(progressEvent(p)); // best effort: dropping a progress sample is harmless
+          }
+        : undefined;
+      this.serve(call, method, {
+        progress,
+        run: (ctx) => {
+          signal = ctx.signal;
+          return h(call.request, ctx, emit);
+        },
+        reply: async (final) => {
           if (final !== undefined) await emit(final);
           call.end();
-          this.finished(call, method, started, ctx, { code: grpc.status.OK, req: call.request, res: final });
-        } catch (err) {
-          const st = toGrpcStatus(err, { log: ctx?.log ?? this.log, method, signal: ctx?.signal, deadlinePassed: ctx?.deadlinePassed() });
-          // emit('error'), not destroy(): grpc-js sends the status from the 'error' listener; a destroyed
-          // server stream never sends one and the client waits forever (checked with grpc-js 1.14.7).
-          call.emit('error', st as grpc.ServiceError);
-          this.finished(call, method, started, ctx, { code: st.code ?? grpc.status.UNKNOWN });
-        } finally {
-          ctx?.dispose();
-        }
-      })());
+        },
+        // emit('error'), not destroy(): grpc-js sends the status from the 'error' listener; a destroyed
+        // server stream never sends one and the client waits forever (checked with grpc-js 1.14.7).
+        fail: (st) => call.emit('error', st),
+        req: call.request,
+      });
     };
   }
 
   clientStream<Req, Res>(method: string, h: ClientStreamHandler<Req, Res>): grpc.handleClientStreamingCall<Req, Res> {
-    return (call, cb) => {
-      let ctx: RpcCallContext | undefined;
-      const started = performance.now();
-      void this.track((async () => {
-        try {
-          ctx = await this.ctxFor(call, method);
-          const res = await h(call as AsyncIterable<Req>, ctx);
-          cb(null, res);
-          this.finished(call, method, started, ctx, { code: grpc.status.OK, req: {}, res });
-        } catch (err) {
-          const st = toGrpcStatus(err, { log: ctx?.log ?? this.log, method, signal: ctx?.signal, deadlinePassed: ctx?.deadlinePassed() });
-          cb(st as grpc.ServiceError);
-          this.finished(call, method, started, ctx, { code: st.code ?? grpc.status.UNKNOWN });
-        } finally {
-          ctx?.dispose();
-        }
-      })());
-    };
+    return (call, cb) => this.serve(call, method, {
+      run: (ctx) => h(call as AsyncIterable<Req>, ctx),
+      reply: (res) => cb(null, res),
+      fail: (st) => cb(st),
+      req: {},
+    });
   }
 }
