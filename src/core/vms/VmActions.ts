@@ -10,6 +10,7 @@ import type { RunRequest, VmService } from '../ports/vms.js';
 import { hypervisorPort, imagesPort, registryPort } from '../plugins/refs.js';
 import type { PluginHost } from '../plugins/PluginHost.js';
 import { TOKENS } from '../tokens.js';
+import { parseReference } from '../images/reference.js';
 
 export const VM_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 
@@ -60,7 +61,7 @@ export class VmActions implements VmService {
     const local = await images.resolve(reference);
     if (local) return local;
     const registry = this.plugins.maybe(registryPort);
-    const hasHost = reference.split('/').length > 1 && /[.:]|^localhost$/.test(reference.split('/')[0]!);
+    const hasHost = parseReference(reference, 'image').registry !== undefined;
     if (!registry || (!hasHost && !ctx.context.registryUrl)) {
       throw new NotFoundError(`image "${reference}" not found locally; import or pull it first (see "vmr images")`, { field: 'image' });
     }

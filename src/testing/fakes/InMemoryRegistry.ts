@@ -2,6 +2,7 @@
 // copies them back through the image store's content API. For core tests and plugin authors.
 import { createHash } from 'node:crypto';
 import { NotFoundError } from '../../core/errors.js';
+import { parseReference } from '../../core/images/reference.js';
 import type { CallContext, ComponentHealth } from '../../core/ports/common.js';
 import type { ImageStore, OciManifest } from '../../core/ports/images.js';
 import type { RegistryClient, TransferResult } from '../../core/ports/registry.js';
@@ -15,8 +16,7 @@ export class InMemoryRegistry implements RegistryClient {
   constructor(private readonly images: ImageStore) {}
 
   private qualify(reference: string, ctx: CallContext): string {
-    const first = reference.split('/')[0]!;
-    const hasHost = reference.includes('/') && /[.:]|^localhost$/.test(first);
+    const hasHost = parseReference(reference).registry !== undefined;
     const withHost = hasHost || !ctx.context.registryUrl ? reference : `${ctx.context.registryUrl.replace(/^https?:\/\//, '')}/${reference}`;
     return /:[^/]+$|@sha256:/.test(withHost) ? withHost : `${withHost}:latest`;
   }
