@@ -18,5 +18,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 # Avoid starting services from maintainer scripts: there is no systemd here and we start what we need ourselves.
 printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
-apt-get update -qq || true
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt-get -o DPkg::Lock::Timeout=900 update -qq || true
+apt-get install -o DPkg::Lock::Timeout=900 -y -qq --no-install-recommends "${missing[@]}" >/dev/null
