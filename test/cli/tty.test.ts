@@ -8,9 +8,10 @@ import * as grpc from '@grpc/grpc-js';
 import { startFakeDaemon, type FakeDaemon } from './support/fakeServer.js';
 import { vmrBin } from './support/runVmr.js';
 import { requireService } from '../support/services.js';
+import { uniqueName } from '../support/unique.js';
 
 const pexec = promisify(execFile);
-const tmuxSocket = `vmr-cli-test-${process.pid}`;
+const tmuxSocket = uniqueName('vmr-cli-test');
 const tmux = (...args: string[]) => pexec('tmux', ['-L', tmuxSocket, ...args], { env: { ...process.env, TERM: 'xterm-256color' } });
 const capture = async (session = 'vmr') => (await tmux('capture-pane', '-p', '-t', session)).stdout;
 

@@ -1,6 +1,6 @@
 // Helpers shared by the contract suites.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { uniqueName } from '../support/unique.js';
 import { isVmrError, type ErrorCode } from '../../src/core/errors.js';
 
 /** Awaits `p` and asserts it rejected with a domain error of one of `codes`; returns the error. */
@@ -15,5 +15,5 @@ export async function rejectsWithCode(p: Promise<unknown>, ...codes: ErrorCode[]
   assert.fail(`expected a rejection with ${codes.join(' or ')}, but the call succeeded`);
 }
 
-/** A short random tag so parallel runs of a suite never collide. */
-export const runTag = (): string => randomBytes(3).toString('hex');
+/** A short tag unique per run and call, from the one name helper (test/support/unique). */
+export const runTag = (): string => uniqueName('x').slice(2);

@@ -37,8 +37,8 @@ function hostUses(prefix: string): boolean {
   try { return execFileSync('ip', ['-4', '-o', 'addr', 'show'], { encoding: 'utf8' }).includes(` ${prefix}.`); } catch { return false; }
 }
 
-function tryLease(prefix: string): boolean {
-  const file = path.join(LEASES, prefix);
+function tryLease(dir: string, token: string): boolean {
+  const file = path.join(dir, token);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
@@ -54,6 +54,13 @@ function tryLease(prefix: string): boolean {
   return false;
 }
 
+/** Leases a name in a cross-process namespace (a file under the OS temp dir); false if a live process holds it. */
+export function leaseToken(kind: string, token: string): boolean {
+  const dir = path.join(os.tmpdir(), `vmregistry-test-${kind}`);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return tryLease(dir, token);
+}
+
 /**
  * Leases `count` consecutive /24 blocks `10.<second>.<x>.0/24` free on this host and not leased by any
  * other live test process; returns the first third octet. Released when the process exits.
@@ -66,7 +73,7 @@ export function leaseSubnets(count: number, second = 231): number {
     const got: string[] = [];
     for (let k = 0; k < count; k++) {
       const prefix = `10.${second}.${base + k}`;
-      if (hostUses(prefix) || !tryLease(prefix)) break;
+      if (hostUses(prefix) || !tryLease(LEASES, prefix)) break;
       got.push(prefix);
     }
     if (got.length === count) return base;

@@ -22,6 +22,7 @@ import type { RunRequest, VmService } from '../../../src/core/ports/vms.js';
 import composePlugin from '../../../src/plugins/compose/index.js';
 import { defaultContextInfo, quietLogger } from '../../../src/testing/callContext.js';
 import { repoRoot, requireService } from '../../support/services.js';
+import { leaseSubnets, uniqueName } from '../../support/unique.js';
 
 const URI = 'qemu:///system';
 const ctx = (timeoutMs = 180_000): CallContext => ({
@@ -52,8 +53,8 @@ async function initPlugin(def: PluginDefinition, config: Record<string, unknown>
 }
 
 describe('compose on libvirt with real guests', () => {
-  const project = `vmrce${process.pid % 100000}`;
-  const subnet = `10.251.${process.pid % 250}.0/24`;
+  const project = uniqueName('vmrce').replace(/-/g, '');
+  const subnet = `10.251.${leaseSubnets(1, 251)}.0/24`;
   let guest: TestGuest;
   let stateDir: string;
   let hv: Hypervisor;

@@ -20,6 +20,7 @@ import { startTestDaemon, type TestDaemon, type TestDaemonOptions } from '../../
 import { GUEST_MARKERS, testGuest, type TestGuest } from '../../support/guest.js';
 import { startRegistry, type TestRegistry } from '../../support/registry.js';
 import { requireService } from '../../support/services.js';
+import { RUN_ID } from '../../support/unique.js';
 
 const pexec = promisify(execFile);
 const URI = 'qemu:///system';
@@ -91,7 +92,8 @@ async function domainFiles(name: string): Promise<{ console: string; disks: stri
 const exists = (p: string) => fs.access(p).then(() => true, () => false);
 
 describe('the real stack over gRPC: import, push, pull-on-run, boot, restart, lifecycle', { timeout: 1_200_000 }, () => {
-  const name = `${PREFIX}${process.pid}`;
+  // `<prefix><pid>-<run>`: the pid lets a later run sweep what a dead run left; the run id keeps it unique.
+  const name = `${PREFIX}${process.pid}-${RUN_ID}`;
   const token = randomBytes(12).toString('hex');
   let guest: TestGuest;
   let reg: TestRegistry;
@@ -128,7 +130,7 @@ describe('the real stack over gRPC: import, push, pull-on-run, boot, restart, li
     // Ours, and those of earlier runs that died; never another live run's (worktrees share libvirtd).
     const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
     const stale = (n: string) => {
-      const pid = Number(n.slice(PREFIX.length));
+      const pid = Number(n.slice(PREFIX.length).split('-')[0]);
       return n.startsWith(PREFIX) && Number.isInteger(pid) && pid > 0 && !alive(pid);
     };
     const ours = (n: string) => n === name || stale(n);

@@ -4,9 +4,10 @@ import assert from 'node:assert/strict';
 import { requireService } from '../../support/services.js';
 import { startTestDaemon, type TestDaemon } from '../../../src/testing/startTestDaemon.js';
 import libvirtPlugin from '../../../src/plugins/libvirt/index.js';
+import { leaseSubnets, uniqueName } from '../../support/unique.js';
 
-const run = `vmrt-d${process.pid % 100000}`;
-const octet = 12 + (process.pid % 50) * 4;
+const run = uniqueName('vmrt-d');
+const octet = leaseSubnets(2);
 
 describe('libvirt plugin in the daemon (test+unix:///default)', () => {
   let d: TestDaemon;

@@ -1,6 +1,6 @@
 // The shared NetworkManager contract against LibvirtNetworkManager: on the test driver with
 // LibvirtHypervisor (so the in-use refusals run), and on qemu:///system (real bridges, dnsmasq).
-// Subnets 10.231.200-207.x, names vmrct-….
+// Subnets leased from test/support/unique (10.231.x.0/24), names vmrct-<run>-….
 import { after, before } from 'node:test';
 import fs from 'node:fs/promises';
 import { execFile } from 'node:child_process';
@@ -12,12 +12,13 @@ import { LibvirtNetworkManager } from '../../../src/plugins/libvirt/network/Libv
 import { LibvirtConnectionManager } from '../../../src/plugins/libvirt/rpc/index.js';
 import { LibvirtHypervisor } from '../../../src/plugins/libvirt/vm/index.js';
 import { defaultContextInfo, quietLogger, testCallContext } from '../../../src/testing/callContext.js';
+import { leaseSubnets, uniqueBridgeName } from '../../support/unique.js';
 
 const pexec = promisify(execFile);
 let stateDir = '';
 let baseDisk = '';
 // A real host bridge, so bridge mode is exercised instead of skipped (we run as root in the suites).
-const hostBridge = `vmrtbr${process.pid % 10000}`;
+const hostBridge = uniqueBridgeName('vmrtbr');
 before(async () => {
   await fs.mkdir(path.resolve('.test-work'), { recursive: true, mode: 0o755 });
   await fs.chmod(path.resolve('.test-work'), 0o755);
@@ -35,7 +36,7 @@ after(async () => {
   await fs.rm(stateDir, { recursive: true, force: true });
 });
 
-for (const [uri, third] of [['test+unix:///default', 200], ['qemu:///system', 204]] as const) {
+for (const [uri, third] of [['test+unix:///default', leaseSubnets(4)], ['qemu:///system', leaseSubnets(4)]] as const) {
   // On qemu:///system the contract's VMs are real QEMU domains on a blank 1 MiB disk: they run (the firmware
   // finds nothing to boot), which is all the in-use refusals need.
   runNetworkContract(`libvirt ${uri}`, async () => {

@@ -1,5 +1,5 @@
 // LibvirtNetworkManager against a real libvirtd: the test driver (fast, shared in-memory state) and
-// qemu:///system (real bridges and dnsmasq). Names start with `vmrt-<pid>`, subnets are 10.231.x.0/24.
+// qemu:///system (real bridges and dnsmasq). Names and subnets (10.231.x.0/24) come from test/support/unique.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -12,13 +12,14 @@ import { isVmrError } from '../../../src/core/errors.js';
 import type { CallContext } from '../../../src/core/ports/common.js';
 import { defaultContextInfo, testCallContext } from '../../../src/testing/callContext.js';
 import type { NetworkSpec } from '../../../src/core/ports/network.js';
+import { leaseSubnets, uniqueBridgeName, uniqueName } from '../../support/unique.js';
 
 const pexec = promisify(execFile);
 const ctxFor = (uri: string): CallContext => testCallContext({ context: defaultContextInfo({ name: 'test', libvirtUri: uri }) });
 const codeOf = (err: unknown) => (isVmrError(err) ? err.code : `not a VmrError: ${String(err)}`);
-const run = `vmrt-${process.pid % 100000}`;
-// Third octet from the pid so parallel runs on one host do not collide; two per URI.
-const octet = 10 + (process.pid % 50) * 4;
+const run = uniqueName('vmrt');
+// Leased so parallel suites and runs on one host never share a subnet; two per URI.
+const octet = leaseSubnets(4);
 
 const spec = (over: Partial<NetworkSpec>): NetworkSpec => ({
   name: '', mode: 'nat', subnet: '', gateway: '', dhcp: true, dhcpStart: '', dhcpEnd: '', bridgeName: '',
@@ -168,7 +169,7 @@ for (const [uri, base] of [['test+unix:///default', octet], ['qemu:///system', o
       });
     } else {
       test('bridge mode attaches to an existing host bridge', async () => {
-        const br = `vmrtbr${process.pid % 1000}`;
+        const br = uniqueBridgeName('vmrtbr');
         bridges.push(br);
         await pexec('ip', ['link', 'add', br, 'type', 'bridge']);
         const n = name('bridge');

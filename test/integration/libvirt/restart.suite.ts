@@ -13,11 +13,12 @@ import { LibvirtConnectionManager } from '../../../src/plugins/libvirt/rpc/index
 import { isVmrError } from '../../../src/core/errors.js';
 import type { CallContext } from '../../../src/core/ports/common.js';
 import { defaultContextInfo, testCallContext } from '../../../src/testing/callContext.js';
+import { uniqueName } from '../../support/unique.js';
 
 const pexec = promisify(execFile);
 const ctxFor = (uri: string): CallContext => testCallContext({ context: defaultContextInfo({ name: 'test', libvirtUri: uri }) });
 const codeOf = (err: unknown) => (isVmrError(err) ? err.code : `not a VmrError: ${String(err)}`);
-const run = `vmrt-r${process.pid % 100000}`;
+const run = uniqueName('vmrt-r');
 
 describe('libvirtd restarts in the middle of a run', () => {
   const ctx = ctxFor('test+unix:///default');

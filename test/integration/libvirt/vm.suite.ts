@@ -16,6 +16,7 @@ import { LibvirtHypervisor } from '../../../src/plugins/libvirt/vm/index.js';
 import { uriSlug } from '../../../src/plugins/libvirt/vm/vmFiles.js';
 import { GUEST_MARKERS, testGuest, type TestGuest } from '../../support/guest.js';
 import { optedOut, requireService } from '../../support/services.js';
+import { uniqueName } from '../../support/unique.js';
 
 const pexec = promisify(execFile);
 const TEST_URI = 'test+unix:///default';
@@ -88,7 +89,7 @@ describe('LibvirtHypervisor on the test driver', { skip: optedOut('libvirtd') },
   let hv: LibvirtHypervisor;
   const names: string[] = [];
   const n = (s: string) => {
-    const name = `vmr-t-${s}-${process.pid}`;
+    const name = uniqueName(`vmr-t-${s}`);
     names.push(name);
     return name;
   };
@@ -203,7 +204,7 @@ describe('LibvirtHypervisor on the test driver', { skip: optedOut('libvirtd') },
   });
 
   test('domains vmregistry did not create are invisible and untouchable', async () => {
-    const name = `vmr-t-foreign-${process.pid}`;
+    const name = uniqueName('vmr-t-foreign');
     const client = mgr.get(TEST_URI);
     const dom = await client.domainDefineXml(
       `<domain type='test'><name>${name}</name><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>`);
@@ -222,7 +223,7 @@ describe('LibvirtHypervisor on the test driver', { skip: optedOut('libvirtd') },
 
   test('failed runs leave no domain and no files', async () => {
     const noNet = n('nonet');
-    await assert.rejects(hv.run(spec(noNet, base, { networkName: `nope-${process.pid}` }), ctx(TEST_URI)), code('NOT_FOUND'));
+    await assert.rejects(hv.run(spec(noNet, base, { networkName: uniqueName('nope') }), ctx(TEST_URI)), code('NOT_FOUND'));
     const noBase = n('nobase');
     await assert.rejects(hv.run(spec(noBase, path.join(stateDir, 'missing.raw')), ctx(TEST_URI)), code('FAILED_PRECONDITION'));
     // Fails after the domain was defined and started: the test driver has no DHCP leases.
@@ -284,7 +285,7 @@ describe('LibvirtHypervisor on qemu:///system with real guests', { skip: optedOu
   let guest: TestGuest;
   const names: string[] = [];
   const n = (s: string) => {
-    const name = `vmr-q-${s}-${process.pid}`;
+    const name = uniqueName(`vmr-q-${s}`);
     names.push(name);
     return name;
   };

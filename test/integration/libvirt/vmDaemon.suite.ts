@@ -11,6 +11,7 @@ import { LibvirtHypervisor } from '../../../src/plugins/libvirt/vm/index.js';
 import libvirtPlugin from '../../../src/plugins/libvirt/index.js';
 import { startTestDaemon, type TestDaemon } from '../../../src/testing/startTestDaemon.js';
 import { optedOut, requireService } from '../../support/services.js';
+import { uniqueName } from '../../support/unique.js';
 
 const URI = 'test+unix:///default';
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
@@ -29,7 +30,7 @@ describe('VM RPCs through the daemon (test+unix:///default)', { skip: optedOut('
   let stateDir: string;
   let mgr: LibvirtConnectionManager;
   let hv: LibvirtHypervisor;
-  const name = `vmr-d-${process.pid}`;
+  const name = uniqueName('vmr-d');
 
   before(async () => {
     await requireService('libvirtd');
