@@ -14,7 +14,8 @@ if ! pgrep -x libvirtd >/dev/null || [ ! -S "$sock" ]; then
   rm -f "$sock" "$sock-ro" "$sock-admin"
   libvirtd -d
 fi
-for i in $(seq 1 100); do [ -S "$sock" ] && virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.1; done
+# Under load (TCG guests on 2 cores) a restart can take tens of seconds.
+for i in $(seq 1 600); do [ -S "$sock" ] && virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.1; done
 [ -S "$sock" ] || { echo "libvirtd did not create $sock" >&2; exit 1; }
 if ! virsh -q -c qemu:///system net-info default >/dev/null 2>&1; then
   if [ -f /usr/share/libvirt/networks/default.xml ]; then virsh -q -c qemu:///system net-define /usr/share/libvirt/networks/default.xml >/dev/null; fi
