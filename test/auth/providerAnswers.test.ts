@@ -124,7 +124,7 @@ describe('auth-oidc: what a provider answers, and client secrets', () => {
     const out = await h.auth.logout('', h.ctx({ name: 'out' }));
     assert.match(out.message, /could not revoke/);
     assert.match(out.message, /\/end_session\?client_id=vmr/);
-    assert.equal(await h.state.namespace('auth').get(`session:out:${a.issuer}`), undefined);
+    assert.equal(await h.impl.store.raw(`session:out:${a.issuer}`), undefined);
   });
 
   it('never logs the secret', () => {

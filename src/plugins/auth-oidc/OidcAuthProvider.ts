@@ -28,7 +28,7 @@ export class OidcAuthProvider implements AuthProvider {
 
   constructor(
     private readonly config: AuthOidcConfig,
-    private readonly store: SessionStore,
+    readonly store: SessionStore,
     private readonly kv: KeyValueStore,
     private readonly log: Logger,
   ) {

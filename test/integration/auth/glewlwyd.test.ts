@@ -85,7 +85,7 @@ describe('auth-oidc against glewlwyd (a second real provider)', () => {
     assert.match(out.message, /logged out frank/);
     assert.doesNotMatch(out.message, /could not revoke/);
     assert.match(out.message, /end_session/);
-    assert.equal(await h.state.namespace('auth').get(`session:bye:${g.issuer}`), undefined);
+    assert.equal(await h.impl.store.raw(`session:bye:${g.issuer}`), undefined);
   });
 
   it('never logs the client secret nor puts it in a message', async () => {
