@@ -3,10 +3,12 @@
 // client_secret_basic, chosen from its discovery document), refuses a wrong password with a bare HTTP 403
 // and no body, and a wrong client secret with a bare 400.
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import authOidcPlugin from '../../../src/plugins/auth-oidc/index.js';
+import { startTestDaemon } from '../../../src/testing/startTestDaemon.js';
 import { startGlewlwyd, type Glewlwyd } from '../../support/oidc/glewlwyd.js';
 import { startAuthPlugin, type AuthHarness } from '../../support/oidc/harness.js';
 
@@ -102,4 +104,35 @@ describe('auth-oidc against glewlwyd (a second real provider)', () => {
     await assert.rejects(p.auth.login(login('frank', 'frankpass123'), p.ctx()),
       (e: CodedError) => e.code === 'FAILED_PRECONDITION' && /readable by every user/.test(e.message));
   });
+
+  it('through the daemon: UNAUTHENTICATED over gRPC, and the secret in no file of the data dir', async () => {
+    const d = await startTestDaemon({
+      plugins: [authOidcPlugin],
+      pluginConfig: { 'auth-oidc': { allowPasswordGrant: true, scopes: 'openid', clients: [{ issuer: g.issuer, clientId: g.clientId, clientSecret: g.clientSecret }] } },
+    });
+    try {
+      await d.client.call('ContextCreate', { context: { name: 'glw', authServer: g.issuer, authClientId: g.clientId }, use: true });
+      await assert.rejects(d.client.call('Login', { username: 'frank', password: 'wrong-wrong' }), (e: { code?: number; details?: string }) =>
+        e.code === 16 && !String(e.details).includes(g.clientSecret));
+      const ok = await d.client.call('Login', { username: 'frank', password: 'frankpass123' });
+      assert.equal(ok.username, 'frank');
+      const out = await d.client.call('Logout', {});
+      assert.match(out.message, /end_session/);
+      for (const file of await filesUnder(d.dataDir)) {
+        assert.equal((await readFile(file)).includes(Buffer.from(g.clientSecret)), false, `client secret in ${file}`);
+      }
+    } finally {
+      await d.stop();
+    }
+  });
 });
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...await filesUnder(p));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
