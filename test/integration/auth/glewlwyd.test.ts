@@ -81,6 +81,16 @@ describe('auth-oidc against glewlwyd (a second real provider)', () => {
     await assert.rejects(none.auth.login(login('frank', 'frankpass123'), none.ctx()), (e: CodedError) => e.code === 'UNAUTHENTICATED');
   });
 
+  it('starts the device flow as the confidential client and answers pending until the user acts', async () => {
+    const dev = await plugin(g.clientId, g.clientSecret, { deviceWaitSeconds: 0 });
+    const start = await dev.auth.login({ ...login('', ''), deviceFlow: true }, dev.ctx());
+    assert.equal(start.pending, true);
+    assert.match(start.userCode ?? '', /\w/);
+    assert.ok(start.verificationUri?.startsWith(g.issuer));
+    const poll = await dev.auth.login({ ...login('', ''), deviceCode: start.deviceCode! }, dev.ctx());
+    assert.equal(poll.pending, true);
+  });
+
   it('logs out: revokes at glewlwyd and hands the end-session URL', async () => {
     await h.auth.login(login('frank', 'frankpass123'), h.ctx({ name: 'bye' }));
     const out = await h.auth.logout('', h.ctx({ name: 'bye' }));
