@@ -71,7 +71,7 @@ describe('auth-oidc: what a provider answers, and client secrets', () => {
   it('answers a bare 403 (no body) from the token endpoint with UNAUTHENTICATED', async () => {
     a.token = bare(403);
     await assert.rejects(h.auth.login(pw('frank', 'wrong'), h.ctx()), (e: CodedError) =>
-      e.code === 'UNAUTHENTICATED' && /HTTP 403 with no reason given/.test(e.message) && !/unreachable/.test(e.message));
+      e.code === 'UNAUTHENTICATED' && /refused the password login for frank \(HTTP 403, no reason given\)/.test(e.message) && !/unreachable/.test(e.message));
     a.token = (_req, res) => { res.writeHead(401, { 'content-type': 'text/html' }).end('<html>denied</html>'); };
     await assert.rejects(h.auth.login(pw('frank', 'wrong'), h.ctx()), (e: CodedError) => e.code === 'UNAUTHENTICATED');
   });

@@ -14,7 +14,7 @@ import type { AuthOidcConfig } from './config.js';
 import { forgetDevice, pendingDevice, pollDevice, startDevice } from './deviceFlow.js';
 import { checkIssuer } from './health.js';
 import { IssuerClients, normalizeIssuer, withSignal } from './issuerClients.js';
-import { oauthErrorCode, toDomainError } from './oidcErrors.js';
+import { isUnexplainedRefusal, oauthErrorCode, toDomainError } from './oidcErrors.js';
 import { registrarFor } from './registrarFor.js';
 import { credentialsFor, hostAllowed } from './registryCredentials.js';
 import { sessionKey, type Session, type SessionStore } from './session.js';
@@ -204,6 +204,14 @@ export class OidcAuthProvider implements AuthProvider {
     } catch (err) {
       if (oauthErrorCode(err) === 'invalid_grant') {
         throw new UnauthenticatedError(`wrong username or password for ${input.username} at ${issuer}`, { cause: err });
+      }
+      // Some providers (glewlwyd) refuse a wrong password with a bare 403: still a refusal, not an outage.
+      const refusal = isUnexplainedRefusal(err);
+      if (refusal) {
+        throw new UnauthenticatedError(`${issuer} refused the password login for ${input.username} (HTTP ${refusal.status}` +
+          `${refusal.reason ? `: ${refusal.reason}` : ', no reason given'}); check the username and password, and that ` +
+          'this client may use the password grant (some providers allow it only to confidential clients: see clientSecret)',
+        { cause: err });
       }
       throw err;
     }

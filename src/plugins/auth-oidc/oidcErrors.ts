@@ -103,6 +103,14 @@ function fromOAuthCode(err: oidc.ResponseBodyError, what: string, issuer: string
   }
 }
 
+/** A 4xx refusal that no OAuth error code explains (bare 400/401/403, or a code we do not map). */
+export function isUnexplainedRefusal(err: unknown): HttpRefusal | undefined {
+  const r = httpRefusal(err);
+  if (!r || r.status < 400 || r.status >= 500) return undefined;
+  if (err instanceof oidc.ResponseBodyError && fromOAuthCode(err, '', '')) return undefined;
+  return r;
+}
+
 function fromStatus(r: HttpRefusal, err: unknown, what: string, issuer: string, opts: MappingOptions): VmrError {
   const said = r.reason ? `: ${r.reason}` : ' with no reason given';
   if (r.status >= 500 || r.status < 400) {
@@ -114,8 +122,7 @@ function fromStatus(r: HttpRefusal, err: unknown, what: string, issuer: string, 
   }
   // Some providers answer a wrong password (or a client they do not know) with a bare 400/401/403 and no
   // JSON: that is a refusal, not an outage, so the user is told to check what they typed.
-  return new UnauthenticatedError(`${what} failed: ${issuer} refused the request (HTTP ${r.status}${said}); ` +
-    'check the username and password, and that this client may use this kind of login', { cause: err });
+  return new UnauthenticatedError(`${what} failed: ${issuer} refused the request (HTTP ${r.status}${said})`, { cause: err });
 }
 
 function reasonOf(error: unknown, description: unknown): string | undefined {
