@@ -134,5 +134,7 @@ describe('auth-oidc: what a provider answers, and client secrets', () => {
   it('refuses to start with a secret not bound to an issuer', async () => {
     await assert.rejects(startAuthPlugin({}, { clientSecret: SECRET }),
       (e: CodedError) => e.code === 'INVALID_ARGUMENT' && /clientSecretIssuers/.test(e.message) && !e.message.includes(SECRET));
+    await assert.rejects(startAuthPlugin({}, { clients: [{ issuer: 'not a url', clientId: 'x', clientSecret: SECRET }] }),
+      (e: CodedError & { field?: string }) => e.code === 'INVALID_ARGUMENT' && e.field === 'clients[0].issuer' && !e.message.includes(SECRET));
   });
 });

@@ -19,15 +19,22 @@ export class ClientSecrets {
   private readonly entries: Entry[];
 
   /** Throws when a secret is configured without the issuers it belongs to. */
-  constructor(config: AuthOidcConfig, normalize: (issuer: string) => string) {
+  constructor(config: AuthOidcConfig, normalizeIssuer: (issuer: string) => string) {
+    const normalize = (issuer: string, field: string) => {
+      try {
+        return normalizeIssuer(issuer);
+      } catch {
+        throw new InvalidArgumentError(`auth-oidc: ${field} "${issuer.slice(0, 128)}" is not an http(s) issuer URL`, { field });
+      }
+    };
     const entries: Entry[] = [];
     if (config.clientSecret || config.clientSecretFile) {
       if (config.clientSecretIssuers.length === 0) {
         throw new InvalidArgumentError('auth-oidc: clientSecret is set but clientSecretIssuers is empty; list the ' +
           'issuers the secret was registered at (it is never sent anywhere else)', { field: 'clientSecretIssuers' });
       }
-      for (const issuer of config.clientSecretIssuers) {
-        entries.push({ issuer: normalize(issuer), clientId: config.clientId, secret: config.clientSecret, file: config.clientSecretFile });
+      for (const [i, issuer] of config.clientSecretIssuers.entries()) {
+        entries.push({ issuer: normalize(issuer, `clientSecretIssuers[${i}]`), clientId: config.clientId, secret: config.clientSecret, file: config.clientSecretFile });
       }
     }
     config.clients.forEach((c, i) => {
@@ -35,7 +42,7 @@ export class ClientSecrets {
         throw new InvalidArgumentError(`auth-oidc: clients[${i}] has neither clientSecret nor clientSecretFile`,
           { field: `clients[${i}].clientSecret` });
       }
-      entries.push({ issuer: normalize(c.issuer), clientId: c.clientId, secret: c.clientSecret, file: c.clientSecretFile });
+      entries.push({ issuer: normalize(c.issuer, `clients[${i}].issuer`), clientId: c.clientId, secret: c.clientSecret, file: c.clientSecretFile });
     });
     this.entries = entries;
   }

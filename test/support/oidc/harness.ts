@@ -57,6 +57,9 @@ export async function startAuthPlugin(
     log,
     dataDir: path.join(dir, 'auth-oidc'),
     host: { version: 'test', apiVersion: '1.0.0' },
+  }).catch(async (err: unknown) => {
+    if (!dataDir) await rm(dir, { recursive: true, force: true });
+    throw err;
   });
   const impl = inst.implementations[authPort.id] as OidcAuthProvider;
   const base: ContextInfo = {
