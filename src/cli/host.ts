@@ -1,7 +1,7 @@
 // Where the daemon listens: --host, then VMR_HOST, then the daemon's own default socket.
-import os from 'node:os';
 import path from 'node:path';
-import { UsageError } from './errors.js';
+import { socketDirProblem, tmpSocketDir } from '../core/grpc/socketDir.js';
+import { DaemonUnreachableError, UsageError } from './errors.js';
 
 export interface DaemonAddress {
   /** gRPC target, e.g. unix:///run/vmregistry/vmregistry.sock */
@@ -17,7 +17,21 @@ export interface DaemonAddress {
 export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): string {
   if (uid === 0) return '/run/vmregistry/vmregistry.sock';
   if (env.XDG_RUNTIME_DIR) return path.join(env.XDG_RUNTIME_DIR, 'vmregistry', 'vmregistry.sock');
-  return path.join(os.tmpdir(), `vmregistry-${uid}`, 'vmregistry.sock');
+  return path.join(tmpSocketDir(uid), 'vmregistry.sock');
+}
+
+/**
+ * Refuses a socket in the per-uid temp directory unless that directory is ours and private: anyone can
+ * create `/tmp/vmregistry-<uid>` first and put their own socket there to collect what we send (passwords).
+ */
+export function checkSocketDir(address: DaemonAddress, uid = process.getuid?.() ?? 0): void {
+  const dir = path.dirname(address.socketPath);
+  if (dir !== tmpSocketDir(uid)) return;
+  const problem = socketDirProblem(dir, [uid]);
+  if (problem) {
+    throw new DaemonUnreachableError(address.target, `refusing to use it: ${problem}, so the socket there may not ` +
+      `be your daemon's. Remove ${dir} and restart the daemon, or set XDG_RUNTIME_DIR`);
+  }
 }
 
 export function resolveAddress(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): DaemonAddress {

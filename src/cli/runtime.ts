@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { DaemonClient } from './client.js';
 import { CancelledError, CliError, DaemonUnreachableError } from './errors.js';
 import { ExitCode } from './exitCodes.js';
-import { resolveAddress } from './host.js';
+import { checkSocketDir, resolveAddress } from './host.js';
 
 export interface GlobalOptions {
   host?: string;
@@ -28,7 +28,11 @@ export class Cli {
   }
 
   daemon(): DaemonClient {
-    this.client ??= new DaemonClient(resolveAddress(this.globals.host, this.io.env));
+    if (!this.client) {
+      const address = resolveAddress(this.globals.host, this.io.env);
+      checkSocketDir(address);
+      this.client = new DaemonClient(address);
+    }
     return this.client;
   }
 

@@ -80,9 +80,55 @@ describe('session crypto', () => {
     assert.ok(dump.includes('alice'), 'metadata stays readable');
     assert.deepEqual(await store.load('session:default:https://id.example'), { ...s, subject: undefined, scope: undefined });
 
-    const foreign = new SessionStore(kv, await SessionCrypto.open(path.join(dir, 'g')), log);
-    assert.equal(await foreign.load('session:default:https://id.example'), undefined);
-    assert.equal(await kv.get('session:default:https://id.example'), undefined, 'undecryptable session removed');
+    // A record sealed under this daemon's key but altered is dropped.
+    const at = store.storageKey('session:default:https://id.example');
+    const rec = await kv.get<{ sealed: string }>(at);
+    await kv.set(at, { ...rec, sealed: `${rec!.sealed.slice(0, -4)}AAAA` });
+    assert.equal(await store.load('session:default:https://id.example'), undefined);
+    assert.equal(await kv.get(at), undefined, 'tampered session removed');
     assert.equal(log.lines.join('\n').includes('secret'), false);
+  });
+
+  it('keeps daemons with different key files apart on one state store (issue 15.6)', async () => {
+    const state = new MemoryStateStore();
+    const kv = state.namespace('auth');
+    const log = new RecordingLogger();
+    const a = new SessionStore(kv, await SessionCrypto.open(path.join(dir, 'ha')), log);
+    const b = new SessionStore(kv, await SessionCrypto.open(path.join(dir, 'hb')), log);
+    const key = 'session:default:https://id.example';
+    const s = (username: string): Session => ({
+      issuer: 'https://id.example', clientId: 'vmr', username, accessToken: `AT-${username}`, tokenType: 'bearer', expiresAt: 1,
+    });
+    await a.save(key, s('alice'));
+    // B cannot read A's session: for B it does not exist, and B must not delete it.
+    assert.equal(await b.load(key), undefined);
+    assert.equal((await a.load(key))?.accessToken, 'AT-alice');
+    // B logging in on the same context and issuer does not overwrite A's; B logging out leaves A's alone.
+    await b.save(key, s('bob'));
+    assert.equal((await a.load(key))?.accessToken, 'AT-alice');
+    assert.equal((await b.load(key))?.accessToken, 'AT-bob');
+    await b.delete(key);
+    assert.equal((await a.load(key))?.accessToken, 'AT-alice');
+    // A daemon with a copy of A's key file shares A's sessions (the documented way to share them).
+    const a2 = new SessionStore(kv, await SessionCrypto.open(path.join(dir, 'ha')), log);
+    assert.equal((await a2.load(key))?.accessToken, 'AT-alice');
+  });
+
+  it('moves a session stored before keys carried the key id, and leaves one it cannot open', async () => {
+    const state = new MemoryStateStore();
+    const kv = state.namespace('auth');
+    const log = new RecordingLogger();
+    const crypto = await SessionCrypto.open(path.join(dir, 'ia'));
+    const key = 'session:default:https://id.example';
+    const legacy = { v: 1, issuer: 'https://id.example', clientId: 'vmr', username: 'alice', tokenType: 'bearer', expiresAt: 1,
+      sealed: crypto.seal(JSON.stringify({ accessToken: 'AT-old' }), key) };
+    await kv.set(key, legacy);
+    const other = new SessionStore(kv, await SessionCrypto.open(path.join(dir, 'ib')), log);
+    assert.equal(await other.load(key), undefined);
+    assert.ok(await kv.get(key), 'another daemon\'s legacy session is left alone');
+    const mine = new SessionStore(kv, crypto, log);
+    assert.equal((await mine.load(key))?.accessToken, 'AT-old');
+    assert.equal(await kv.get(key), undefined);
+    assert.ok(await mine.raw(key));
   });
 });

@@ -1,12 +1,13 @@
 import os from 'node:os';
 import path from 'node:path';
+import { tmpSocketDir } from '../grpc/socketDir.js';
 
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
 
 /** `/run/vmregistry/vmregistry.sock` for root, `$XDG_RUNTIME_DIR/vmregistry/vmregistry.sock` for a user. */
 export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string {
   if (!isRoot() && env.XDG_RUNTIME_DIR) return path.join(env.XDG_RUNTIME_DIR, 'vmregistry', 'vmregistry.sock');
-  if (!isRoot()) return path.join(os.tmpdir(), `vmregistry-${process.getuid?.() ?? 'user'}`, 'vmregistry.sock');
+  if (!isRoot()) return path.join(tmpSocketDir(process.getuid?.() ?? 0), 'vmregistry.sock');
   return '/run/vmregistry/vmregistry.sock';
 }
 

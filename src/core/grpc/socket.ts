@@ -1,10 +1,11 @@
-// Unix socket hygiene: a parent directory we control, refuse when another daemon answers, remove a
-// stale socket, then 0660 (+ optional group) once bound.
+// Unix socket hygiene: a parent directory we control (owned by us or root, writable by nobody else),
+// refuse when another daemon answers, remove a stale socket, then 0660 (+ optional group) once bound.
 import { chmod, chown, lstat, mkdir, unlink } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError } from '../errors.js';
+import { socketDirProblem } from './socketDir.js';
 
 export async function prepareSocketPath(socket: string): Promise<void> {
   if (Buffer.byteLength(socket) > 107) throw new InvalidArgumentError(`socket path ${socket} is longer than the 107 bytes a Unix socket allows`, { field: 'socket' });
@@ -13,6 +14,13 @@ export async function prepareSocketPath(socket: string): Promise<void> {
     await mkdir(dir, { recursive: true, mode: 0o755 });
   } catch (err) {
     throw new FailedPreconditionError(`cannot create the socket directory ${dir}: ${(err as Error).message} (choose another with --socket)`, { cause: err, field: 'socket' });
+  }
+  const uid = process.getuid?.() ?? 0;
+  const problem = socketDirProblem(dir, uid === 0 ? [0] : [uid, 0]);
+  if (problem) {
+    // Not "fixed" by chmod/chown: a directory someone else made may already hold their socket or files.
+    throw new FailedPreconditionError(`refusing to listen in ${dir}: ${problem}; someone else could swap the socket. ` +
+      'Remove the directory (it is recreated safely) or choose another --socket', { field: 'socket' });
   }
   let st;
   try {

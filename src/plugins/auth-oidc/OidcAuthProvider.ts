@@ -9,11 +9,12 @@ import type {
 } from '../../core/ports/auth.js';
 import type { CallContext, ComponentHealth, Logger } from '../../core/ports/common.js';
 import type { KeyValueStore } from '../../core/ports/state.js';
+import { ClientSecrets } from './clientSecrets.js';
 import type { AuthOidcConfig } from './config.js';
 import { forgetDevice, pendingDevice, pollDevice, startDevice } from './deviceFlow.js';
 import { checkIssuer } from './health.js';
 import { IssuerClients, normalizeIssuer, withSignal } from './issuerClients.js';
-import { oauthErrorCode, toDomainError } from './oidcErrors.js';
+import { isUnexplainedRefusal, oauthErrorCode, toDomainError } from './oidcErrors.js';
 import { registrarFor } from './registrarFor.js';
 import { credentialsFor, hostAllowed } from './registryCredentials.js';
 import { sessionKey, type Session, type SessionStore } from './session.js';
@@ -27,13 +28,15 @@ export class OidcAuthProvider implements AuthProvider {
 
   constructor(
     private readonly config: AuthOidcConfig,
-    private readonly store: SessionStore,
+    readonly store: SessionStore,
     private readonly kv: KeyValueStore,
     private readonly log: Logger,
   ) {
+    const secrets = new ClientSecrets(config, normalizeIssuer);
     this.clients = new IssuerClients({
       allowInsecureIssuers: config.allowInsecureIssuers,
       timeoutSeconds: config.httpTimeoutSeconds,
+      secretFor: (issuer, clientId) => secrets.secretFor(issuer, clientId),
     });
     this.extraParams = config.resource ? { resource: config.resource } : {};
     this.sessions = new SessionManager(store, this.clients, config.refreshSkewSeconds * 1000, this.extraParams, log);
@@ -69,27 +72,35 @@ export class OidcAuthProvider implements AuthProvider {
     if (!s) return { message: `not logged in to ${issuer}` };
     const notes: string[] = [];
     await withSignal(ctx.signal, async () => {
+      let config: oidc.Configuration;
       try {
-        const config = await this.clients.get(issuer, s.clientId);
-        const meta = config.serverMetadata();
-        if (s.refreshToken && meta.revocation_endpoint) {
+        config = await this.clients.get(issuer, s.clientId);
+      } catch (err) {
+        // The local session goes regardless: the user asked to be logged out here.
+        notes.push(`could not revoke the session at ${issuer} (${toDomainError(err, 'discovery', issuer).message}); ` +
+          'its tokens stay valid until they expire');
+        return;
+      }
+      const meta = config.serverMetadata();
+      if (s.refreshToken && meta.revocation_endpoint) {
+        try {
           // Revoking the refresh token ends the grant; JWT access tokens stay valid until they expire
           // (minutes), which is why providers keep them short-lived.
           await oidc.tokenRevocation(config, s.refreshToken, { token_type_hint: 'refresh_token' });
-        } else if (s.refreshToken) {
-          notes.push(`${issuer} has no revocation endpoint; its tokens stay valid until they expire`);
+        } catch (err) {
+          notes.push(`could not revoke the session at ${issuer} (${toDomainError(err, 'revocation', issuer).message}); ` +
+            'its tokens stay valid until they expire');
         }
-        if (meta.end_session_endpoint) {
-          // RP-initiated logout is a browser interaction (the provider's session lives in the user's
-          // browser cookies, not here): hand the CLI the URL to open. client_id instead of id_token_hint
-          // keeps the ID token (personal data) out of messages that may end up in logs.
-          const url = oidc.buildEndSessionUrl(config, { client_id: s.clientId });
-          notes.push(`to also sign out of ${issuer} in your browser, open ${url.href}`);
-        }
-      } catch (err) {
-        // The local session goes regardless: the user asked to be logged out here.
-        notes.push(`could not revoke the session at ${issuer} (${toDomainError(err, 'revocation', issuer).message}); ` +
-          'its tokens stay valid until they expire');
+      } else if (s.refreshToken) {
+        notes.push(`${issuer} has no revocation endpoint; its tokens stay valid until they expire`);
+      }
+      if (meta.end_session_endpoint) {
+        // RP-initiated logout is a browser interaction (the provider's session lives in the user's
+        // browser cookies, not here): hand the CLI the URL to open — also when revocation failed, since the
+        // browser session is a separate thing. client_id instead of id_token_hint keeps the ID token
+        // (personal data) out of messages that may end up in logs.
+        const url = oidc.buildEndSessionUrl(config, { client_id: s.clientId });
+        notes.push(`to also sign out of ${issuer} in your browser, open ${url.href}`);
       }
     });
     await this.store.delete(key);
@@ -115,7 +126,7 @@ export class OidcAuthProvider implements AuthProvider {
     // listed) get them, never e.g. a public registry an image happens to be pulled from.
     if (!hostAllowed(registryHost, ctx.context.registryUrl, this.config.credentialHosts)) return undefined;
     const key = sessionKey(ctx.context.name, normalizeIssuer(ctx.context.authServer));
-    const s = await withSignal(ctx.signal, () => this.sessions.fresh(key));
+    const s = await withSignal(ctx.signal, () => this.sessions.fresh(key, ctx.signal));
     return s ? credentialsFor(s) : undefined;
   }
 
@@ -193,6 +204,14 @@ export class OidcAuthProvider implements AuthProvider {
     } catch (err) {
       if (oauthErrorCode(err) === 'invalid_grant') {
         throw new UnauthenticatedError(`wrong username or password for ${input.username} at ${issuer}`, { cause: err });
+      }
+      // Some providers (glewlwyd) refuse a wrong password with a bare 403: still a refusal, not an outage.
+      const refusal = isUnexplainedRefusal(err);
+      if (refusal) {
+        throw new UnauthenticatedError(`${issuer} refused the password login for ${input.username} (HTTP ${refusal.status}` +
+          `${refusal.reason ? `: ${refusal.reason}` : ', no reason given'}); check the username and password, and that ` +
+          'this client may use the password grant (some providers allow it only to confidential clients: see clientSecret)',
+        { cause: err });
       }
       throw err;
     }

@@ -2,7 +2,7 @@
 // and otherwise refreshes it — once per session no matter how many callers arrive together (the
 // provider rotates refresh tokens, and presenting a consumed one would revoke the whole grant).
 import * as oidc from 'openid-client';
-import { isVmrError, UnauthenticatedError } from '../../core/errors.js';
+import { CancelledError, isVmrError, UnauthenticatedError } from '../../core/errors.js';
 import type { Logger } from '../../core/ports/common.js';
 import type { IssuerClients } from './issuerClients.js';
 import { withSignal } from './issuerClients.js';
@@ -25,10 +25,13 @@ export class SessionManager {
   ) {}
 
   /** The session under `key` with an access token good for at least the skew; undefined when logged out. */
-  async fresh(key: string): Promise<Session | undefined> {
+  async fresh(key: string, signal?: AbortSignal): Promise<Session | undefined> {
     const s = await this.store.load(key);
     if (!s || this.isFresh(s)) return s;
-    return this.flights.do(key, () => this.refresh(key));
+    const flight = this.flights.do(key, () => this.refresh(key));
+    // The refresh is shared and bounded by the per-request timeout; this caller stops waiting for it when
+    // its own call is cancelled or past its deadline.
+    return signal ? untilAborted(flight, signal) : flight;
   }
 
   /** Waits for a refresh of `key` that is under way (logout must not race one). */
@@ -71,4 +74,13 @@ export class SessionManager {
       }
     });
   }
+}
+
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new CancelledError('cancelled while refreshing the session', { cause: signal.reason }));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new CancelledError('cancelled while refreshing the session', { cause: signal.reason }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

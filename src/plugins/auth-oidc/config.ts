@@ -10,9 +10,24 @@ export interface ScimTarget {
 }
 
 // A type alias (not an interface) so it is assignable to the loader's Record<string, unknown> config.
-export type AuthOidcConfig = {
-  /** Client id when the context sets none (ContextInfo.authClientId wins). A public client: no secret. */
+/** A confidential client's secret, bound to the issuer it was registered at. */
+export interface ClientSecretEntry {
+  issuer: string;
   clientId: string;
+  clientSecret: string;
+  /** File holding the secret (wins over clientSecret); must not be readable by other users. */
+  clientSecretFile: string;
+}
+
+export type AuthOidcConfig = {
+  /** Client id when the context sets none (ContextInfo.authClientId wins). */
+  clientId: string;
+  /** Secret of `clientId`, sent only to the issuers in `clientSecretIssuers` (contexts can name any issuer). */
+  clientSecret: string;
+  clientSecretFile: string;
+  clientSecretIssuers: string[];
+  /** Secrets of other client ids (e.g. a context's own authClientId), each bound to its issuer. */
+  clients: ClientSecretEntry[];
   scopes: string;
   /** RFC 8707 resource indicator sent with token requests (e.g. the registry's audience); empty: none. */
   resource: string;
@@ -48,6 +63,27 @@ export const configSchema: ConfigSchema = {
   type: 'object',
   properties: {
     clientId: { type: 'string', default: 'vmr', description: 'OIDC client id when the context has none' },
+    clientSecret: { type: 'string', default: '', description: 'secret of clientId (confidential client); never logged' },
+    clientSecretFile: { type: 'string', default: '', description: 'file holding the secret of clientId (wins over clientSecret)' },
+    clientSecretIssuers: {
+      type: 'array', items: { type: 'string' }, default: [],
+      description: 'issuers that may receive clientSecret; required when a secret is set',
+    },
+    clients: {
+      type: 'array',
+      default: [],
+      description: 'secrets of further client ids, each sent only to its issuer',
+      items: {
+        type: 'object',
+        required: ['issuer', 'clientId'],
+        properties: {
+          issuer: { type: 'string', default: '' },
+          clientId: { type: 'string', default: '' },
+          clientSecret: { type: 'string', default: '' },
+          clientSecretFile: { type: 'string', default: '' },
+        },
+      },
+    },
     scopes: { type: 'string', default: 'openid profile email offline_access' },
     resource: { type: 'string', default: '' },
     allowPasswordGrant: { type: 'boolean', default: false },

@@ -4,6 +4,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import * as oidc from 'openid-client';
 import { FailedPreconditionError, InvalidArgumentError } from '../../core/errors.js';
+import { chooseAuthMethod, clientAuthFor } from './clientSecrets.js';
 import { toDomainError } from './oidcErrors.js';
 
 const callSignal = new AsyncLocalStorage<AbortSignal | undefined>();
@@ -25,6 +26,8 @@ const CACHE_MS = 10 * 60_000;
 export interface IssuerClientOptions {
   allowInsecureIssuers: boolean;
   timeoutSeconds: number;
+  /** The confidential client's secret for this issuer + client id; undefined for a public client. */
+  secretFor?: (issuer: string, clientId: string) => Promise<string | undefined>;
 }
 
 /** Validates an issuer URL and returns it in the form used as a key (no trailing slash). */
@@ -68,16 +71,28 @@ export class IssuerClients {
         'allowInsecureIssuers in the auth-oidc plugin config');
     }
     const execute = insecure ? [oidc.allowInsecureRequests] : [];
+    let config: oidc.Configuration;
     try {
-      const config = await oidc.discovery(url, clientId, { token_endpoint_auth_method: 'none' }, oidc.None(), {
+      config = await oidc.discovery(url, clientId, { token_endpoint_auth_method: 'none' }, oidc.None(), {
         execute,
         timeout: this.opts.timeoutSeconds,
         [oidc.customFetch]: signalledFetch,
       });
-      config[oidc.customFetch] = signalledFetch;
-      return config;
     } catch (err) {
-      throw toDomainError(err, `discovery of ${issuer}`, issuer);
+      throw toDomainError(err, `discovery of ${issuer}`, issuer, { refusal: 'configuration' });
     }
+    const secret = await this.opts.secretFor?.(issuer, clientId);
+    if (secret) {
+      // The method can only be chosen once the discovery document is known, hence a second Configuration
+      // over the same metadata. The secret stays inside the ClientAuth closure: not in client metadata,
+      // not in anything that is logged or returned.
+      const meta = config.serverMetadata();
+      const method = chooseAuthMethod(meta.token_endpoint_auth_methods_supported, issuer);
+      config = new oidc.Configuration(meta, clientId, { token_endpoint_auth_method: method }, clientAuthFor(method, secret));
+      for (const ex of execute) ex(config);
+      config.timeout = this.opts.timeoutSeconds;
+    }
+    config[oidc.customFetch] = signalledFetch;
+    return config;
   }
 }

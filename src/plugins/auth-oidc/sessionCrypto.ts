@@ -1,7 +1,7 @@
 // Seals session secrets (tokens) with AES-256-GCM before they reach the state store, so a copy of the
 // database alone reveals no tokens. The key lives in a 0600 file in the plugin's data dir; the AAD
 // binds each ciphertext to its store key so a sealed blob cannot be moved to another context.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DataLossError, fromSystemError } from '../../core/errors.js';
@@ -13,7 +13,15 @@ const TAG_BYTES = 16;
 const VERSION = 'v1';
 
 export class SessionCrypto {
-  private constructor(private readonly key: Buffer) {}
+  /**
+   * Names the key without revealing it (a hash of 256 random bits): sessions are stored under it, so
+   * daemons sharing a state store but not a key file never see, overwrite or delete each other's sessions.
+   */
+  readonly keyId: string;
+
+  private constructor(private readonly key: Buffer) {
+    this.keyId = createHash('sha256').update('vmregistry auth-oidc session key id\0').update(key).digest('hex').slice(0, 16);
+  }
 
   /** Loads the key from `dir/session.key`, creating it (0600, in a 0700 dir) on first use. */
   static async open(dir: string, log?: Logger): Promise<SessionCrypto> {

@@ -20,12 +20,17 @@ export interface VmrOptions {
   timeoutMs?: number;
   /** Called once the process is running (e.g. to send it SIGINT later). */
   onSpawn?: (child: import('node:child_process').ChildProcess) => void;
+  /** Run as this uid (and gid), e.g. to act as another user; needs root. */
+  uid?: number;
 }
 
 export function vmr(args: string[], opts: VmrOptions = {}): Promise<VmrResult> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env, VMR_HOST: undefined, NO_COLOR: '1', ...opts.env };
-    const child = spawn(process.execPath, [vmrBin, ...args], { cwd: opts.cwd ?? repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [vmrBin, ...args], {
+      cwd: opts.cwd ?? repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'],
+      ...(opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.uid }),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });

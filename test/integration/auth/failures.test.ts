@@ -134,10 +134,10 @@ describe('auth-oidc failure modes', () => {
     await idp.stop();
     await delay(Math.max(0, s.expiresAt - Date.now()) + 50);
     await assert.rejects(h.auth.registryCredentials(REGISTRY, h.ctx()), code('UNAVAILABLE'));
-    assert.ok(await h.state.namespace('auth').get(key), 'session kept for when the provider is back');
+    assert.ok(await h.impl.store.raw(key), 'session kept for when the provider is back');
     // Logging out still works locally and says the provider could not be told.
     const out = await h.auth.logout('', h.ctx());
     assert.match(out.message, /could not revoke/);
-    assert.equal(await h.state.namespace('auth').get(key), undefined);
+    assert.equal(await h.impl.store.raw(key), undefined);
   });
 });

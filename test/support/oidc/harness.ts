@@ -51,12 +51,15 @@ export async function startAuthPlugin(
       return ref.id === statePort.id ? (state as T) : undefined;
     },
   };
-  const inst = await authOidcPlugin.init({
+  const inst = await Promise.resolve().then(() => authOidcPlugin.init({
     config: checked.value as never,
     deps,
     log,
     dataDir: path.join(dir, 'auth-oidc'),
     host: { version: 'test', apiVersion: '1.0.0' },
+  })).catch(async (err: unknown) => {
+    if (!dataDir) await rm(dir, { recursive: true, force: true });
+    throw err;
   });
   const impl = inst.implementations[authPort.id] as OidcAuthProvider;
   const base: ContextInfo = {
