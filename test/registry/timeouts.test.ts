@@ -89,6 +89,18 @@ describe('registry-oci timeouts', () => {
     });
   });
 
+  it('a token service that never answers: UNAVAILABLE naming it, timeouts retried once', guard, async () => {
+    const reg = await startFakeRegistry({ auth: { kind: 'bearer', realm: `http://${silent.host}/token`, token: 't' } });
+    stops.push(() => reg.stop());
+    const before = silent.accepted();
+    await assert.rejects(client(await newStore()).pull('vm/app:1', callContext({ registryUrl: reg.url })), (e: Err) => {
+      assert.equal(e.code, 'UNAVAILABLE', e.message);
+      assert.match(e.message, /token service 127\.0\.0\.1:\d+ accepted the connection but sent no response within 300 ms \(headersTimeoutMs\)/);
+      return true;
+    });
+    assert.equal(silent.accepted() - before, 2);
+  });
+
   it('a TLS registry whose handshake never completes: UNAVAILABLE naming connectTimeoutMs', guard, async () => {
     await assert.rejects(client(await newStore()).pull('vm/app:1', callContext({ registryUrl: `https://${silent.host}` })), (e: Err) => {
       assert.equal(e.code, 'UNAVAILABLE', e.message);

@@ -41,8 +41,10 @@ export function agentTimeouts(o: TimeoutOptions) {
   return { headersTimeout: o.headersTimeoutMs, bodyTimeout: o.bodyTimeoutMs, connect: { timeout: o.connectTimeoutMs } };
 }
 
+/** The network code of an error, looking through a domain error to its cause. */
 const codeOf = (err: unknown): string => {
   const e = err as { code?: string; cause?: { code?: string } } | undefined;
+  if (isVmrError(err)) return e?.cause?.code ?? '';
   return e?.code ?? e?.cause?.code ?? '';
 };
 
@@ -52,27 +54,27 @@ export function isTimeout(err: unknown): boolean {
   return c === 'UND_ERR_CONNECT_TIMEOUT' || c === 'UND_ERR_HEADERS_TIMEOUT' || c === 'ETIMEDOUT';
 }
 
-/** What the registry (or the network to it) did, in words, for a failed request or body read. */
-export function describeNetworkError(err: unknown, host: string, o: TimeoutOptions): string {
+/** What the registry (or its token service: `who`) did, in words, for a failed request or body read. */
+export function describeNetworkError(err: unknown, host: string, o: TimeoutOptions, who = 'registry'): string {
   switch (codeOf(err)) {
     case 'UND_ERR_CONNECT_TIMEOUT':
     case 'ETIMEDOUT':
-      return `could not connect to registry ${host} within ${o.connectTimeoutMs} ms (connectTimeoutMs)`;
+      return `could not connect to ${who} ${host} within ${o.connectTimeoutMs} ms (connectTimeoutMs)`;
     case 'UND_ERR_HEADERS_TIMEOUT':
-      return `registry ${host} accepted the connection but sent no response within ${o.headersTimeoutMs} ms (headersTimeoutMs)`;
+      return `${who} ${host} accepted the connection but sent no response within ${o.headersTimeoutMs} ms (headersTimeoutMs)`;
     case 'UND_ERR_BODY_TIMEOUT':
-      return `registry ${host} stopped sending the response body for ${o.bodyTimeoutMs} ms (bodyTimeoutMs)`;
+      return `${who} ${host} stopped sending the response body for ${o.bodyTimeoutMs} ms (bodyTimeoutMs)`;
     case 'ECONNREFUSED':
-      return `registry ${host} refused the connection; is it running?`;
+      return `${who} ${host} refused the connection; is it running?`;
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return `registry host ${host} could not be resolved`;
+      return `${who} host ${host} could not be resolved`;
     case 'UND_ERR_SOCKET':
     case 'ECONNRESET':
     case 'EPIPE':
-      return `registry ${host} closed the connection`;
+      return `${who} ${host} closed the connection`;
     default:
-      return `registry ${host} is unreachable: ${(err as Error | undefined)?.message ?? String(err)}`;
+      return `${who} ${host} is unreachable: ${(err as Error | undefined)?.message ?? String(err)}`;
   }
 }
 

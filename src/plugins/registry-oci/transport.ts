@@ -145,10 +145,16 @@ export class Transport {
       for (let hops = 0; ; hops++) {
         const headers = { ...init.headers };
         if (!sameOrigin(hop, url)) delete headers.authorization;
-        const res = await request(hop, {
-          method: init.method, headers, body: init.body, signal: init.signal,
-          dispatcher: init.insecure ? this.insecure : this.secure,
-        });
+        let res: Dispatcher.ResponseData;
+        try {
+          res = await request(hop, {
+            method: init.method, headers, body: init.body, signal: init.signal,
+            dispatcher: init.insecure ? this.insecure : this.secure,
+          });
+        } catch (err) {
+          if (init.signal.aborted || isTlsVerifyError(err)) throw err;
+          throw new UnavailableError(describeNetworkError(err, hostOf(hop), this.opts, 'token service'), { cause: err });
+        }
         const loc = header(res.headers, 'location');
         if (init.method === 'GET' && REDIRECT_STATUSES.has(res.statusCode) && loc && hops < MAX_REDIRECTS) {
           await res.body.dump().catch(() => undefined);
