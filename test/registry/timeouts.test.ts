@@ -155,6 +155,7 @@ describe('registry-oci timeouts', () => {
     const pull = client(await newStore(), { headersTimeoutMs: 600_000 }).pull('vm/app:1', callContext({ registryUrl: `http://${silent.host}` }, ac.signal));
     const [sock] = await accepted;
     const closed = once(sock, 'close');
+    await once(sock, 'data');
     ac.abort();
     await assert.rejects(pull, (e: Err) => e.code === 'CANCELLED');
     await closed;
