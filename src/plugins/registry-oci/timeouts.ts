@@ -73,6 +73,9 @@ export function describeNetworkError(err: unknown, host: string, o: TimeoutOptio
     case 'ECONNRESET':
     case 'EPIPE':
       return `${who} ${host} closed the connection`;
+    case '':
+      // No network code: not the network's doing; the log has the stack.
+      return `talking to ${who} ${host} failed: ${(err as Error | undefined)?.message ?? String(err)}`;
     default:
       return `${who} ${host} is unreachable: ${(err as Error | undefined)?.message ?? String(err)}`;
   }
