@@ -46,7 +46,7 @@ export class OciRegistryClient implements RegistryClient {
       return undefined;
     });
     if (fromSession) return fromSession;
-    return dockerCredentials(host, { paths: this.config.dockerConfigPath.length ? this.config.dockerConfigPath : undefined });
+    return dockerCredentials(host, { paths: this.config.dockerConfigPath.length ? this.config.dockerConfigPath : undefined, signal: ctx.signal });
   }
 
   private async repository(ref: ImageReference, ctx: CallContext, push: boolean): Promise<Repository> {
