@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { UnauthenticatedError, UnavailableError, isVmrError } from '../../core/errors.js';
 import type { RegistryCredentials } from '../../core/ports/auth.js';
 import { formatScopes, parseChallenges, parseScopes, type Challenge } from './challenge.js';
+import { quoteRegistry } from './registryErrors.js';
 import { TokenCache, type TokenGrant } from './tokenCache.js';
 
 export interface AuthSession {
@@ -102,7 +103,7 @@ export class Authenticator {
       realm = new URL(ch.params.realm!);
       if (realm.protocol !== 'https:' && realm.protocol !== 'http:') throw new Error('not http(s)');
     } catch (err) {
-      throw new UnavailableError(`registry ${s.host} named an unusable token realm "${ch.params.realm!.slice(0, 200)}"`, { cause: err });
+      throw new UnavailableError(`registry ${s.host} named an unusable token realm "${quoteRegistry(ch.params.realm!, 120)}"`, { cause: err });
     }
     const loopback = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(realm.hostname);
     if (realm.protocol !== 'https:' && !s.insecure && !loopback) {
@@ -134,7 +135,7 @@ export class Authenticator {
       throw new UnauthenticatedError(`the token service of ${s.host} rejected ${creds ? 'the credentials' : 'anonymous access'}; log in again`);
     }
     if (res.status >= 500) throw new UnavailableError(`token service of ${s.host} failed with HTTP ${res.status}`);
-    if (res.status !== 200) throw new UnauthenticatedError(`token service of ${s.host} answered HTTP ${res.status}: ${res.text.slice(0, 200)}`);
+    if (res.status !== 200) throw new UnauthenticatedError(`token service of ${s.host} answered HTTP ${res.status}: ${quoteRegistry(res.text)}`);
     let body: unknown;
     try {
       body = JSON.parse(res.text);
