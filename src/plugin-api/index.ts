@@ -4,4 +4,5 @@ export * from '../core/plugins/definePlugin.js';
 export * from '../core/plugins/refs.js';
 export type { ConfigSchema } from '../core/plugins/configSchema.js';
 export * from '../core/errors.js';
+export { isDigest } from '../core/images/digest.js';
 export type * from '../core/ports/index.js';

@@ -22,6 +22,7 @@ read host
 case "$host" in
   helper.example) echo '{"ServerURL":"helper.example","Username":"hu","Secret":"hs"}' ;;
   token.example) echo '{"ServerURL":"token.example","Username":"<token>","Secret":"rt-1"}' ;;
+  hang.example) exec sleep 30 ;;
   *) echo "credentials not found in native keychain"; exit 1 ;;
 esac
 `);
@@ -73,5 +74,23 @@ esac
     assert.deepEqual(authFilePaths({ HOME: '/h', REGISTRY_AUTH_FILE: '/a.json', XDG_RUNTIME_DIR: '/run/u', DOCKER_CONFIG: '/d' }),
       ['/a.json', '/run/u/containers/auth.json', '/h/.config/containers/auth.json', '/d/config.json']);
     assert.deepEqual(authFilePaths({ HOME: '/h' }), ['/h/.config/containers/auth.json', '/h/.docker/config.json']);
+  });
+
+  it('an entry is offered to its own host:port only, never to a neighbour', async () => {
+    const p = await file('origin.json', { auths: {
+      'https://r5.example:5000/v2/': { auth: b64('u5:p5') },
+      'r6.example': { auth: b64('u6:p6') },
+    } });
+    for (const other of ['r5.example', 'r5.example:5001', 'x.r5.example:5000', 'r5.example:5000.evil', 'r6.example:443', 'r6.example.evil', 'evil/r6.example']) {
+      assert.equal(await dockerCredentials(other, { paths: [p] }), undefined, other);
+    }
+    assert.deepEqual(await dockerCredentials('r5.example:5000', { paths: [p] }), { kind: 'basic', username: 'u5', password: 'p5' });
+  });
+
+  it('a credential helper that hangs is stopped by the caller\'s signal', { timeout: 10_000 }, async () => {
+    const ac = new AbortController();
+    const got = runCredentialHelper('vmrtest', 'hang.example', ac.signal);
+    setTimeout(() => ac.abort(), 100);
+    assert.equal(await got, undefined);
   });
 });

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { checkConfig } from '../../src/core/plugins/configSchema.js';
 import { registryPort } from '../../src/core/plugins/refs.js';
 import registryOciPlugin from '../../src/plugins/registry-oci/index.js';
+import { DEFAULT_TIMEOUTS } from '../../src/plugins/registry-oci/timeouts.js';
 import { Transport, type Session } from '../../src/plugins/registry-oci/transport.js';
 import { silentLogger } from '../support/callContext.js';
 
@@ -29,7 +30,7 @@ describe('Transport retries', () => {
   });
   after(async () => { server.closeAllConnections(); await new Promise((r) => server.close(r)); });
 
-  const t = new Transport({ retries: 3, minBackoffMs: 5, maxBackoffMs: 20, connections: 4 });
+  const t = new Transport({ retries: 3, minBackoffMs: 5, maxBackoffMs: 20, connections: 4, ...DEFAULT_TIMEOUTS });
   after(() => t.close());
   const session = (signal = new AbortController().signal): Session => ({
     host, base: `http://${host}`, insecure: true, signal, log: silentLogger, credentials: async () => undefined,

@@ -3,7 +3,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export interface SeenRequest { method: string; path: string; range?: string; contentRange?: string; status?: number }
+export interface SeenRequest { method: string; path: string; range?: string; contentRange?: string; status?: number; authorization?: string }
 
 export interface ProxyOptions {
   /** Flip one byte in GET responses for this blob digest. */
@@ -12,6 +12,10 @@ export interface ProxyOptions {
   rejectArtifactType?: boolean;
   /** Called as each request arrives (before it is forwarded). */
   onRequest?: (r: SeenRequest) => void;
+  /** Rewrites each Location the client gets (after it has been pointed at the proxy). */
+  rewriteLocation?: (location: string) => string;
+  /** Authorization to forward with requests that came without one (an upload endpoint's own authority). */
+  authorize?: (r: SeenRequest) => Promise<string | undefined>;
 }
 
 export interface RegistryProxy {
@@ -29,6 +33,7 @@ export async function startRegistryProxy(target: string, options: ProxyOptions =
     const rec: SeenRequest = {
       method: req.method ?? 'GET', path: req.url ?? '/',
       range: req.headers.range, contentRange: req.headers['content-range'] as string | undefined,
+      authorization: req.headers.authorization,
     };
     seen.push(rec);
     options.onRequest?.(rec);
@@ -44,11 +49,14 @@ export async function startRegistryProxy(target: string, options: ProxyOptions =
         return;
       }
     }
-    const up = http.request({ host: thost, port: Number(tport), method: req.method, path: req.url, headers: { ...req.headers, host: target } }, (ur) => {
+    const injected = !req.headers.authorization && options.authorize ? await options.authorize(rec) : undefined;
+    const fwd = { ...req.headers, host: target, ...(injected ? { authorization: injected } : {}) };
+    const up = http.request({ host: thost, port: Number(tport), method: req.method, path: req.url, headers: fwd }, (ur) => {
       rec.status = ur.statusCode;
       const headers = { ...ur.headers };
       // Keep Location pointing at the proxy so uploads keep going through it.
       if (typeof headers.location === 'string') headers.location = headers.location.replace(`//${target}`, `//${host}`);
+      if (typeof headers.location === 'string' && options.rewriteLocation) headers.location = options.rewriteLocation(headers.location);
       res.writeHead(ur.statusCode ?? 502, headers);
       const corrupt = options.corruptBlob && req.method === 'GET' && rec.path.endsWith(`/blobs/${options.corruptBlob}`);
       let first = true;

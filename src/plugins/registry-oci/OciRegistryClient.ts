@@ -14,6 +14,7 @@ import { pushManifest } from './manifestPusher.js';
 import { blobsOf, isIndex, parseManifest, selectFromIndex } from './mediaTypes.js';
 import { formatReference, manifestTarget, parseReference, parseRegistryUrl, type ImageReference } from './reference.js';
 import { Repository } from './repository.js';
+import { boundedOperation, timeoutsOf } from './timeouts.js';
 import { Transport, readText } from './transport.js';
 
 export interface PushResult extends TransferResult {
@@ -31,7 +32,7 @@ export class OciRegistryClient implements RegistryClient {
     private readonly auth?: AuthProvider) {
     this.transport = new Transport({
       retries: config.retries, minBackoffMs: config.minBackoffMs, maxBackoffMs: config.maxBackoffMs,
-      caFile: config.caFile || undefined, connections: config.connections,
+      caFile: config.caFile || undefined, connections: config.connections, ...timeoutsOf(config),
     });
   }
 
@@ -45,7 +46,7 @@ export class OciRegistryClient implements RegistryClient {
       return undefined;
     });
     if (fromSession) return fromSession;
-    return dockerCredentials(host, { paths: this.config.dockerConfigPath.length ? this.config.dockerConfigPath : undefined });
+    return dockerCredentials(host, { paths: this.config.dockerConfigPath.length ? this.config.dockerConfigPath : undefined, signal: ctx.signal });
   }
 
   private async repository(ref: ImageReference, ctx: CallContext, push: boolean): Promise<Repository> {
@@ -61,7 +62,21 @@ export class OciRegistryClient implements RegistryClient {
     return ref.digest || /:[^/]+$/.test(r) ? r : `${r}:latest`;
   }
 
-  async pull(reference: string, ctx: CallContext): Promise<TransferResult> {
+  /** A pull or push under the operation bound, every failure a domain error naming the registry. */
+  private bounded<T>(verb: string, reference: string, ctx: CallContext, run: (ctx: CallContext) => Promise<T>): Promise<T> {
+    const host = safeParse(reference, ctx.context.registryUrl)?.host ?? 'registry';
+    return boundedOperation(ctx, host, `${verb} of ${reference}`, this.transport.opts, run);
+  }
+
+  pull(reference: string, ctx: CallContext): Promise<TransferResult> {
+    return this.bounded('pull', reference, ctx, (c) => this.pullBounded(reference, c));
+  }
+
+  push(reference: string, destination: string, ctx: CallContext): Promise<PushResult> {
+    return this.bounded('push', destination || reference, ctx, (c) => this.pushBounded(reference, destination, c));
+  }
+
+  private async pullBounded(reference: string, ctx: CallContext): Promise<TransferResult> {
     const ref = parseReference(reference, ctx.context.registryUrl);
     const repo = await this.repository(ref, ctx, false);
     ctx.progress?.({ phase: 'resolve', item: formatReference(ref), current: 0, total: 0, unit: 'items' });
@@ -103,7 +118,7 @@ export class OciRegistryClient implements RegistryClient {
     return { reference: local.reference, digest: m.digest, size, transferred };
   }
 
-  async push(reference: string, destination: string, ctx: CallContext): Promise<PushResult> {
+  private async pushBounded(reference: string, destination: string, ctx: CallContext): Promise<PushResult> {
     const image = await this.images.get(reference);
     const src = safeParse(reference, ctx.context.registryUrl);
     const dst = parseReference(destination || reference, ctx.context.registryUrl);

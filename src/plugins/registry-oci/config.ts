@@ -1,4 +1,5 @@
 import type { ConfigSchema } from '../../core/plugins/configSchema.js';
+import { DEFAULT_TIMEOUTS, MAX_TIMER_MS } from './timeouts.js';
 
 // A type alias (not an interface) so it fits PluginDefinition's Record<string, unknown> config.
 export type RegistryOciConfig = {
@@ -16,6 +17,14 @@ export type RegistryOciConfig = {
   maxBackoffMs: number;
   /** Keep-alive connections per registry. */
   connections: number;
+  /** TCP connect + TLS handshake bound per connection. */
+  connectTimeoutMs: number;
+  /** Wait for a response's headers after the request is sent. */
+  headersTimeoutMs: number;
+  /** Longest silence inside a response body. */
+  bodyTimeoutMs: number;
+  /** Bound on one whole pull or push; 0 = only the caller's deadline. */
+  operationTimeoutMs: number;
 };
 
 export const configSchema: ConfigSchema = {
@@ -29,10 +38,14 @@ export const configSchema: ConfigSchema = {
     minBackoffMs: { type: 'integer', minimum: 1, default: 200 },
     maxBackoffMs: { type: 'integer', minimum: 1, default: 3000 },
     connections: { type: 'integer', minimum: 1, default: 16, description: 'keep-alive connections per registry' },
+    connectTimeoutMs: { type: 'integer', minimum: 1, maximum: MAX_TIMER_MS, default: DEFAULT_TIMEOUTS.connectTimeoutMs, description: 'TCP connect + TLS handshake, per connection' },
+    headersTimeoutMs: { type: 'integer', minimum: 1, maximum: MAX_TIMER_MS, default: DEFAULT_TIMEOUTS.headersTimeoutMs, description: 'wait for response headers after a request is sent' },
+    bodyTimeoutMs: { type: 'integer', minimum: 1, maximum: MAX_TIMER_MS, default: DEFAULT_TIMEOUTS.bodyTimeoutMs, description: 'longest silence while a response body arrives' },
+    operationTimeoutMs: { type: 'integer', minimum: 0, maximum: MAX_TIMER_MS, default: DEFAULT_TIMEOUTS.operationTimeoutMs, description: 'bound on one whole pull or push, retries included (0: none besides the caller\'s deadline)' },
   },
 };
 
 export const defaultConfig: RegistryOciConfig = {
   concurrency: 4, chunkSize: 64 * 1024 * 1024, dockerConfigPath: [], caFile: '', retries: 5,
-  minBackoffMs: 200, maxBackoffMs: 3000, connections: 16,
+  minBackoffMs: 200, maxBackoffMs: 3000, connections: 16, ...DEFAULT_TIMEOUTS,
 };

@@ -3,14 +3,17 @@
 import { spawn } from 'node:child_process';
 import type { RegistryCredentials } from '../../core/ports/auth.js';
 
-export type HelperRunner = (helper: string, host: string) => Promise<RegistryCredentials | undefined>;
+export type HelperRunner = (helper: string, host: string, signal?: AbortSignal) => Promise<RegistryCredentials | undefined>;
 
-export const runCredentialHelper: HelperRunner = (helper, host) =>
+/** A helper gets 15 s (it may prompt a keyring) and stops with the caller's signal. */
+export const runCredentialHelper: HelperRunner = (helper, host, signal) =>
   new Promise((resolve) => {
     if (!/^[A-Za-z0-9._-]+$/.test(helper)) return resolve(undefined);
     let out = '';
-    const child = spawn(`docker-credential-${helper}`, ['get'], { stdio: ['pipe', 'pipe', 'ignore'], timeout: 15_000 });
-    child.stdout.on('data', (d: Buffer) => { out += d.toString('utf8'); });
+    const child = spawn(`docker-credential-${helper}`, ['get'], { stdio: ['pipe', 'pipe', 'ignore'], timeout: 15_000, signal });
+    child.stdout.on('data', (d: Buffer) => { if (out.length < 64 * 1024) out += d.toString('utf8'); });
+    // A helper that exits without reading its input must not take the daemon down with EPIPE.
+    child.stdin.on('error', () => undefined);
     // A missing helper or "credentials not found" both mean: no credentials from this source.
     child.on('error', () => resolve(undefined));
     child.on('close', (code) => {

@@ -14,6 +14,8 @@ export interface DockerConfigOptions {
   paths?: string[];
   env?: NodeJS.ProcessEnv;
   runHelper?: HelperRunner;
+  /** Stops a credential helper that hangs when the call is cancelled. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -75,7 +77,7 @@ export async function dockerCredentials(host: string, opts: DockerConfigOptions 
     if (!file) continue;
     const helper = Object.entries(file.credHelpers ?? {}).find(([k]) => matches(k, host))?.[1];
     if (helper) {
-      const c = await run(helper, host);
+      const c = await run(helper, host, opts.signal);
       if (c) return c;
     }
     for (const [k, e] of Object.entries(file.auths ?? {})) {
@@ -84,7 +86,7 @@ export async function dockerCredentials(host: string, opts: DockerConfigOptions 
       if (c) return c;
     }
     if (file.credsStore) {
-      const c = await run(file.credsStore, host);
+      const c = await run(file.credsStore, host, opts.signal);
       if (c) return c;
     }
   }

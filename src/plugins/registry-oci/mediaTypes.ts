@@ -1,6 +1,7 @@
 // Manifest media types and the generic walk over a manifest's children.
 import { DataLossError, NotFoundError } from '../../core/errors.js';
 import type { OciDescriptor } from '../../core/ports/images.js';
+import { checkManifestShape } from './manifestCheck.js';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -24,13 +25,14 @@ export interface ParsedManifest {
 }
 
 /** Parses manifest bytes; the media type comes from the body, else the response's Content-Type. */
-export function parseManifest(bytes: Buffer, contentType = ''): ParsedManifest {
+export function parseManifest(bytes: Buffer, contentType = '', what = 'manifest'): ParsedManifest {
   let json: ParsedManifest['json'];
   try {
     json = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
-    throw new DataLossError('the registry returned a manifest that is not JSON', { cause: err });
+    throw new DataLossError(`${what}: the registry served a manifest that is not JSON`, { cause: err });
   }
+  checkManifestShape(json, what);
   const ct = contentType.split(';')[0]!.trim();
   const mediaType = json.mediaType ?? (json.manifests ? OCI_INDEX : ct && ct !== 'application/json' ? ct : OCI_MANIFEST);
   return { mediaType, json };

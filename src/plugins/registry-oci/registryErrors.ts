@@ -1,26 +1,50 @@
 // Registry HTTP failures → domain errors. Bodies are `{"errors":[{code,message,detail}]}` when JSON,
 // but distribution's router 404 is plain text, so the status decides and the body only adds words.
 import {
-  DataLossError, FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError,
+  DataLossError, FailedPreconditionError, InvalidArgumentError, NotFoundError,
   PermissionDeniedError, ResourceExhaustedError, UnauthenticatedError, UnavailableError, type VmrError,
 } from '../../core/errors.js';
 
 export interface RegistryErrorBody { code: string; message: string }
 
+/** Registry-supplied text in our messages: one line of printable characters, bounded. */
+export function quoteRegistry(text: string, max = 200): string {
+  const one = text.replace(/[\x00-\x1f\x7f-\x9f]+/g, ' ').trim();
+  return one.length > max ? `${one.slice(0, max)}…` : one;
+}
+
 export function parseErrorBody(text: string): RegistryErrorBody[] {
+  let j: unknown;
   try {
-    const j = JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }> };
-    return (j.errors ?? []).map((e) => ({ code: e.code ?? '', message: e.message ?? '' }));
+    j = JSON.parse(text);
   } catch {
     return [];
   }
+  const errors = (j as { errors?: unknown } | null)?.errors;
+  if (!Array.isArray(errors)) return [];
+  return errors.slice(0, 10).map((e: { code?: unknown; message?: unknown } | null) => ({
+    code: typeof e?.code === 'string' ? e.code : '',
+    message: typeof e?.message === 'string' ? e.message : '',
+  }));
+}
+
+export interface ResponseFacts {
+  /** A 429/503's Retry-After, in ms. */
+  retryAfterMs?: number;
+  /** The statuses the request expected (named when the registry answered something else). */
+  expected?: number[];
+  /** The response's Location, named for an unexpected redirect. */
+  location?: string;
 }
 
 /** `what` names the thing asked for, e.g. `manifest "vm/alpine:1" at localhost:5000`. */
-export function errorFromResponse(status: number, text: string, what: string, retryAfterMs?: number): VmrError {
+export function errorFromResponse(status: number, text: string, what: string, facts: ResponseFacts = {}): VmrError {
+  const { retryAfterMs } = facts;
   const errs = parseErrorBody(text);
   const codes = new Set(errs.map((e) => e.code));
-  const detail = errs.length ? `: ${errs.map((e) => `${e.code} ${e.message}`.trim()).join('; ')}` : text && text.length < 200 ? `: ${text.trim()}` : '';
+  const detail = errs.length
+    ? `: ${quoteRegistry(errs.map((e) => `${e.code} ${e.message}`.trim()).join('; '))}`
+    : text.trim() ? `: ${quoteRegistry(text)}` : '';
   switch (status) {
     case 400:
       if (codes.has('DIGEST_INVALID')) return new DataLossError(`${what}: the registry computed a different digest${detail}`);
@@ -43,6 +67,9 @@ export function errorFromResponse(status: number, text: string, what: string, re
       return new UnavailableError(`${what}: the registry is rate limiting (429)${detail}; retry later`, { retryAfterMs });
     default:
       if (status >= 500) return new UnavailableError(`${what}: the registry failed with HTTP ${status}${detail}; retry later`, { retryAfterMs });
-      return new InternalError(`${what}: unexpected HTTP ${status} from the registry${detail}`);
+      // A registry that answers outside the protocol (a redirect or 200 where an upload expects 202, …).
+      return new UnavailableError(`${what}: the registry answered HTTP ${status}` +
+        (facts.location ? ` (to ${quoteRegistry(facts.location, 120)})` : '') +
+        (facts.expected?.length ? ` where ${facts.expected.join(' or ')} was expected` : '') + detail);
   }
 }

@@ -1,9 +1,11 @@
 // One repository on one registry: the distribution API calls, nothing about copying.
 import type { Readable } from 'node:stream';
-import { DataLossError } from '../../core/errors.js';
+import { DataLossError, UnavailableError } from '../../core/errors.js';
 import { repoScope } from './challenge.js';
 import { sha256, verifyBytes } from './digest.js';
 import { MANIFEST_ACCEPT, parseManifest, type ParsedManifest } from './mediaTypes.js';
+import { originOf } from './origin.js';
+import { quoteRegistry } from './registryErrors.js';
 import { readText, type HttpResponse, type Session, type Transport } from './transport.js';
 
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -60,7 +62,7 @@ export class Repository {
     const announced = res.header('docker-content-digest');
     const digest = expected ?? (target.startsWith('sha256:') ? target : announced);
     if (digest) verifyBytes(bytes, digest, what);
-    const parsed = parseManifest(bytes, res.header('content-type'));
+    const parsed = parseManifest(bytes, res.header('content-type'), what);
     return { ...parsed, bytes, digest: digest ?? sha256(bytes) };
   }
 
@@ -107,8 +109,13 @@ export class Repository {
 
   /** Absolute URL of an upload Location (which may be relative and carries distribution's `_state`). */
   resolve(location: string | undefined): string {
-    if (!location) throw new DataLossError(this.where('upload: the registry sent no Location'));
-    return new URL(location, this.s.base + '/').href;
+    if (!location) throw new UnavailableError(this.where('upload: the registry sent no Location'));
+    let url = '';
+    try {
+      url = new URL(location, this.s.base + '/').href;
+    } catch { /* reported below */ }
+    if (!originOf(url)) throw new UnavailableError(this.where(`upload: the registry sent an unusable Location "${quoteRegistry(location, 120)}"`));
+    return url;
   }
 
   /** Where an interrupted upload stands: bytes the registry holds, and the upload's current URL. */

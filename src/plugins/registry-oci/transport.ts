@@ -1,5 +1,7 @@
 // HTTP to registries on undici: pooled keep-alive connections, custom CA, auth challenges answered
-// once per request, retries with backoff on 5xx/408/429 and dropped connections.
+// once per request, retries with backoff on 5xx/408/429 and dropped connections, redirects followed
+// here (not by undici) so that every response's origin is known: credentials and challenges stay
+// on the registry's origin (origin.ts), bounds come from timeouts.ts.
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
@@ -10,10 +12,12 @@ import {
 import type { RegistryCredentials } from '../../core/ports/auth.js';
 import type { Logger } from '../../core/ports/common.js';
 import { Authenticator, type AuthSession } from './authenticator.js';
+import { MAX_REDIRECTS, REDIRECT_STATUSES, originOf, sameOrigin } from './origin.js';
 import { errorFromResponse } from './registryErrors.js';
 import { isLoopbackHost } from './reference.js';
+import { agentTimeouts, describeNetworkError, isTimeout, tagBodyError, type TimeoutOptions } from './timeouts.js';
 
-export interface TransportOptions {
+export interface TransportOptions extends TimeoutOptions {
   retries: number;
   minBackoffMs: number;
   maxBackoffMs: number;
@@ -24,8 +28,6 @@ export interface TransportOptions {
 }
 
 export interface Session extends AuthSession {
-  /** `http(s)://host[:port]` */
-  base: string;
   log: Logger;
 }
 
@@ -47,6 +49,7 @@ export interface HttpRequest {
 
 export interface HttpResponse {
   status: number;
+  /** Where the response came from (after redirects). */
   url: string;
   header(name: string): string | undefined;
   headers: Record<string, string | string[] | undefined>;
@@ -99,11 +102,13 @@ export function toCancelled(signal: AbortSignal, err: unknown): never {
   throw new CancelledError('operation cancelled', { cause: signal.reason ?? err });
 }
 
+/** At most `limit` characters of a body; the rest is not read (a registry may send an endless one). */
 export async function readText(body: Readable, limit = 64 * 1024): Promise<string> {
   let out = '';
   try {
     for await (const c of body) {
-      if (out.length < limit) out += (c as Buffer).toString('utf8');
+      out += (c as Buffer).toString('utf8');
+      if (out.length >= limit) break;
     }
   } catch {
     // A body cut short still leaves us the status to report.
@@ -116,6 +121,11 @@ const header = (h: Record<string, string | string[] | undefined>, name: string) 
   return Array.isArray(v) ? v[0] : v;
 };
 
+const hostOf = (url: string) => { try { return new URL(url).host; } catch { return url.slice(0, 100); } };
+
+/** One request after its redirects: the final response, where it came from, what Authorization went there. */
+interface Exchange { res: Dispatcher.ResponseData; url: string; auth?: string }
+
 export class Transport {
   readonly auth: Authenticator;
   private readonly secure: Agent;
@@ -124,15 +134,35 @@ export class Transport {
 
   constructor(readonly opts: TransportOptions) {
     const ca = opts.caFile ? [...rootCertificates, readFileSync(opts.caFile, 'utf8')] : undefined;
-    const common = { connections: opts.connections, keepAliveTimeout: 30_000, headersTimeout: 60_000, bodyTimeout: 120_000 };
-    this.secure = new Agent({ ...common, connect: ca ? { ca } : {} });
-    this.insecure = new Agent({ ...common, connect: { rejectUnauthorized: false } });
+    const { connect, ...bounds } = agentTimeouts(opts);
+    const common = { connections: opts.connections, keepAliveTimeout: 30_000, ...bounds };
+    this.secure = new Agent({ ...common, connect: ca ? { ...connect, ca } : connect });
+    this.insecure = new Agent({ ...common, connect: { ...connect, rejectUnauthorized: false } });
     this.auth = new Authenticator(async (url, init) => {
-      const res = await request(url, {
-        method: init.method, headers: init.headers, body: init.body, signal: init.signal,
-        dispatcher: init.insecure ? this.insecure : this.secure, maxRedirections: 3,
-      });
-      return { status: res.statusCode, text: await readText(res.body) };
+      // A realm's GET may redirect (Authorization only within its origin); a POST carries the refresh
+      // token in its body and is never sent on.
+      let hop = url;
+      for (let hops = 0; ; hops++) {
+        const headers = { ...init.headers };
+        if (!sameOrigin(hop, url)) delete headers.authorization;
+        let res: Dispatcher.ResponseData;
+        try {
+          res = await request(hop, {
+            method: init.method, headers, body: init.body, signal: init.signal,
+            dispatcher: init.insecure ? this.insecure : this.secure,
+          });
+        } catch (err) {
+          if (init.signal.aborted || isTlsVerifyError(err)) throw err;
+          throw new UnavailableError(describeNetworkError(err, hostOf(hop), this.opts, 'token service'), { cause: err });
+        }
+        const loc = header(res.headers, 'location');
+        if (init.method === 'GET' && REDIRECT_STATUSES.has(res.statusCode) && loc && hops < MAX_REDIRECTS) {
+          await res.body.dump().catch(() => undefined);
+          hop = new URL(loc, hop).href;
+          continue;
+        }
+        return { status: res.statusCode, text: await readText(res.body) };
+      }
     });
   }
 
@@ -165,7 +195,7 @@ export class Transport {
     }
     let memo: Promise<RegistryCredentials | undefined> | undefined;
     return {
-      host, base: `${scheme}://${host}`, insecure: insecureContext, signal: o.signal, log: o.log,
+      host, base: originOf(`${scheme}://${host}`) || `${scheme}://${host}`, insecure: insecureContext, signal: o.signal, log: o.log,
       credentials: () => (memo ??= o.credentials()),
     };
   }
@@ -173,7 +203,8 @@ export class Transport {
   private async probeScheme(host: string, signal: AbortSignal): Promise<'http' | 'https'> {
     try {
       const res = await request(`https://${host}/v2/`, {
-        method: 'GET', dispatcher: this.insecure, signal: AbortSignal.any([signal, AbortSignal.timeout(5000)]),
+        method: 'GET', dispatcher: this.insecure,
+        signal: AbortSignal.any([signal, AbortSignal.timeout(Math.min(5000, this.opts.connectTimeoutMs + this.opts.headersTimeoutMs))]),
       });
       res.body.resume();
       return 'https';
@@ -186,47 +217,81 @@ export class Transport {
     }
   }
 
-  /** Certificates are verified unless the context marks the registry insecure (loopback only relaxes the scheme). */
-  private dispatcher(s: Session): Dispatcher {
-    return s.insecure ? this.insecure : this.secure;
+  /**
+   * Certificates are verified unless the context marks the registry insecure (loopback only relaxes the
+   * scheme); that covers the registry's host, not other hosts it sends us to.
+   */
+  private dispatcher(s: Session, url: string): Dispatcher {
+    return s.insecure && hostnameOf(url) === hostnameOf(s.base) ? this.insecure : this.secure;
+  }
+
+  /** Sends one attempt and follows GET/HEAD redirects; `at.url` tracks the hop for error messages. */
+  private async exchange(s: Session, req: HttpRequest, url: string, scopes: string[], at: { url: string }): Promise<Exchange> {
+    let hop = url;
+    for (let hops = 0; ; hops++) {
+      at.url = hop;
+      const auth = sameOrigin(hop, s.base) ? await this.auth.header(s, scopes) : undefined;
+      const headers: Record<string, string> = { ...req.headers };
+      if (auth) headers.authorization = auth;
+      const body = typeof req.body === 'function' ? req.body() : req.body;
+      const res = await request(hop, { method: req.method, headers, body, signal: s.signal, dispatcher: this.dispatcher(s, hop) });
+      const loc = header(res.headers, 'location');
+      const follow = (req.method === 'GET' || req.method === 'HEAD') && REDIRECT_STATUSES.has(res.statusCode) && !req.ok.includes(res.statusCode);
+      if (!follow || !loc) {
+        res.body.on('error', (err) => tagBodyError(err, req.what));
+        return { res, url: hop, auth };
+      }
+      await res.body.dump().catch(() => undefined);
+      let next = '';
+      try { next = new URL(loc, hop).href; } catch { /* reported below */ }
+      if (!originOf(next)) throw new UnavailableError(`${req.what}: ${hostOf(hop)} redirected (HTTP ${res.statusCode}) to an unusable location "${loc.slice(0, 200)}"`);
+      if (hops >= MAX_REDIRECTS) throw new UnavailableError(`${req.what}: more than ${MAX_REDIRECTS} redirects (last from ${hostOf(hop)} to ${originOf(next)})`);
+      hop = next;
+    }
   }
 
   async send(s: Session, req: HttpRequest): Promise<HttpResponse> {
-    const url = /^https?:\/\//.test(req.url) ? req.url : s.base + req.url;
+    const url = /^https?:\/\//i.test(req.url) ? req.url : s.base + req.url;
+    if (!originOf(url)) throw new UnavailableError(`${req.what}: the registry gave an unusable URL "${url.slice(0, 200)}"`);
     let scopes = req.scopes;
     let reauthed = false;
+    let timeouts = 0;
     const maxRetries = req.retry === false ? 0 : this.opts.retries;
     for (let attempt = 0; ; attempt++) {
       if (s.signal.aborted) toCancelled(s.signal, undefined);
-      const auth = await this.auth.header(s, scopes);
-      const headers: Record<string, string> = { ...req.headers };
-      if (auth) headers.authorization = auth;
-      let res: Dispatcher.ResponseData;
+      const at = { url };
+      let ex: Exchange;
       try {
-        const body = typeof req.body === 'function' ? req.body() : req.body;
-        res = await request(url, {
-          method: req.method, headers, body, signal: s.signal, dispatcher: this.dispatcher(s),
-          maxRedirections: req.method === 'GET' || req.method === 'HEAD' ? 5 : 0,
-        });
+        ex = await this.exchange(s, req, url, scopes, at);
       } catch (err) {
         if (s.signal.aborted) toCancelled(s.signal, err);
         if (isVmrError(err) && err.code !== 'UNAVAILABLE') throw err;
         if (isTlsVerifyError(err)) {
-          throw new FailedPreconditionError(`${req.what}: the TLS certificate of ${s.host} is not trusted (${(err as Error).message}); ` +
+          throw new FailedPreconditionError(`${req.what}: the TLS certificate of ${hostOf(at.url)} is not trusted (${(err as Error).message}); ` +
             'add its CA to the registry-oci caFile, or mark the context\'s registry insecure', { cause: err });
         }
-        if (attempt < maxRetries && isTransient(err)) {
-          s.log.debug({ url, attempt, err: (err as Error).message }, 'registry request failed, retrying');
+        // A registry that lets a connection or request hang will most likely do it again: one more try.
+        const again = isTimeout(err) ? timeouts++ < 1 : true;
+        if (attempt < maxRetries && again && isTransient(err)) {
+          s.log.debug({ url: at.url, attempt, err: (err as Error).message }, 'registry request failed, retrying');
           await sleep(backoffMs(attempt, this.opts), s.signal);
           continue;
         }
-        throw new UnavailableError(`${req.what}: registry ${s.host} is unreachable: ${(err as Error).message}`, { cause: err });
+        if (isVmrError(err)) throw err;
+        const tries = attempt + 1 > 1 ? ` (${attempt + 1} attempts)` : '';
+        throw new UnavailableError(`${req.what}: ${describeNetworkError(err, hostOf(at.url), this.opts)}${tries}`, { cause: err });
       }
+      const { res } = ex;
       const status = res.statusCode;
       const get = (n: string) => header(res.headers, n);
       if (status === 401 && !req.ok.includes(401)) {
         const text = await readText(res.body);
-        const next = reauthed ? undefined : await this.auth.onUnauthorized(s, res.headers['www-authenticate'], scopes, auth);
+        if (!sameOrigin(ex.url, s.base)) {
+          // Not the registry's challenge: answering it would hand the registry's credentials to that host.
+          throw new PermissionDeniedError(`${req.what}: ${originOf(ex.url)}, where registry ${s.host} sent the request, asks for ` +
+            `authentication (HTTP 401); credentials for ${s.host} are only sent to ${s.base}`);
+        }
+        const next = reauthed ? undefined : await this.auth.onUnauthorized(s, res.headers['www-authenticate'], scopes, ex.auth);
         if (next) {
           reauthed = true;
           scopes = next;
@@ -234,7 +299,7 @@ export class Transport {
           continue;
         }
         const creds = await s.credentials();
-        if (this.auth.schemeOf(s.host) === 'bearer' && creds) {
+        if (this.auth.schemeOf(s) === 'bearer' && creds) {
           throw new PermissionDeniedError(`${req.what}: the credentials for ${s.host} do not allow ${scopes.join(' ')}`);
         }
         if (!creds) {
@@ -246,14 +311,24 @@ export class Transport {
       if (transientStatus && !req.ok.includes(status)) {
         const wait = retryAfterMs(get('retry-after'));
         if (attempt < maxRetries) {
-          res.body.resume();
+          void res.body.dump().catch(() => undefined);
           await sleep(Math.min(wait ?? backoffMs(attempt, this.opts), 60_000), s.signal);
           continue;
         }
-        throw errorFromResponse(status, await readText(res.body), req.what, wait);
+        throw errorFromResponse(status, await readText(res.body), req.what, { retryAfterMs: wait, expected: req.ok });
       }
-      if (!req.ok.includes(status)) throw errorFromResponse(status, await readText(res.body), req.what);
-      return { status, url, headers: res.headers, header: get, body: res.body };
+      if (!req.ok.includes(status)) {
+        throw errorFromResponse(status, await readText(res.body), req.what, { expected: req.ok, location: get('location') });
+      }
+      return { status, url: ex.url, headers: res.headers, header: get, body: res.body };
     }
+  }
+}
+
+function hostnameOf(url: string): string {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return '';
   }
 }
