@@ -35,8 +35,16 @@ export const DEBIAN_GUEST_CACHE = process.env.VMR_TEST_IMAGE_CACHE ?? '/var/cach
 const script = path.join(repoRoot, 'scripts/guest/build-debian.sh');
 let building: Promise<string> | undefined;
 
-/** Path of the cached Debian 12 qcow2, built first if this version of the build script has none. */
+/**
+ * Path of the cached Debian 12 qcow2, built first if this version of the build script has none.
+ * VMR_TEST_DEBIAN_IMAGE names a ready image instead (e.g. Debian's own genericcloud qcow2).
+ */
 export function debianGuestImage(): Promise<string> {
+  const given = process.env.VMR_TEST_DEBIAN_IMAGE;
+  if (given) {
+    return fs.access(given).then(() => path.resolve(given),
+      () => { throw new Error(`VMR_TEST_DEBIAN_IMAGE=${given} does not exist or cannot be read`); });
+  }
   building ??= ensureImage().catch((err: unknown) => {
     building = undefined;
     throw err;
