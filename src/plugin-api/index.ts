@@ -5,3 +5,4 @@ export * from '../core/plugins/refs.js';
 export type { ConfigSchema } from '../core/plugins/configSchema.js';
 export * from '../core/errors.js';
 export type * from '../core/ports/index.js';
+export { MAX_STOP_TIMEOUT_SECONDS } from '../core/vms/stopOptions.js';
