@@ -130,7 +130,7 @@ describe('LibvirtHypervisor on the test driver', { skip: optedOut('libvirtd') },
     assert.equal(r.networks[0].interfaceType, 'network');
     assert.match(r.networks[0].mac, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
     const [dir] = await vmDirs(stateDir, TEST_URI, name);
-    assert.deepEqual((await fs.readdir(dir)).sort(), ['overlay.qcow2', 'seed.iso']);
+    assert.deepEqual((await fs.readdir(dir)).sort(), ['overlay.qcow2', 'owner', 'seed.iso'], 'owner: which process made it (see runOwner.ts)');
 
     assert.deepEqual(await hv.get(r.id, ctx(TEST_URI)), await hv.get(name, ctx(TEST_URI)), 'by id = by name');
     assert.ok((await hv.list(ctx(TEST_URI))).some((v) => v.id === r.id));
