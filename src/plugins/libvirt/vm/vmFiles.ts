@@ -90,7 +90,15 @@ export class VmFiles {
     const modes = await this.modes();
     await ensureQemuCanReach(path.dirname(file), modes, this.opts.ownRoots ?? []);
     const st = await fs.stat(file).catch(() => undefined);
-    if (st && st.uid === (process.getuid?.() ?? -1) && modes.gid !== undefined) await secureFile(file, modes);
+    if (!st || st.uid !== (process.getuid?.() ?? -1) || !modes.qemu) return;
+    if (modes.gid !== undefined) {
+      await secureFile(file, modes);
+    } else if ((st.mode & 0o004) === 0) {
+      // Not root and not in QEMU's group: libvirt's dynamic ownership hands the backing file to QEMU's
+      // user for good (it never restores shared backing files), after which only "others" read
+      // permission lets the daemon read it again. Documented: join QEMU's group to avoid this.
+      await fs.chmod(file, (st.mode & 0o7777) | 0o044);
+    }
   }
 
   /** True when `dir` is a VM directory of ours (so deleting it cannot hit anything else). */
