@@ -117,6 +117,7 @@ export class Daemon {
 
       const rt = c.resolve(RpcRuntime);
       const contexts = c.resolve<ContextService>(TOKENS.Contexts);
+      contexts.addValidator((ctxInfo) => host?.maybe(hypervisorPort)?.validateContext?.(ctxInfo) ?? []);
       const handlers = {
         ...authHandlers(rt, host, c.resolve<HealthService>(TOKENS.Health)),
         ...imageHandlers(rt, host),

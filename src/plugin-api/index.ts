@@ -6,3 +6,4 @@ export type { ConfigSchema } from '../core/plugins/configSchema.js';
 export * from '../core/errors.js';
 export { isDigest } from '../core/images/digest.js';
 export type * from '../core/ports/index.js';
+export { MAX_STOP_TIMEOUT_SECONDS } from '../core/vms/stopOptions.js';

@@ -31,7 +31,7 @@ describe('OciImageStore import/export', () => {
     const base = await store.baseDisk(img.digest, ctx());
     assert.equal(sha256File(base), d.sha256);
     assert.ok(allocatedBytes(base) <= 4 * MiB, `base disk allocates ${allocatedBytes(base)} bytes; the 5 MiB of zeros must be holes`);
-    assert.equal(statSync(base).mode & 0o777, 0o644);
+    assert.equal(statSync(base).mode & 0o777, 0o600, 'private until a hypervisor plugin gives QEMU read access');
     for (const p of [path.dirname(base), path.dirname(path.dirname(base))]) assert.equal(statSync(p).mode & 0o777, 0o755);
     // Reassembly from the blobs alone gives the same bytes and stays sparse.
     execFileSync('rm', [base]);

@@ -66,14 +66,15 @@ test('KeyedMutex serializes per key and not across keys', async () => {
   assert.equal(await m.run('a', async () => 42), 42, 'a failure releases the key');
 });
 
-test('VM directories: unique per run, traversable, and removal never leaves the state dir', async () => {
+test('VM directories: unique per run, private, and removal never leaves the state dir', async () => {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'vmr-files-'));
   try {
     const files = new VmFiles(path.join(root, uriSlug('qemu:///system')));
     const a = await files.create('web');
     const b = await files.create('web');
     assert.notEqual(a.dir, b.dir);
-    assert.equal((await fs.stat(root)).mode & 0o001, 0o001, 'mkdtemp dirs get o+x for libvirt-qemu');
+    assert.equal((await fs.stat(a.dir)).mode & 0o777, 0o700, 'QEMU runs as us here: owner only');
+    assert.equal((await fs.stat(root)).mode & 0o777, 0o700, 'a directory the daemon did not make is left as it was');
     assert.ok(files.owns(a.dir));
     assert.ok(!files.owns(files.root));
     assert.ok(!files.owns(path.join(files.root, '..')));

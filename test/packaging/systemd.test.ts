@@ -52,9 +52,9 @@ describe('packaging/systemd', () => {
     assert.equal(user.config.plugins.libvirt!.config!.uri, 'qemu:///session');
   });
 
-  it('the sysusers snippet creates the daemon user in the libvirt group', async () => {
+  it('the sysusers snippet creates the daemon user in the libvirt and libvirt-qemu groups', async () => {
     const text = await readFile(path.join(DIR, 'vmregistry.sysusers.conf'), 'utf8');
     const lines = text.split('\n').filter((l) => l && !l.startsWith('#'));
-    assert.deepEqual(lines.map((l) => l.split(/\s+/).slice(0, 3).join(' ')), ['g vmregistry -', 'u vmregistry -', 'm vmregistry libvirt']);
+    assert.deepEqual(lines.map((l) => l.split(/\s+/).slice(0, 3).join(' ')), ['g vmregistry -', 'u vmregistry -', 'm vmregistry libvirt', 'm vmregistry libvirt-qemu']);
   });
 });

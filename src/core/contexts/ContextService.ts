@@ -1,7 +1,7 @@
 // Contexts persisted in the state store. `default` always exists (created on first use) and cannot
 // be removed; the current context cannot be removed either.
 import { inject, injectable } from 'tsyringe';
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, type Issue } from '../errors.js';
 import type { ContextInfo } from '../ports/common.js';
 import type { ContextReader, KeyValueStore, StateStore } from '../ports/state.js';
 import { TOKENS } from '../tokens.js';
@@ -32,6 +32,8 @@ export class ContextService implements ContextReader {
   // Local writes invalidate it at once; a change made by another daemon on a shared store shows up
   // within CURRENT_TTL_MS.
   private cached?: { at: number; value: Promise<ContextInfo> };
+  // Rules of the plugins that use a context's fields (the libvirt plugin's URI policy).
+  private readonly validators: Array<(c: ContextInfo) => Issue[]> = [];
 
   constructor(@inject(TOKENS.StateStore) state: StateStore) {
     this.kv = state.namespace('contexts');
@@ -142,8 +144,14 @@ export class ContextService implements ContextReader {
     });
   }
 
+  /** Adds a check run on every created or updated context (after the core's own). */
+  addValidator(fn: (c: ContextInfo) => Issue[]): void {
+    this.validators.push(fn);
+  }
+
   private check(c: Stored): void {
     const issues = validateContext({ ...c, current: false });
+    if (!issues.length) for (const v of this.validators) issues.push(...v({ ...c, current: false }));
     if (issues.length) {
       throw new InvalidArgumentError(issues.map((i) => `${i.path}: ${i.message}`).join('; '), { field: issues[0]!.path, issues });
     }

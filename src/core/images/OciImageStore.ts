@@ -358,7 +358,7 @@ export class OciImageStore implements ImageStore {
     const dest = this.paths.disk(digest);
     lease.add(digest); // GC keeps the disk of a manifest not yet in index.json
     if (!(await exists(dest))) {
-      await chmod(raw, 0o644);
+      await chmod(raw, 0o600); // private; the hypervisor plugin opens it to QEMU (libvirt: filePermissions.ts)
       await rename(raw, dest);
       await fsyncDir(this.paths.disks);
     }

@@ -46,14 +46,16 @@ export async function assembleDisk(dest: string, virtualSize: number, windows: W
   const tmp = tempName(dir, path.basename(dest));
   let fh: FileHandle | undefined;
   try {
-    fh = await open(tmp, 'wx', 0o644);
+    fh = await open(tmp, 'wx', 0o600);
     await fh.truncate(virtualSize);
     const f = fh;
     await mapLimit(windows, o.concurrency, (w, _i, signal) => writeWindow(f, w, content, signal, o.onBytes), o.signal);
     await fh.sync();
     await fh.close();
     fh = undefined;
-    await chmod(tmp, 0o644); // libvirt-qemu reads it as a backing file
+    // Private: the hypervisor plugin gives QEMU's group read access when a VM uses it (libvirt
+    // plugin, filePermissions.ts); nobody else reads an image's disk.
+    await chmod(tmp, 0o600);
     await rename(tmp, dest);
     await fsyncDir(dir);
   } catch (err) {

@@ -1,11 +1,11 @@
 // Mark and sweep. Roots: index.json entries, digests of images VMs use, and leases of in-flight work
 // (imports, exports, base-disk assembly). Runs with index.json writes held off and blob publishes
 // excluded during the sweep, so nothing an import relies on can disappear under it.
-import { readFile, readdir, rm, stat } from 'node:fs/promises';
+import { open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { CallContext, Logger } from '../ports/common.js';
 import type { OciManifest } from '../ports/images.js';
-import { throwIfAborted } from '../errors.js';
+import { FailedPreconditionError, throwIfAborted } from '../errors.js';
 import { isDigest } from './digest.js';
 import { OCI_INDEX } from './mediaTypes.js';
 import type { OciContentStore } from './OciContentStore.js';
@@ -35,14 +35,24 @@ export interface GcOptions {
 
 const allocated = (st: { blocks: number; size: number }) => (typeof st.blocks === 'number' ? st.blocks * 512 : st.size);
 
-async function children(content: OciContentStore, digest: string): Promise<{ kind: 'manifest' | 'index' | 'other'; refs: string[] }> {
+// Manifests are small, but nothing stops a registry from serving a big one (many layers, annotations);
+// one we could not read would leave its layers unmarked and GC would delete them. So anything that
+// may be JSON is read in full up to MANIFEST_READ_MAX, and beyond that GC refuses rather than guesses.
+const SNIFF_BYTES = 64;
+export const MANIFEST_READ_MAX = 64 << 20;
+
+async function children(content: OciContentStore, digest: string): Promise<{ kind: 'manifest' | 'index' | 'other' | 'unreadable'; refs: string[]; size?: number }> {
   let size: number;
   try {
     size = await content.size(digest);
   } catch {
     return { kind: 'other', refs: [] };
   }
-  if (size > 4 << 20) return { kind: 'other', refs: [] };
+  if (size > 4 << 20) {
+    // Layers (zstd, raw) never start with "{"; only JSON is worth reading.
+    if (!(await startsLikeJson(content.blobPath(digest)))) return { kind: 'other', refs: [] };
+    if (size > MANIFEST_READ_MAX) return { kind: 'unreadable', refs: [], size };
+  }
   try {
     const j = JSON.parse(await readFile(content.blobPath(digest), 'utf8')) as OciManifest & { manifests?: Array<{ digest: string }>; subject?: { digest: string } };
     const refs: string[] = [];
@@ -59,6 +69,18 @@ async function children(content: OciContentStore, digest: string): Promise<{ kin
   return { kind: 'other', refs: [] };
 }
 
+async function startsLikeJson(file: string): Promise<boolean> {
+  const fh = await open(file, 'r').catch(() => undefined);
+  if (!fh) return false;
+  try {
+    const buf = Buffer.alloc(SNIFF_BYTES);
+    const { bytesRead } = await fh.read(buf, 0, SNIFF_BYTES, 0);
+    return /^\s*\{/.test(buf.subarray(0, bytesRead).toString('latin1'));
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Everything reachable from `roots` (manifests → config, layers; indexes → manifests). */
 async function mark(content: OciContentStore, roots: Iterable<string>, signal?: AbortSignal): Promise<Set<string>> {
   const marked = new Set<string>();
@@ -68,7 +90,13 @@ async function mark(content: OciContentStore, roots: Iterable<string>, signal?: 
     const d = stack.pop()!;
     if (marked.has(d)) continue;
     marked.add(d);
-    const { refs } = await children(content, d);
+    const { kind, refs, size } = await children(content, d);
+    if (kind === 'unreadable') {
+      throw new FailedPreconditionError(
+        `garbage collection stopped: ${d} may be a manifest but is ${size} bytes (more than ${MANIFEST_READ_MAX} GC reads), ` +
+          `so what it references is unknown and nothing was deleted; delete the image that holds it, then collect again`,
+      );
+    }
     stack.push(...refs);
   }
   return marked;

@@ -1,4 +1,5 @@
-import type { CallContext, HealthProbe } from './common.js';
+import type { Issue } from '../errors.js';
+import type { CallContext, ContextInfo, HealthProbe } from './common.js';
 
 export interface CloudInit {
   userData?: string;
@@ -111,4 +112,9 @@ export interface Hypervisor extends HealthProbe {
    * forwards them to the Events stream as `vm` events with attributes.source = "hypervisor".
    */
   onEvent?(listener: (e: HypervisorEvent) => void): () => void;
+  /**
+   * Optional: problems with a context's hypervisor fields (e.g. a libvirt URI the daemon refuses),
+   * as issues with snake_case paths (`context.libvirt_uri`). Checked at ContextCreate/ContextUpdate.
+   */
+  validateContext?(context: ContextInfo): Issue[];
 }

@@ -16,4 +16,6 @@ export interface StateStore {
 export interface ContextReader {
   current(): Promise<import('./common.js').ContextInfo>;
   get(name: string): Promise<import('./common.js').ContextInfo>;
+  /** Every context (optional for fakes); GC uses it to see the VMs of every libvirt URI in use. */
+  list?(): Promise<{ contexts: import('./common.js').ContextInfo[]; current: string }>;
 }

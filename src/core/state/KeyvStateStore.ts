@@ -33,8 +33,10 @@ async function importOptional(pkg: string, url: string): Promise<Record<string, 
 export class KeyvStateStore implements StateStore {
   private readonly spaces = new Map<string, KeyValueStore>();
   private readonly adapters: unknown[] = [];
+  private closed = false;
   private constructor(private readonly adapter: unknown, readonly url: string) {
     this.adapters.push(adapter);
+    if (isPostgres(url)) openPostgresStores += 1;
   }
 
   static async open(url: string): Promise<KeyvStateStore> {
@@ -60,9 +62,21 @@ export class KeyvStateStore implements StateStore {
   }
 
   async close(): Promise<void> {
-    for (const a of this.adapters) await ((await a) as { disconnect?: () => Promise<void> }).disconnect?.();
+    if (this.closed) return;
+    this.closed = true;
+    let adapters = this.adapters;
+    if (isPostgres(this.url)) {
+      // @keyv/postgres keeps one process-wide pool that any adapter's disconnect() ends (and a second
+      // end() throws): end it once, when the last Postgres store of this process closes.
+      openPostgresStores -= 1;
+      adapters = openPostgresStores === 0 ? this.adapters.slice(0, 1) : [];
+    }
+    for (const a of adapters) await ((await a) as { disconnect?: () => Promise<void> }).disconnect?.();
   }
 }
+
+const isPostgres = (url: string) => /^postgres(ql)?:\/\//.test(url);
+let openPostgresStores = 0;
 
 class KeyvNamespace implements KeyValueStore {
   private readonly kv: Promise<Keyv>;

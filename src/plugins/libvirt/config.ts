@@ -10,6 +10,10 @@ export type LibvirtPluginConfig = {
   stateDir: string;
   keepaliveIntervalMs: number;
   connectTimeoutMs: number;
+  /** Bound on each libvirt call that names none itself (a stuck but alive libvirtd). */
+  callTimeoutMs: number;
+  /** URI query parameters a context's libvirt URI may use beyond `readonly` (see README: URI policy). */
+  contextUriParams: string[];
 };
 
 export const libvirtConfigSchema: ConfigSchema = {
@@ -20,5 +24,13 @@ export const libvirtConfigSchema: ConfigSchema = {
     stateDir: { type: 'string', default: '', description: 'Where VM overlays, seeds and console logs live (empty: the plugin data dir).' },
     keepaliveIntervalMs: { type: 'integer', minimum: 0, default: 5000, description: 'Ping libvirtd after this much silence (0: off).' },
     connectTimeoutMs: { type: 'integer', minimum: 100, default: 15000, description: 'Bound on connecting to libvirtd.' },
+    callTimeoutMs: {
+      type: 'integer', minimum: 1000, maximum: 3_600_000, default: 120_000,
+      description: 'Bound on each libvirt call (DEADLINE_EXCEEDED after it; the RPC deadline still applies when shorter).',
+    },
+    contextUriParams: {
+      type: 'array', items: { type: 'string' }, default: [],
+      description: 'Query parameters contexts may put in their libvirt URI (e.g. keyfile); none but readonly by default.',
+    },
   },
 };

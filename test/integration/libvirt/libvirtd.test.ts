@@ -6,4 +6,5 @@ import './ssh.suite.js';
 import './networkContract.suite.js';
 import './vm.suite.js';
 import './vmDaemon.suite.js';
+import './filePermissions.suite.js';
 import './restart.suite.js';

@@ -131,7 +131,7 @@ describe('LibvirtHypervisor on the test driver', { skip: optedOut('libvirtd') },
     assert.equal(r.networks[0].interfaceType, 'network');
     assert.match(r.networks[0].mac, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
     const [dir] = await vmDirs(stateDir, TEST_URI, name);
-    assert.deepEqual((await fs.readdir(dir)).sort(), ['overlay.qcow2', 'seed.iso']);
+    assert.deepEqual((await fs.readdir(dir)).sort(), ['overlay.qcow2', 'owner', 'seed.iso'], 'owner: which process made it (see runOwner.ts)');
 
     assert.deepEqual(await hv.get(r.id, ctx(TEST_URI)), await hv.get(name, ctx(TEST_URI)), 'by id = by name');
     assert.ok((await hv.list(ctx(TEST_URI))).some((v) => v.id === r.id));
@@ -262,19 +262,49 @@ describe('LibvirtHypervisor on the test driver', { skip: optedOut('libvirtd') },
     assert.deepEqual(await vmDirs(stateDir, TEST_URI, name), []);
   });
 
-  test('a restarted daemon sweeps the files of ephemeral VMs that stopped while it was down', async () => {
-    const sweeper = new LibvirtHypervisor({
-      clientFor: (u) => mgr.get(u), stateDir, log: quiet, orphanGraceMs: 0,
-    });
-    const orphan = path.join(stateDir, uriSlug(TEST_URI), `${n('orphan')}.0000abcd`);
+  test('a restarted daemon sweeps VM files no domain owns, and never those of a live run', async () => {
+    const sweeper = new LibvirtHypervisor({ clientFor: (u) => mgr.get(u), stateDir, log: quiet });
+    const root = path.join(stateDir, uriSlug(TEST_URI));
+    // An ephemeral VM that stopped while no daemon watched.
+    const orphan = path.join(root, `${n('orphan')}.0000abcd`);
     await fs.mkdir(orphan, { recursive: true });
     await fs.writeFile(path.join(orphan, 'ephemeral.uuid'), randomUUID());
-    const persistent = path.join(stateDir, uriSlug(TEST_URI), `${n('unmarked')}.0000abcd`);
-    await fs.mkdir(persistent, { recursive: true });
+    // A run killed between mkdir and define: files, no domain, its process gone (pid 2^22 + 1 never exists).
+    const killed = path.join(root, `${n('killed')}.0000abcd`);
+    await fs.mkdir(killed, { recursive: true });
+    await fs.writeFile(path.join(killed, 'owner'), '4194305 1\n');
+    await fs.writeFile(path.join(killed, 'seed.iso'), 'user-data');
+    // A run in progress in another live process (pid 1 with its real start time): not ours to sweep.
+    const stat1 = await fs.readFile('/proc/1/stat', 'utf8');
+    const live = path.join(root, `${n('live')}.0000abcd`);
+    await fs.mkdir(live, { recursive: true });
+    await fs.writeFile(path.join(live, 'owner'), `1 ${stat1.slice(stat1.lastIndexOf(')') + 2).split(' ')[19]}\n`);
+    // A persistent VM defined by another instance: its domain owns its directory.
+    const kept = n('kept');
+    await hv.run(spec(kept, base, {}), ctx(TEST_URI));
+    const [keptDir] = await vmDirs(stateDir, TEST_URI, kept);
+
     await sweeper.list(ctx(TEST_URI));
-    await assert.rejects(fs.stat(orphan), 'the orphan is gone');
-    assert.ok(await fs.stat(persistent), 'directories not marked ephemeral are never swept');
-    await fs.rm(persistent, { recursive: true });
+    await assert.rejects(fs.stat(orphan), 'the stopped ephemeral VM\'s files are gone');
+    await assert.rejects(fs.stat(killed), 'the killed run\'s files are gone');
+    assert.ok(await fs.stat(live), 'a live process\'s run keeps its directory');
+    assert.ok(await fs.stat(keptDir!), 'a defined VM keeps its directory');
+    await fs.rm(live, { recursive: true });
+    await hv.delete(kept, { force: true }, ctx(TEST_URI));
+  });
+
+  test('a list racing runs never sweeps the directory of a VM that started meanwhile', async () => {
+    const racers = Array.from({ length: 4 }, (_, i) => n(`race${i}`));
+    const lists: Promise<unknown>[] = [];
+    await Promise.all(racers.map(async (name, i) => {
+      lists.push(hv.list(ctx(TEST_URI)));
+      await hv.run(spec(name, base, { ephemeral: i % 2 === 0 }), ctx(TEST_URI));
+      lists.push(hv.list(ctx(TEST_URI)));
+    }));
+    await Promise.all(lists);
+    await hv.list(ctx(TEST_URI));
+    for (const name of racers) assert.equal((await vmDirs(stateDir, TEST_URI, name)).length, 1, `${name} keeps its files`);
+    for (const name of racers) await hv.delete(name, { force: true }, ctx(TEST_URI));
   });
 });
 

@@ -1,10 +1,11 @@
 import type { PluginHost } from '../../plugins/PluginHost.js';
 import { hypervisorPort } from '../../plugins/refs.js';
+import { stopOptions } from '../../vms/stopOptions.js';
 import type { VmActions } from '../../vms/VmActions.js';
 import type { RpcRuntime } from '../RpcRuntime.js';
 import { required, vmToInfoWire, vmToProcessWire, type Wire } from './mappers.js';
 
-const stopOpts = (req: Wire) => ({ force: Boolean(req.force), timeoutSeconds: Number(req.timeoutSeconds) || 0 });
+const stopOpts = (req: Wire) => stopOptions(req.force, req.timeoutSeconds);
 
 export function actionHandlers(rt: RpcRuntime, plugins: PluginHost, vms: VmActions) {
   const hv = () => plugins.get(hypervisorPort);

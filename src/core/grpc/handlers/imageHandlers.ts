@@ -1,9 +1,10 @@
 import path from 'node:path';
-import { FailedPreconditionError, InvalidArgumentError, UnavailableError } from '../../errors.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../../errors.js';
 import type { CallContext } from '../../ports/common.js';
 import type { ExportFormat, ImportHeader } from '../../ports/images.js';
 import type { PluginHost } from '../../plugins/PluginHost.js';
-import { hypervisorPort, imagesPort, registryPort } from '../../plugins/refs.js';
+import { contextsPort, hypervisorPort, imagesPort, registryPort } from '../../plugins/refs.js';
+import { imagesInUse } from '../../vms/imagesInUse.js';
 import type { RpcRuntime } from '../RpcRuntime.js';
 import { imageInfoToWire, issueToWire, required, vmfileFromWire, vmfileToWire, type Wire } from './mappers.js';
 
@@ -12,20 +13,9 @@ const progressEvent = (p: Wire) => ({ progress: { ...p, item: p.item ?? '', mess
 export function imageHandlers(rt: RpcRuntime, plugins: PluginHost) {
   const images = () => plugins.get(imagesPort);
 
-  /** Digests of images that VMs use; GC and delete must not pull the floor from under them. */
-  const inUse = async (ctx: CallContext): Promise<Map<string, string[]>> => {
-    const hv = plugins.maybe(hypervisorPort);
-    const out = new Map<string, string[]>();
-    if (!hv) return out;
-    let vms;
-    try {
-      vms = await hv.list(ctx);
-    } catch (err) {
-      throw new UnavailableError(`cannot tell which images VMs use (${(err as Error).message}); retry when the hypervisor is reachable`, { cause: err });
-    }
-    for (const vm of vms) out.set(vm.imageDigest, [...(out.get(vm.imageDigest) ?? []), vm.name]);
-    return out;
-  };
+  /** Digests of images that VMs of any context use; GC and delete must not pull the floor from under them. */
+  const inUse = (ctx: CallContext): Promise<Map<string, string[]>> =>
+    imagesInUse(plugins.maybe(hypervisorPort), plugins.get(contextsPort), ctx);
 
   const pull = async (req: Wire, ctx: CallContext) => {
     const r = await plugins.get(registryPort).pull(required(req.reference, 'reference'), ctx);

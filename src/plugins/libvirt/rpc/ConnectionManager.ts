@@ -8,12 +8,15 @@ export class LibvirtConnectionManager {
   private readonly clients = new Map<string, LibvirtClient>();
   private closed = false;
 
-  constructor(private readonly opts: LibvirtClientOptions = {}) {}
+  constructor(private readonly opts: LibvirtClientOptions & {
+    /** Runs before a client for a new URI is made; throws to refuse the URI (the plugin's URI policy). */
+    checkUri?: (uri: string) => void;
+  } = {}) {}
 
   /**
    * The shared client for `uri` (created and connecting in the background on first use). Calls on
    * it wait for a connection attempt in flight and fail UNAVAILABLE while libvirtd is down.
-   * Throws InvalidArgumentError for a malformed URI.
+   * Throws InvalidArgumentError for a malformed URI or one `checkUri` refuses.
    */
   get(uri: string): LibvirtClient {
     if (this.closed) throw new UnavailableError('the libvirt connection manager is shut down');
@@ -21,7 +24,9 @@ export class LibvirtConnectionManager {
     let c = this.clients.get(key);
     if (!c) {
       parseLibvirtUri(key);
-      c = LibvirtClient.create(key, { ...this.opts, reconnect: true });
+      this.opts.checkUri?.(key);
+      const { checkUri: _checkUri, ...clientOpts } = this.opts;
+      c = LibvirtClient.create(key, { ...clientOpts, reconnect: true });
       this.clients.set(key, c);
     }
     return c;

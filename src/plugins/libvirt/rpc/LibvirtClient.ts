@@ -60,6 +60,11 @@ export interface LibvirtClientOptions {
   keepaliveCount?: number;
   /** Bound on dial + handshake (default 15 s). */
   connectTimeoutMs?: number;
+  /**
+   * Bound on each call that gives no `timeoutMs` of its own (default 120 s): keepalive only notices a
+   * dead libvirtd, not a live one whose driver is stuck, and a caller may hold a lock while it waits.
+   */
+  callTimeoutMs?: number;
   /** Open read-only (VIR_CONNECT_RO). */
   readOnly?: boolean;
   /** Replaces the transport (tests). */
@@ -142,6 +147,7 @@ export class LibvirtClient extends EventEmitter {
       keepaliveIntervalMs: opts.keepaliveIntervalMs ?? 5000,
       keepaliveCount: opts.keepaliveCount ?? 6,
       connectTimeoutMs: opts.connectTimeoutMs ?? 15000,
+      callTimeoutMs: opts.callTimeoutMs ?? 120_000,
       readOnly: opts.readOnly ?? false,
       log: opts.log,
       dialer: opts.dialer,
@@ -361,7 +367,7 @@ export class LibvirtClient extends EventEmitter {
         : `libvirt at ${this.uri} is unavailable${this.lastError ? ` (${this.lastError.message})` : ''}; reconnecting`;
       throw new UnavailableError(`${what}: ${why}`, { cause: this.lastError });
     }
-    return conn.call(proc, args, what, opts);
+    return conn.call(proc, args, what, { ...opts, timeoutMs: opts.timeoutMs ?? this.opts.callTimeoutMs });
   }
 
   private async rpc<T>(proc: number, what: string, write: Writer | undefined, read: Reader<T>, opts?: CallOptions): Promise<T> {

@@ -71,35 +71,82 @@ export function decodePacket(frame: Buffer): Packet {
 
 /**
  * Cuts a byte stream into whole packets. A chunk may hold several packets or a fraction of one; the
- * tail is kept until the rest arrives. Chunks are only concatenated when a packet spans them.
+ * tail is kept until the rest arrives. Chunks are kept as a list and each byte is copied at most once,
+ * when the packet it belongs to is complete: a 32 MiB reply arriving in 64 KiB reads costs one copy,
+ * not one re-join of everything buffered per read.
  */
 export class PacketFramer {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  /** Length of the packet being assembled, once its length word has arrived. */
+  private need: number | undefined;
 
   /** Returns every complete frame (length word included); throws on an impossible length. */
   push(chunk: Buffer): Buffer[] {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    const out: Buffer[] = [];
-    let buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
-    let off = 0;
-    while (buf.length - off >= 4) {
-      const len = buf.readUInt32BE(off);
-      if (len < 4 + HEADER_SIZE || len - 4 > MESSAGE_MAX) {
-        throw new XdrError(`bad packet length ${len}: the stream is not libvirt RPC or is corrupt`);
-      }
-      if (buf.length - off < len) break;
-      out.push(buf.subarray(off, off + len));
-      off += len;
+    if (chunk.length) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
     }
-    buf = buf.subarray(off);
-    this.chunks = buf.length ? [buf] : [];
-    this.buffered = buf.length;
+    const out: Buffer[] = [];
+    for (;;) {
+      if (this.need === undefined) {
+        if (this.buffered < 4) break;
+        const len = this.peekLength();
+        if (len < 4 + HEADER_SIZE || len - 4 > MESSAGE_MAX) {
+          throw new XdrError(`bad packet length ${len}: the stream is not libvirt RPC or is corrupt`);
+        }
+        this.need = len;
+      }
+      if (this.buffered < this.need) break;
+      out.push(this.take(this.need));
+      this.need = undefined;
+    }
     return out;
   }
 
   get pending(): number {
     return this.buffered;
+  }
+
+  private peekLength(): number {
+    const first = this.chunks[0]!;
+    if (first.length >= 4) return first.readUInt32BE(0);
+    const head = Buffer.alloc(4);
+    let got = 0;
+    for (const c of this.chunks) {
+      got += c.copy(head, got, 0, Math.min(c.length, 4 - got));
+      if (got === 4) break;
+    }
+    return head.readUInt32BE(0);
+  }
+
+  /** Removes and returns the first `n` buffered bytes (a view when they lie in one chunk). */
+  private take(n: number): Buffer {
+    this.buffered -= n;
+    const first = this.chunks[0]!;
+    if (first.length >= n) {
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const pieces: Buffer[] = [];
+    let got = 0;
+    let i = 0;
+    while (got < n) {
+      const c = this.chunks[i]!;
+      const want = n - got;
+      if (c.length <= want) {
+        pieces.push(c);
+        got += c.length;
+        i += 1;
+      } else {
+        pieces.push(c.subarray(0, want));
+        this.chunks[i] = c.subarray(want);
+        got += want;
+      }
+    }
+    // One splice, not a shift per chunk: shifting a long array is itself linear.
+    this.chunks.splice(0, i);
+    return Buffer.concat(pieces, n);
   }
 }

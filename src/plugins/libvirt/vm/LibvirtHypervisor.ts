@@ -15,7 +15,9 @@ import {
   throwIfAborted,
   type VmrError,
 } from '../../../core/errors.js';
-import type { CallContext, ComponentHealth, Logger } from '../../../core/ports/common.js';
+import type { CallContext, ComponentHealth, ContextInfo, Logger } from '../../../core/ports/common.js';
+import { MAX_STOP_TIMEOUT_SECONDS, type Issue } from '../../../plugin-api/index.js';
+import { uriPolicyViolation, type UriPolicy } from '../uriPolicy.js';
 import type { Hypervisor, HypervisorEvent, RunVMSpec, StopOptions, VMRecord, VMStatus } from '../../../core/ports/hypervisor.js';
 import {
   DomainEventId,
@@ -40,7 +42,10 @@ import { leasesByMac } from './leases.js';
 import { isUuid } from './names.js';
 import { seedFiles, writeSeedIso } from './cloudInitSeed.js';
 import { validateRunSpec } from './validateSpec.js';
-import { ensureTraversable, uriSlug, VmFiles } from './vmFiles.js';
+import { uriSlug, VmFiles } from './vmFiles.js';
+import { fileModesFor } from './filePermissions.js';
+import { planSweep, type SweepPlan } from './sweep.js';
+import { RUNS_IN_FLIGHT } from './runOwner.js';
 import { metadataForSet, VM_XMLNS, VM_XMLNS_PREFIX, type VmMetadata } from './vmMetadata.js';
 
 export interface LibvirtHypervisorOptions {
@@ -56,8 +61,10 @@ export interface LibvirtHypervisorOptions {
   defaultNetwork?: string;
   /** Graceful stop waits this long when the caller gives no timeout. */
   defaultStopTimeoutSeconds?: number;
-  /** Orphaned ephemeral directories (domain gone while no daemon watched) are swept after this age. */
-  orphanGraceMs?: number;
+  /** Directories the daemon made (its data dir): the only ones above VM files it may open to QEMU. */
+  ownedDirs?: string[];
+  /** What a context's libvirt URI may name (ContextCreate/Update); absent: no check (tests). */
+  uriPolicy?: UriPolicy;
   log: Logger;
 }
 
@@ -69,7 +76,7 @@ interface Conn {
   subscribed?: Promise<void>;
   /** Ephemeral domain UUID → its files directory. */
   ephemeral: Map<string, string>;
-  /** Directories of runs in progress; never swept. */
+  /** Directories of runs in progress in this process (shared by all instances); never swept. */
   inFlight: Set<string>;
 }
 
@@ -98,10 +105,16 @@ export class LibvirtHypervisor implements Hypervisor {
     this.log = opts.log;
   }
 
+  validateContext(context: ContextInfo): Issue[] {
+    if (!this.opts.uriPolicy || !context.libvirtUri.trim()) return [];
+    const why = uriPolicyViolation(context.libvirtUri, this.opts.uriPolicy);
+    return why ? [{ path: 'context.libvirt_uri', message: why }] : [];
+  }
+
   async run(spec: RunVMSpec, ctx: CallContext): Promise<VMRecord> {
     validateRunSpec(spec);
     const c = this.conn(ctx);
-    return this.locks.run(`${c.uri}\0${spec.name}`, () => this.runLocked(c, spec, ctx));
+    return this.locks.run(`${c.uri}\0${spec.name}`, () => this.runLocked(c, spec, ctx), ctx.signal);
   }
 
   async start(vm: string, ctx: CallContext): Promise<VMRecord> {
@@ -176,6 +189,7 @@ export class LibvirtHypervisor implements Hypervisor {
   async list(ctx: CallContext): Promise<VMRecord[]> {
     const c = this.conn(ctx);
     const opt = { signal: ctx.signal };
+    const sweep = await planSweep(c.files, c.inFlight);
     const doms = await c.client.listAllDomains(0, opt);
     const ours = (await Promise.all(doms.map(async (dom) => {
       try {
@@ -191,7 +205,7 @@ export class LibvirtHypervisor implements Hypervisor {
         throw err;
       }
     }))).filter((x) => x !== undefined);
-    await this.sweep(c, new Set(doms.map((d) => d.uuid)));
+    await this.finishSweep(c, sweep, ours.map((o) => o.f.meta.filesDir));
     const active = ours.filter((o) => o.state !== DomainState.SHUTOFF);
     const leases = await leasesByMac(c.client, active.flatMap((o) => o.f.facts.interfaces.map((i) => i.name)), ctx.signal);
     return ours
@@ -234,12 +248,11 @@ export class LibvirtHypervisor implements Hypervisor {
       ctx.progress?.({ phase, item: spec.name, current: 0, total: 0, unit: 'items', message });
 
     const uuid = randomUUID();
-    const paths = await c.files.create(spec.name);
-    c.inFlight.add(paths.dir);
+    const paths = await c.files.create(spec.name, c.inFlight);
     let dom: DomainRef | undefined;
     try {
       if (spec.ephemeral) await fs.writeFile(paths.ephemeralMarker, uuid);
-      if (parseLibvirtUri(c.uri).transport === 'unix') await ensureTraversable(path.dirname(spec.image.baseDiskPath));
+      if (parseLibvirtUri(c.uri).transport === 'unix') await c.files.prepareBaseDisk(spec.image.baseDiskPath);
       progress('disk', 'creating the overlay disk');
       await createOverlay({
         basePath: spec.image.baseDiskPath,
@@ -247,8 +260,10 @@ export class LibvirtHypervisor implements Hypervisor {
         sizeGb: spec.diskSizeGb,
         signal: ctx.signal,
       });
+      await c.files.secure(paths.overlay);
       progress('seed', 'writing the cloud-init seed');
       await writeSeedIso(paths.seed, seedFiles(spec.name, spec.cloudInit), ctx.signal);
+      await c.files.secure(paths.seed);
 
       const meta: VmMetadata = {
         image: spec.image.reference,
@@ -361,7 +376,9 @@ export class LibvirtHypervisor implements Hypervisor {
         c.client.domainShutdown(f.dom, type === 'test' ? 0 : DomainShutdownFlags.ACPI_POWER_BTN, opt))
         .then((r) => r === IGNORED);
       if (stopped) return;
-      const seconds = opts.timeoutSeconds > 0 ? opts.timeoutSeconds : (this.opts.defaultStopTimeoutSeconds ?? 60);
+      // Bounded: a timer past 2^31-1 ms fires at once, which would turn a long wait into a hard stop.
+      const seconds = Math.min(MAX_STOP_TIMEOUT_SECONDS,
+        opts.timeoutSeconds > 0 ? opts.timeoutSeconds : (this.opts.defaultStopTimeoutSeconds ?? 60));
       if (await this.waitInactive(c, f.dom, seconds * 1000, ctx.signal)) return;
       this.log.info({ vm: f.facts.name, seconds }, 'VM did not power off after the ACPI request; stopping it hard');
     }
@@ -451,7 +468,7 @@ export class LibvirtHypervisor implements Hypervisor {
   private async withVm<T>(c: Conn, vm: string, ctx: CallContext, fn: (f: Found) => Promise<T>): Promise<T> {
     // Lock by name (ids resolve to one) so lifecycle calls and runs of one VM do not interleave.
     const name = isUuid(vm) ? (await this.find(c, vm, ctx)).facts.name : vm;
-    return this.locks.run(`${c.uri}\0${name}`, async () => fn(await this.find(c, name, ctx)));
+    return this.locks.run(`${c.uri}\0${name}`, async () => fn(await this.find(c, name, ctx)), ctx.signal);
   }
 
   /** Our VM by name or UUID; NOT_FOUND for a missing domain and for one vmregistry did not create. */
@@ -526,9 +543,12 @@ export class LibvirtHypervisor implements Hypervisor {
       const conn: Conn = {
         uri,
         client: this.opts.clientFor(uri),
-        files: new VmFiles(path.join(this.opts.stateDir, uriSlug(uri))),
+        files: new VmFiles(path.join(this.opts.stateDir, uriSlug(uri)), {
+          modes: () => fileModesFor(uri),
+          ownRoots: this.opts.ownedDirs ?? [this.opts.stateDir],
+        }),
         ephemeral: new Map(),
-        inFlight: new Set(),
+        inFlight: RUNS_IN_FLIGHT,
       };
       conn.client.on('domainLifecycle', (e: DomainLifecycleEvent) => this.onLifecycle(conn, e));
       // After a daemon restart, learn which ephemeral VMs own which directories before their stop
@@ -598,14 +618,25 @@ export class LibvirtHypervisor implements Hypervisor {
     await this.removeFiles(c, dir);
   }
 
-  /** Ephemeral directories whose domain no longer exists (it stopped while no daemon was watching). */
-  private async sweep(c: Conn, existing: Set<string>): Promise<void> {
-    const grace = this.opts.orphanGraceMs ?? 120_000;
-    for (const e of await c.files.ephemeralDirs()) {
-      if (existing.has(e.uuid) || c.inFlight.has(e.dir)) continue;
-      if (!c.ephemeral.has(e.uuid) && Date.now() - e.mtimeMs < grace) continue;
-      c.ephemeral.delete(e.uuid);
-      await this.removeFiles(c, e.dir);
+  /** Removes VM directories no domain owns (see sweep.ts); `owned` are the filesDirs of every domain listed after the plan. */
+  private async finishSweep(c: Conn, plan: SweepPlan, owned: string[]): Promise<void> {
+    for (const dir of await plan.finish(owned)) {
+      for (const [uuid, d] of c.ephemeral) if (d === dir) c.ephemeral.delete(uuid);
+      this.log.info({ dir, uri: c.uri }, 'removed the files of a VM no domain owns (an interrupted run or a VM gone while no daemon watched)');
+    }
+  }
+
+  /**
+   * Sweeps the default URI's VM directories once libvirtd answers (daemon start-up): a run cut by a
+   * crash leaves files no domain owns. Later sweeps ride on every list (ListVMs, GC).
+   */
+  async sweepAtStart(ctx: CallContext): Promise<void> {
+    try {
+      const c = this.conn(ctx);
+      await c.client.ready({ signal: ctx.signal });
+      await this.list(ctx);
+    } catch (err) {
+      this.log.warn({ err }, 'could not sweep leftover VM files at start-up; the next VM listing will');
     }
   }
 

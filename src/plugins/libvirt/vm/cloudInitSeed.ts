@@ -42,7 +42,7 @@ function withDefaults(metaData: string, defaults: Record<string, string>): strin
   return missing.join('') + rest;
 }
 
-/** Writes the seed ISO at `isoPath` (via a staging dir beside it). */
+/** Writes the seed ISO at `isoPath` (via a private staging dir beside it); its mode is the caller's (VmFiles.secure). */
 export async function writeSeedIso(isoPath: string, files: SeedFiles, signal?: AbortSignal): Promise<void> {
   const staging = await fs.mkdtemp(path.join(path.dirname(isoPath), '.seed-'));
   try {
@@ -50,7 +50,6 @@ export async function writeSeedIso(isoPath: string, files: SeedFiles, signal?: A
       if (content !== undefined) await fs.writeFile(path.join(staging, name), content);
     }
     await run('xorriso', ['-as', 'mkisofs', '-quiet', '-V', 'cidata', '-J', '-r', '-o', isoPath, staging], signal);
-    await fs.chmod(isoPath, 0o644);
   } finally {
     await fs.rm(staging, { recursive: true, force: true });
   }

@@ -27,6 +27,6 @@ export async function createOverlay(opts: {
   // default) keeps the image's size rather than failing every run.
   const want = opts.sizeGb * GiB;
   if (want > baseSize) args.push(String(want));
+  // Its mode and group are the caller's (VmFiles.secure): the overlay holds the guest's data.
   await run('qemu-img', args, opts.signal);
-  await fs.chmod(opts.overlayPath, 0o644);
 }

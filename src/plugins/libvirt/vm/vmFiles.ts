@@ -1,10 +1,13 @@
-// Where a VM's own files live: <stateDir>/<uri-slug>/<name>.<random>/{overlay.qcow2,seed.iso,console.log}.
+// Where a VM's own files live: <stateDir>/<uri-slug>/<name>.<random>/{overlay.qcow2,seed.iso,console.log}
+// (modes in filePermissions.ts).
 // The random suffix means a run that fails (or loses a race for the name) only ever removes files
 // it created itself; the slug keeps test-driver VMs apart from real ones.
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { FailedPreconditionError, fromSystemError } from '../../../core/errors.js';
+import { fromSystemError } from '../../../core/errors.js';
+import { ensureQemuCanReach, secureDir, secureFile, type FileModes } from './filePermissions.js';
+import { writeRunOwner } from './runOwner.js';
 
 export interface VmPaths {
   dir: string;
@@ -22,10 +25,17 @@ export function uriSlug(uri: string): string {
   return `${readable}-${createHash('sha256').update(uri).digest('hex').slice(0, 8)}`;
 }
 
-export class VmFiles {
-  private prepared?: Promise<void>;
+export interface VmFilesOptions {
+  /** Modes, group and QEMU identity for this URI (default: private, QEMU runs as us). */
+  modes?: () => Promise<FileModes>;
+  /** Directories the daemon made: ones above the files that QEMU cannot search are fixed only under these. */
+  ownRoots?: string[];
+}
 
-  constructor(readonly root: string) {}
+export class VmFiles {
+  private prepared?: Promise<FileModes>;
+
+  constructor(readonly root: string, private readonly opts: VmFilesOptions = {}) {}
 
   paths(dir: string): VmPaths {
     return {
@@ -37,21 +47,58 @@ export class VmFiles {
     };
   }
 
-  /** Creates a fresh directory for a VM; QEMU (user libvirt-qemu) must be able to reach into it. */
-  async create(name: string): Promise<VmPaths> {
-    this.prepared ??= prepare(this.root);
-    await this.prepared.catch((err) => {
+  /** The modes files of this URI get (see filePermissions.ts); the state dir is made and checked on first use. */
+  modes(): Promise<FileModes> {
+    this.prepared ??= this.prepare();
+    return this.prepared.catch((err) => {
       this.prepared = undefined;
       throw err;
     });
+  }
+
+  /**
+   * Creates a fresh private directory for a VM, with an owner record (see runOwner.ts) written before
+   * anything else, so the sweep can tell a run in progress from a crash's leftovers.
+   */
+  async create(name: string, inFlight?: Set<string>): Promise<VmPaths> {
+    const modes = await this.modes();
     const dir = path.join(this.root, `${name}.${randomBytes(4).toString('hex')}`);
+    // Registered before it exists, so no sweep can take it for a leftover in between.
+    inFlight?.add(dir);
     try {
-      await fs.mkdir(dir, { mode: 0o755 });
-      await fs.chmod(dir, 0o755);
+      await fs.mkdir(dir, { mode: modes.dir });
+      await secureDir(dir, modes);
+      await writeRunOwner(dir);
     } catch (err) {
+      await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      inFlight?.delete(dir);
       throw fromSystemError(err, `create the VM directory ${dir}`);
     }
     return this.paths(dir);
+  }
+
+  /** Gives a file QEMU opens the private mode and group. */
+  async secure(file: string): Promise<void> {
+    await secureFile(file, await this.modes());
+  }
+
+  /**
+   * The image's base disk, which QEMU opens read-only as the overlay's backing file: its directories
+   * must be searchable by QEMU, and the file, when the daemon owns it, readable by QEMU and nobody else.
+   */
+  async prepareBaseDisk(file: string): Promise<void> {
+    const modes = await this.modes();
+    await ensureQemuCanReach(path.dirname(file), modes, this.opts.ownRoots ?? []);
+    const st = await fs.stat(file).catch(() => undefined);
+    if (!st || st.uid !== (process.getuid?.() ?? -1) || !modes.qemu) return;
+    if (modes.gid !== undefined) {
+      await secureFile(file, modes);
+    } else if ((st.mode & 0o004) === 0) {
+      // Not root and not in QEMU's group: libvirt's dynamic ownership hands the backing file to QEMU's
+      // user for good (it never restores shared backing files), after which only "others" read
+      // permission lets the daemon read it again. Documented: join QEMU's group to avoid this.
+      await fs.chmod(file, (st.mode & 0o7777) | 0o044);
+    }
   }
 
   /** True when `dir` is a VM directory of ours (so deleting it cannot hit anything else). */
@@ -65,54 +112,44 @@ export class VmFiles {
     await fs.rm(dir, { recursive: true, force: true });
   }
 
-  /** Ephemeral VM directories with the domain UUID each belongs to, and when they were last changed. */
-  async ephemeralDirs(): Promise<{ dir: string; uuid: string; mtimeMs: number }[]> {
+  /** Every VM directory, with the ephemeral domain UUID when it has one. */
+  async dirs(): Promise<{ dir: string; uuid?: string; mtimeMs: number }[]> {
     let names: string[];
     try {
       names = await fs.readdir(this.root);
     } catch {
       return [];
     }
-    const out: { dir: string; uuid: string; mtimeMs: number }[] = [];
+    const out: { dir: string; uuid?: string; mtimeMs: number }[] = [];
     for (const n of names) {
       const dir = path.join(this.root, n);
       try {
-        const uuid = (await fs.readFile(path.join(dir, MARKER), 'utf8')).trim();
-        out.push({ dir, uuid, mtimeMs: (await fs.stat(dir)).mtimeMs });
+        const st = await fs.lstat(dir);
+        if (!st.isDirectory()) continue;
+        const uuid = (await fs.readFile(path.join(dir, MARKER), 'utf8').catch(() => undefined))?.trim();
+        out.push({ dir, uuid, mtimeMs: st.mtimeMs });
       } catch {
-        // Not ephemeral, or removed meanwhile.
+        // Removed meanwhile.
       }
     }
     return out;
   }
-}
 
-async function prepare(root: string): Promise<void> {
-  try {
-    await fs.mkdir(root, { recursive: true, mode: 0o755 });
-  } catch (err) {
-    throw fromSystemError(err, `create the VM state directory ${root}`);
+  /** Ephemeral VM directories with the domain UUID each belongs to, and when they were last changed. */
+  async ephemeralDirs(): Promise<{ dir: string; uuid: string; mtimeMs: number }[]> {
+    return (await this.dirs()).filter((d): d is { dir: string; uuid: string; mtimeMs: number } => d.uuid !== undefined);
   }
-  await ensureTraversable(root);
-}
 
-/**
- * QEMU runs as libvirt-qemu, so every directory above a disk must be searchable by others. We add
- * o+x (never o+r) to directories we own; one we do not own is reported with what to change.
- */
-export async function ensureTraversable(dir: string): Promise<void> {
-  const uid = process.getuid?.() ?? -1;
-  for (let cur = path.resolve(dir); ; cur = path.dirname(cur)) {
-    const st = await fs.stat(cur);
-    if ((st.mode & 0o001) === 0) {
-      if (st.uid !== uid) {
-        throw new FailedPreconditionError(
-          `QEMU (user libvirt-qemu) cannot reach files under ${dir} because ${cur} is not searchable by others; ` +
-            `run "chmod o+x ${cur}" or set the libvirt plugin's stateDir elsewhere`,
-        );
-      }
-      await fs.chmod(cur, (st.mode & 0o7777) | 0o001);
+  private async prepare(): Promise<FileModes> {
+    const modes = await (this.opts.modes?.() ?? Promise.resolve<FileModes>({ dir: 0o700, file: 0o600 }));
+    try {
+      // The state dir and the per-URI dir are the plugin's own: private, with QEMU's group.
+      await secureDir(path.dirname(this.root), modes);
+      await secureDir(this.root, modes);
+    } catch (err) {
+      throw fromSystemError(err, `create the VM state directory ${this.root}`);
     }
-    if (path.dirname(cur) === cur) return;
+    await ensureQemuCanReach(this.root, modes, this.opts.ownRoots ?? []);
+    return modes;
   }
 }
