@@ -168,6 +168,25 @@ export class HostPaths {
     }
   }
 
+  /**
+   * Reads `rel` below `baseDir` (compose `*_file` named by path): under paths.import, and — judged on the
+   * opened descriptor — inside baseDir's real directory. Bounded by `maxBytes` before reading.
+   */
+  async readWithin(baseDir: string, rel: string, field: string, maxBytes: number): Promise<string> {
+    checkPathSyntax(baseDir, 'base_dir');
+    if (rel.includes('\0')) throw new InvalidArgumentError(`${field} must not contain NUL`, { field });
+    if (path.isAbsolute(rel)) throw new InvalidArgumentError(`${field} "${rel.slice(0, 128)}" must be relative to the compose file's directory`, { field });
+    const base = await this.dirAllowed(baseDir, 'base_dir');
+    if (!base) throw this.denied('paths.import', 'base_dir', baseDir);
+    const f = await this.openForRead(path.resolve(base, rel), field, { maxBytes });
+    try {
+      if (!inside(base, f.realPath)) throw new InvalidArgumentError(`${field} "${rel.slice(0, 128)}" leaves the project directory; keep cloud-init files inside it`, { field });
+      return await f.fh.readFile('utf8');
+    } finally {
+      await f.close();
+    }
+  }
+
   /** Whether a directory (e.g. a compose base_dir) lies under `paths.import`, judged on its real path. */
   async dirAllowed(p: string, field: string): Promise<string | undefined> {
     checkPathSyntax(p, field);
@@ -184,4 +203,9 @@ export class HostPaths {
       await fh.close().catch(() => undefined);
     }
   }
+}
+
+/** The daemon's policy, from its config. */
+export function hostPathsOf(config: { dataDir: string; paths?: { import: string[]; export: string[] } }): HostPaths {
+  return new HostPaths({ dataDir: config.dataDir, import: config.paths?.import, export: config.paths?.export });
 }
