@@ -293,7 +293,7 @@ async function readProjectFile(src: ComposeSource, file: string, at: P, err: (p:
     return sent;
   }
   if (!src.readFile || !src.baseDir) {
-    err(at, `"${file}" was not sent with the request; the client sends the contents of *_file files (vmr compose does)`);
+    err(at, `"${file}" was not sent with the request: the client reads *_file files relative to the compose file and sends their contents (check that it exists, is readable and at most ${MAX_FILE} bytes)`);
     return undefined;
   }
   try {
