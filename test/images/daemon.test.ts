@@ -1,6 +1,6 @@
 // The real image store behind the daemon's gRPC API (the default store of startTestDaemon).
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startTestDaemon, type TestDaemon } from '../../src/testing/startTestDaemon.js';
@@ -22,14 +22,19 @@ function* streamOf(file: string, name: string, reference: string, cut?: number) 
 
 describe('image RPCs on the real store', () => {
   let d: TestDaemon;
+  let hostDir: string;
   before(async () => {
     await requireService('packages');
-    d = await startTestDaemon({ config: { images: { windowSizeMiB: 1 } } });
+    hostDir = tempDir(undefined, 'vmr-hostdir-');
+    d = await startTestDaemon({ config: { images: { windowSizeMiB: 1 }, paths: { import: [hostDir], export: [hostDir] } } });
   });
-  after(async () => d?.stop());
+  after(async () => {
+    await d?.stop();
+    rmSync(hostDir, { recursive: true, force: true });
+  });
 
-  it('imports by stream, lists, tags, exports, deletes and collects garbage', async (t) => {
-    const dir = tempDir(t);
+  it('imports by stream, lists, tags, exports, deletes and collects garbage', async () => {
+    const dir = mkdtempSync(path.join(hostDir, 't-'));
     const disk = path.join(dir, 'disk.raw');
     makeRawDisk(disk, [['text', 1], ['zero', 2], ['rand', 1]]);
     const res = await d.client.clientStream<{ reference: string; digest: string }>('ImportImageStream', streamOf(disk, 'grpc-vm', 'demo/grpc:1'));

@@ -176,6 +176,10 @@ export class HostPaths {
     checkPathSyntax(baseDir, 'base_dir');
     if (rel.includes('\0')) throw new InvalidArgumentError(`${field} must not contain NUL`, { field });
     if (path.isAbsolute(rel)) throw new InvalidArgumentError(`${field} "${rel.slice(0, 128)}" must be relative to the compose file's directory`, { field });
+    const lexical = path.relative(path.resolve(baseDir), path.resolve(baseDir, rel));
+    if (lexical === '' || lexical === '..' || lexical.startsWith('..' + path.sep)) {
+      throw new InvalidArgumentError(`${field} "${rel.slice(0, 128)}" escapes the project directory; keep cloud-init files inside it`, { field });
+    }
     const base = await this.dirAllowed(baseDir, 'base_dir');
     if (!base) throw this.denied('paths.import', 'base_dir', baseDir);
     const f = await this.openForRead(path.resolve(base, rel), field, { maxBytes });
