@@ -142,6 +142,16 @@ describe('daemon-side paths are confined to paths.import / paths.export', () => 
     assert.deepEqual(readdirSync(path.join(d.dataDir, 'images', 'tmp')), []);
   });
 
+  it('ValidateVMFile probes the disk only under paths.import; elsewhere it checks the text and says so', async () => {
+    const content = readFileSync(path.join(inDir, 'VMFile.yaml'), 'utf8');
+    const inside = await d.client.call('ValidateVMFile', { content: content.replace('format: raw', 'format: qcow2'), baseDir: inDir });
+    assert.equal(inside.valid, false, 'the disk was read: its real format is raw');
+    makeRawDisk(path.join(outside, 'disk.raw'), [['text', 1]]);
+    const out = await d.client.call('ValidateVMFile', { content: content.replace('format: raw', 'format: qcow2'), baseDir: outside });
+    assert.equal(out.valid, true);
+    assert.match(out.warnings.map((w: { message: string }) => w.message).join('\n'), /not checked: base_dir is outside the daemon's paths\.import/);
+  });
+
   it('a symlink swapped in while importing never wins: every import that succeeds has the inside bytes', async () => {
     const vmdir = mkdtempSync(path.join(inDir, 'race-'));
     makeRawDisk(path.join(vmdir, 'real.raw'), [['zero', 1]]);

@@ -465,14 +465,21 @@ export class OciImageStore implements ImageStore {
       lease.release();
       throw err;
     }
+    let released = false;
+    const dispose = async () => {
+      if (released) return;
+      released = true;
+      await bytes.dispose();
+      lease.release();
+    };
     async function* leased(): AsyncIterable<Buffer> {
       try {
         yield* bytes.chunks;
       } finally {
-        lease.release();
+        await dispose();
       }
     }
-    return { digest: img.digest, reference: img.reference, size: bytes.size, chunks: leased() };
+    return { digest: img.digest, reference: img.reference, size: bytes.size, chunks: leased(), dispose };
   }
 
   async tag(source: string, target: string): Promise<LocalImage> {

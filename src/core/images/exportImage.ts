@@ -177,6 +177,13 @@ export interface ExportBytes {
   /** Bytes that will follow when known in advance (disks); 0 for a tar. */
   size: number;
   chunks: AsyncIterable<Buffer>;
+  /** Frees what the export holds (temp files, a tar process); idempotent, also run when `chunks` ends. */
+  dispose(): Promise<void>;
+}
+
+function once<T>(fn: () => Promise<T>): () => Promise<T | undefined> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= fn());
 }
 
 export async function archiveStream(content: OciContentStore, img: LocalImage, workDir: string, ctx: CallContext): Promise<ExportBytes> {
@@ -187,8 +194,13 @@ export async function archiveStream(content: OciContentStore, img: LocalImage, w
     await rm(stage, { recursive: true, force: true });
     throw fromSystemError(err, `staging ${img.reference}`);
   }
+  let child: ReturnType<typeof tar> | undefined;
+  const dispose = once(async () => {
+    if (child && child.exitCode === null) child.kill();
+    await rm(stage, { recursive: true, force: true });
+  });
   async function* chunks(): AsyncIterable<Buffer> {
-    const child = tar(stage, 'pipe', ctx.signal);
+    child = tar(stage, 'pipe', ctx.signal);
     const exited = waitExit(child);
     exited.catch(() => undefined);
     try {
@@ -197,11 +209,10 @@ export async function archiveStream(content: OciContentStore, img: LocalImage, w
     } catch (err) {
       throw fromSystemError(err, `archiving ${img.reference}`);
     } finally {
-      if (child.exitCode === null) child.kill();
-      await rm(stage, { recursive: true, force: true });
+      await dispose();
     }
   }
-  return { size: 0, chunks: chunks() };
+  return { size: 0, chunks: chunks(), dispose: async () => { await dispose(); } };
 }
 
 export async function diskStream(baseDisk: string, format: 'raw' | 'qcow2', workDir: string, ctx: CallContext): Promise<ExportBytes> {
@@ -219,6 +230,7 @@ export async function diskStream(baseDisk: string, format: 'raw' | 'qcow2', work
       throw err;
     }
   }
+  const dispose = once(cleanup);
   const size = (await stat(file)).size;
   async function* chunks(): AsyncIterable<Buffer> {
     const rs = createReadStream(file, { highWaterMark: 1 << 20, signal: ctx.signal });
@@ -226,8 +238,8 @@ export async function diskStream(baseDisk: string, format: 'raw' | 'qcow2', work
       for await (const b of rs) yield b as Buffer;
     } finally {
       rs.destroy();
-      await cleanup();
+      await dispose();
     }
   }
-  return { size, chunks: chunks() };
+  return { size, chunks: chunks(), dispose: async () => { await dispose(); } };
 }

@@ -129,8 +129,11 @@ export interface ImageStore {
   /** Imports a VMFile from a path on the daemon's host (disk read from beside it). */
   importFile?(vmfilePath: string, reference: string, ctx: CallContext, opts?: { allowOutsidePaths?: boolean }): Promise<LocalImage>;
   export(reference: string, outputPath: string, format: ExportFormat, opts: { overwrite: boolean; diskFormat?: 'raw' | 'qcow2' }, ctx: CallContext): Promise<{ outputPath: string; digest: string; size: number }>;
-  /** An export's bytes for the client to write itself (OCI archive or disk); `size` is 0 when not known in advance. */
-  exportStream?(reference: string, format: Exclude<ExportFormat, 'OCI_LAYOUT_DIR'>, opts: { diskFormat?: 'raw' | 'qcow2' }, ctx: CallContext): Promise<{ reference: string; digest: string; size: number; chunks: AsyncIterable<Buffer> }>;
+  /**
+   * An export's bytes for the client to write itself (OCI archive or disk); `size` is 0 when not known in
+   * advance. The caller runs `dispose()` when done (or on failure) to free temp files and leases.
+   */
+  exportStream?(reference: string, format: Exclude<ExportFormat, 'OCI_LAYOUT_DIR'>, opts: { diskFormat?: 'raw' | 'qcow2' }, ctx: CallContext): Promise<{ reference: string; digest: string; size: number; chunks: AsyncIterable<Buffer>; dispose(): Promise<void> }>;
   /** Imports an OCI archive (tar of a layout) received through the socket. */
   loadArchive?(chunks: AsyncIterable<Buffer>, opts: { reference?: string; totalSize: number }, ctx: CallContext): Promise<LocalImage>;
   tag(source: string, target: string): Promise<LocalImage>;

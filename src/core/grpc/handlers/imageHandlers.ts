@@ -75,19 +75,23 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost, hostPaths?: H
       if (!store.exportStream) throw new FailedPreconditionError('this image store cannot stream exports');
       const x = await store.exportStream(required(req.reference, 'reference'), format, { diskFormat }, ctx);
       const mediaType = format === 'OCI_ARCHIVE' ? 'application/x-tar' : diskFormat === 'qcow2' ? 'application/x-qemu-disk' : 'application/octet-stream';
-      await emit({ info: { reference: x.reference, digest: x.digest, size: String(x.size), mediaType } });
-      const p = byteProgress(ctx, 'export', x.size, x.reference);
       let sent = 0;
-      for await (const chunk of x.chunks) {
-        // 1 MiB messages at most, whatever the producer's chunking.
-        for (let off = 0; off < chunk.length; off += 1 << 20) {
-          const part = chunk.subarray(off, off + (1 << 20));
-          await emit({ data: part });
-          sent += part.length;
-          p.add(part.length);
+      try {
+        await emit({ info: { reference: x.reference, digest: x.digest, size: String(x.size), mediaType } });
+        const p = byteProgress(ctx, 'export', x.size, x.reference);
+        for await (const chunk of x.chunks) {
+          // 1 MiB messages at most, whatever the producer's chunking.
+          for (let off = 0; off < chunk.length; off += 1 << 20) {
+            const part = chunk.subarray(off, off + (1 << 20));
+            await emit({ data: part });
+            sent += part.length;
+            p.add(part.length);
+          }
         }
+        p.done();
+      } finally {
+        await x.dispose();
       }
-      p.done();
       return { done: { outputPath: '', digest: x.digest, size: String(sent) } };
     }, progressEvent),
 
