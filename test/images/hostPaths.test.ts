@@ -3,7 +3,7 @@
 // PERMISSION_DENIED naming the field; nothing is left behind by a refusal (issues 15.1, 16.2, 16.5).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, renameSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
@@ -80,10 +80,23 @@ describe('daemon-side paths are confined to paths.import / paths.export', () => 
     symlinkSync(victim, named);
     await assert.rejects(exportTo(named, { overwrite: true }), refused(status.FAILED_PRECONDITION, 'output_path'));
     assert.equal(readFileSync(victim, 'utf8'), 'keep');
+    // overwrite replaces an earlier export of the daemon's, never a tree someone else owns (its removal could be raced).
+    const layout = path.join(outDir, 'layout');
+    await d.client.call('ExportImage', { reference: 'confined:1', outputPath: layout, format: 'OCI_LAYOUT_DIR' });
+    await d.client.call('ExportImage', { reference: 'confined:1', outputPath: layout, format: 'OCI_LAYOUT_DIR', overwrite: true });
+    assert.deepEqual(readdirSync(outDir).filter((f) => f.endsWith('.tmp')), []);
+    if (process.getuid?.() === 0) {
+      chownSync(layout, 65534, 65534);
+      await assert.rejects(d.client.call('ExportImage', { reference: 'confined:1', outputPath: layout, format: 'OCI_LAYOUT_DIR', overwrite: true }),
+        refused(status.FAILED_PRECONDITION, 'output_path', /did not write/));
+    }
   });
 
   it('maps filesystem errors on output_path to INVALID_ARGUMENT / NOT_FOUND naming the field, never INTERNAL', async () => {
+    const fifo = path.join(outDir, 'a-fifo');
+    execFileSync('mkfifo', [fifo]);
     const cases: Array<[string, number]> = [
+      [path.join(fifo, 'x'), status.INVALID_ARGUMENT],
       [`${outDir}/trailing/`, status.INVALID_ARGUMENT],
       [path.join(outDir, 'n'.repeat(300)), status.INVALID_ARGUMENT],
       [path.join(outDir, 'a\u0000b'), status.INVALID_ARGUMENT],

@@ -54,7 +54,7 @@ function importCmd(cmd: Command): Command {
   cmd.description('Import a VMFile and its disk as a local image')
     .argument('<vmfile>', 'path of the VMFile (YAML); its spec.disk.path is relative to it')
     .option('-t, --tag <reference>', 'store under this reference (default <metadata.name>:latest)')
-    .option('--on-daemon', 'the daemon reads the VMFile and disk from its own filesystem (no upload)')
+    .option('--on-daemon', 'the daemon reads the VMFile and disk from its own filesystem (no upload; only under its paths.import)')
     .option('--allow-outside-paths', 'with --on-daemon: allow spec.disk.path outside the VMFile\'s directory')
     .option('--verify', 'hash the disk first and have the daemon check the sha256 (reads the disk twice)')
     .option('--inline', 'send the disk in one message (ImportImage; disks under 64 MiB)')

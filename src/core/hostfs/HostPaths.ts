@@ -39,7 +39,8 @@ export interface OpenedHostDir {
 }
 
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
-const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY;
+// O_NONBLOCK: a FIFO named where a directory is expected must fail (ENOTDIR), never block.
+const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NONBLOCK;
 
 export const fdPath = (fh: FileHandle): string => `/proc/self/fd/${fh.fd}`;
 

@@ -94,8 +94,15 @@ async function openTempFile(t: ExportTarget): Promise<{ name: string; fh: FileHa
 
 /** Moves the finished temp entry over the destination: rename replaces the entry, never what a symlink there points to. */
 async function publish(t: ExportTarget, tmpName: string, existed: { exists: boolean; isDir: boolean }): Promise<void> {
-  if (existed.exists && existed.isDir) await rm(t.dir.entry(t.name), { recursive: true, force: true });
-  await rename(t.dir.entry(tmpName), t.dir.entry(t.name));
+  if (existed.exists && existed.isDir) {
+    // Move the old layout aside first (rename acts on the entry, whatever it is by now), then remove it.
+    const old = tempEntry(t.name);
+    await rename(t.dir.entry(t.name), t.dir.entry(old));
+    await rename(t.dir.entry(tmpName), t.dir.entry(t.name));
+    await rm(t.dir.entry(old), { recursive: true, force: true });
+  } else {
+    await rename(t.dir.entry(tmpName), t.dir.entry(t.name));
+  }
   await fsyncDir(t.dir.fdPath);
 }
 

@@ -28,6 +28,11 @@ export async function checkOutputPath(t: ExportTarget, overwrite: boolean, kind:
     if (kind === 'file' || (names.length > 0 && !names.includes('oci-layout'))) {
       throw new FailedPreconditionError(`${t.shown} is a directory that is not an OCI layout; refusing to replace it even with overwrite`, { field });
     }
+    // Removing a tree someone else owns could be raced (a subdirectory swapped for a symlink mid-removal):
+    // only an earlier export of this daemon (its own uid, dirs only it can write) is replaced.
+    if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
+      throw new FailedPreconditionError(`${t.shown} is a directory the daemon did not write; remove it yourself or choose another output_path`, { field });
+    }
   } else if (kind === 'dir' || !st.isFile()) {
     throw new FailedPreconditionError(`${t.shown} exists and is not a ${kind === 'dir' ? 'directory' : 'regular file'}; refusing to replace it`, { field });
   }
