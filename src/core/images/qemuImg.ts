@@ -47,15 +47,17 @@ export function imageOpts(file: string, format: AllowedDiskFormat): string {
  */
 export async function qemuImgInfo(file: string, signal?: AbortSignal): Promise<QemuImgInfo> {
   const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  let out: string;
   let format: AllowedDiskFormat;
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new InvalidArgumentError('the disk is not a regular file', { field: 'spec.disk.path' });
     format = (await inspectDiskHeader(fh, st.size)).format;
+    // qemu-img reads the descriptor we checked (as its fd 3), not the path: a file swapped in meanwhile is not seen.
+    out = await run(['info', '--output=json', '-U', '--image-opts', imageOpts('/dev/fd/3', format)], signal, fh.fd);
   } finally {
     await fh.close();
   }
-  const out = await run(['info', '--output=json', '-U', '--image-opts', imageOpts(file, format)], signal);
   let j: Record<string, unknown>;
   try {
     j = JSON.parse(out) as Record<string, unknown>;
