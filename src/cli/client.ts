@@ -104,6 +104,27 @@ export class DaemonClient {
     });
   }
 
+  /**
+   * Server streaming with backpressure: the caller iterates, and the call stops reading from the socket
+   * while the caller is busy (e.g. writing a multi-GB export to disk). Leaving the loop cancels the call.
+   */
+  async *readStream<Msg>(name: string, request: object, opts: UnaryOptions = {}): AsyncGenerator<Msg> {
+    if (this.cancelled) throw new CancelledError();
+    const call = this.method(name)(request, new grpc.Metadata(), this.options(opts)) as grpc.ClientReadableStream<Msg>;
+    this.active.add(call);
+    let ended = false;
+    try {
+      for await (const msg of call) yield msg as Msg;
+      ended = true;
+    } catch (err) {
+      ended = true;
+      throw this.translate(err);
+    } finally {
+      this.active.delete(call);
+      if (!ended) call.cancel();
+    }
+  }
+
   /** Client streaming: the caller writes (honouring backpressure) and ends; `result` settles with the reply. */
   clientStream<Req, Res>(name: string, opts: UnaryOptions = {}): { call: grpc.ClientWritableStream<Req>; result: Promise<Res> } {
     let call!: grpc.ClientWritableStream<Req>;

@@ -26,6 +26,7 @@ import { TOKENS } from './tokens.js';
 import { VERSION } from './version.js';
 import { VmActions } from './vms/VmActions.js';
 import { createImageStore } from './images/createImageStore.js';
+import { hostPathsOf } from './hostfs/HostPaths.js';
 import { EventBus } from './events/EventBus.js';
 import { eventHandlers } from './grpc/handlers/eventHandlers.js';
 import { DaemonMetrics } from './metrics/DaemonMetrics.js';
@@ -116,15 +117,16 @@ export class Daemon {
       ops.unwatchHypervisor = forwardHypervisorEvents(host, ops.events, log);
 
       const rt = c.resolve(RpcRuntime);
+      const hostPaths = hostPathsOf(config);
       const contexts = c.resolve<ContextService>(TOKENS.Contexts);
       contexts.addValidator((ctxInfo) => host?.maybe(hypervisorPort)?.validateContext?.(ctxInfo) ?? []);
       const handlers = {
         ...authHandlers(rt, host, c.resolve<HealthService>(TOKENS.Health)),
-        ...imageHandlers(rt, host),
+        ...imageHandlers(rt, host, hostPaths),
         ...contextHandlers(rt, contexts),
         ...actionHandlers(rt, host, c.resolve<VmActions>(TOKENS.Vms)),
         ...networkHandlers(rt, host),
-        ...composeHandlers(rt, host),
+        ...composeHandlers(rt, host, hostPaths),
         ...eventHandlers(rt, ops.events),
       } as UntypedServiceImplementation;
       const server = new GrpcServer(handlers, { maxMessageBytes: config.maxMessageBytes });

@@ -96,22 +96,39 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   }
 }
 
-/** Maps a Node system error (ENOSPC, EACCES …) to the domain error a user should see. */
-export function fromSystemError(err: unknown, what: string): VmrError {
+/** What a path error means for the user; the message says it without the syscall noise. */
+const PATH_ERRNO: Record<string, { make: (m: string, o: ErrorOptions) => VmrError; says: string }> = {
+  ENAMETOOLONG: { make: (m, o) => new InvalidArgumentError(m, o), says: 'the path or one of its names is too long' },
+  EISDIR: { make: (m, o) => new InvalidArgumentError(m, o), says: 'is a directory, not a file' },
+  ENOTDIR: { make: (m, o) => new InvalidArgumentError(m, o), says: 'a component of the path is not a directory' },
+  ELOOP: { make: (m, o) => new InvalidArgumentError(m, o), says: 'is a symbolic link (or too many links); name the file itself' },
+  EINVAL: { make: (m, o) => new InvalidArgumentError(m, o), says: 'is not a valid path here' },
+  ERR_INVALID_ARG_VALUE: { make: (m, o) => new InvalidArgumentError(m, o), says: 'is not a valid path (NUL byte)' },
+  ERR_INVALID_ARG_TYPE: { make: (m, o) => new InvalidArgumentError(m, o), says: 'is not a valid path' },
+  ENOENT: { make: (m, o) => new NotFoundError(m, o), says: 'does not exist' },
+  EEXIST: { make: (m, o) => new AlreadyExistsError(m, o), says: 'already exists' },
+  EACCES: { make: (m, o) => new PermissionDeniedError(m, o), says: 'is not accessible to the daemon' },
+  EPERM: { make: (m, o) => new PermissionDeniedError(m, o), says: 'is not accessible to the daemon' },
+  ENXIO: { make: (m, o) => new InvalidArgumentError(m, o), says: 'is not a regular file' },
+};
+
+/**
+ * Maps a Node system error (ENOSPC, EACCES, ENAMETOOLONG …) to the domain error a user should see.
+ * With `field`, filesystem errors name the request field the path came from.
+ */
+export function fromSystemError(err: unknown, what: string, field?: string): VmrError {
   if (isVmrError(err)) return err;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const msg = `${what}: ${(err as Error | undefined)?.message ?? String(err)}`;
+  const fs = code !== undefined ? PATH_ERRNO[code] : undefined;
+  // EINVAL, ENXIO and Node's argument errors mean "bad path" only when we know a path was the input.
+  if (fs && (field || !['EINVAL', 'ENXIO'].includes(code!) && !code!.startsWith('ERR_'))) {
+    return fs.make(field ? `${field}: ${what} ${fs.says}` : msg, { cause: err, field });
+  }
   switch (code) {
     case 'ENOSPC':
     case 'EDQUOT':
       return new ResourceExhaustedError(`${what}: no space left on device`, { cause: err });
-    case 'ENOENT':
-      return new NotFoundError(msg, { cause: err });
-    case 'EEXIST':
-      return new AlreadyExistsError(msg, { cause: err });
-    case 'EACCES':
-    case 'EPERM':
-      return new PermissionDeniedError(msg, { cause: err });
     case 'ECONNREFUSED':
     case 'ECONNRESET':
     case 'EPIPE':

@@ -76,7 +76,7 @@ describe('images', () => {
     assert.equal((await json(['push', 'a:1', 'reg/b:2'])).reference, 'reg/b:2');
     assert.deepEqual(fake.last('PushImageWithProgress'), { reference: 'a:1', destination: 'reg/b:2' });
 
-    const ex = await json(['export', '--format', 'disk', '--disk-format', 'qcow2', '-f', 'a:1', 'rel/out.qcow2']);
+    const ex = await json(['export', '--on-daemon', '--format', 'disk', '--disk-format', 'qcow2', '-f', 'a:1', 'rel/out.qcow2']);
     const req = fake.last('ExportImageWithProgress');
     assert.equal(req.format, 'DISK');
     assert.equal(req.diskFormat, 'qcow2');

@@ -25,18 +25,35 @@ after(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-test('up reads vmcompose.yaml from the cwd and sends content, base_dir and env (.env, shell wins)', async () => {
+test('up reads vmcompose.yaml from the cwd and sends content and env (.env, shell wins), no daemon path', async () => {
   const r = await run(['compose', 'up', '-d'], { env: { SHELL_WINS: 'shell' } });
   assert.equal(r.code, 0, r.stderr);
   const req = fake.last('ComposeUp');
   assert.equal(req.content, composeYaml);
-  assert.equal(req.baseDir, dir);
+  assert.equal(req.baseDir, '', 'the daemon is given no path of the user\'s');
+  assert.deepEqual(req.files, {});
   assert.equal(req.projectName, '');
   assert.equal(req.env.DB_IMAGE, 'from-dotenv');
   assert.equal(req.env.ONLY_DOTENV, '1');
   assert.equal(req.env.SHELL_WINS, 'shell');
   assert.deepEqual(req.services, []);
   assert.match(r.stdout, /^Project stack\nSERVICE\s+VM\s+IMAGE\s+STATUS\s+ACTION\s+IP ADDRESSES\ndb\s+stack-db-1\s+alpine:3\.20\s+running\s+created\s+10\.42\.0\.10\n/);
+});
+
+test('cloud_init *_file contents are read by vmr (after ${VAR} interpolation) and sent, keyed as written', async () => {
+  const sub = await fs.mkdtemp(path.join(dir, 'files-'));
+  await fs.writeFile(path.join(sub, 'user-data.yaml'), '#cloud-config\nhostname: db\n');
+  await fs.writeFile(path.join(sub, 'meta.yaml'), 'instance-id: db');
+  await fs.writeFile(path.join(sub, 'vmcompose.yaml'), 'api_version: vmregistry.io/v1alpha1\nkind: VMCompose\nname: files\nservices:\n' +
+    '  db:\n    image: i\n    cloud_init: { user_data_file: ./user-data.yaml, meta_data_file: "${META:-meta}.yaml", network_config_file: ./missing.yaml }\n');
+  const r = await run(['compose', 'up'], { cwd: sub });
+  assert.equal(r.code, 0, r.stderr);
+  const req = fake.last('ComposeUp');
+  assert.equal(req.baseDir, '');
+  assert.deepEqual(req.files, { './user-data.yaml': '#cloud-config\nhostname: db\n', 'meta.yaml': 'instance-id: db' });
+  const v = await run(['compose', 'config', '-q'], { cwd: sub });
+  assert.equal(v.code, 0, v.stderr);
+  assert.deepEqual(fake.last('ComposeValidate').files, req.files);
 });
 
 test('-f, -p, --env-file and services; options work before or after the subcommand', async () => {

@@ -142,7 +142,7 @@ describe('vmr against the daemon', () => {
     const disk = await readFile(path.join(dir, 'out.raw'));
     assert.ok(disk.equals(Buffer.alloc(3 * 1024 * 1024 + 512, 1)), 'the exported disk is the imported one');
     const again = await run(['export', '--format', 'disk', 'tiny:2', path.join(dir, 'out.raw')]);
-    assert.equal(again.code, 1, 'an existing output path is refused without --force');
+    assert.equal(again.code, 2, 'an existing output path is refused (by vmr, which writes it) without --force');
 
     const rmi = await run(['rmi', 'tiny:2', 'tiny:latest']);
     assert.equal(rmi.code, 0, rmi.stderr);

@@ -72,7 +72,7 @@ test('bash completion completes commands, aliases\' options and global options',
     return (await pexec('bash', ['-c', script])).stdout.trim().split('\n').filter(Boolean).sort();
   };
   assert.deepEqual(await complete(['vmr', 'ima']), ['image', 'images']);
-  assert.deepEqual(await complete(['vmr', 'image', 'l']), ['list', 'ls']);
+  assert.deepEqual(await complete(['vmr', 'image', 'l']), ['list', 'load', 'ls']);
   assert.deepEqual(await complete(['vmr', 'compose', 'u']), ['up']);
   assert.deepEqual(await complete(['vmr', 'image', 'list', '--d']), ['--digests']);
   assert.deepEqual(await complete(['vmr', '--host', 'unix:///x', 'network', 'create', '--su']), ['--subnet']);

@@ -2,6 +2,7 @@
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { HostPaths } from '../../src/core/hostfs/HostPaths.js';
 import type { ComposeSource } from '../../src/core/ports/compose.js';
 import type { ImageStore, LocalImage } from '../../src/core/ports/images.js';
 import { ComposeService } from '../../src/plugins/compose/ComposeService.js';
@@ -25,8 +26,18 @@ export function makeEnv(opts: Omit<InMemoryHypervisorOptions, 'networks'> & { lo
   return { nm, hv, vms, runner: make(), make, ctx: testCallContext };
 }
 
+/**
+ * A request as the core hands it to the plugin. A test that names a base_dir gets the core's confined
+ * reader with that dir as the daemon's paths.import (as a daemon configured for it would).
+ */
 export function source(content: string, over: Partial<ComposeSource> = {}): ComposeSource {
-  return { content, baseDir: over.baseDir ?? '/nonexistent', env: {}, projectName: '', ...over };
+  const baseDir = over.baseDir ?? '/nonexistent';
+  const host = new HostPaths({ dataDir: '/nonexistent-data-dir', import: [baseDir] });
+  return {
+    content, baseDir, env: {}, projectName: '',
+    readFile: over.baseDir ? (rel, field, max) => host.readWithin(baseDir, rel, field, max) : undefined,
+    ...over,
+  };
 }
 
 export const upOpts = (over: Partial<{ services: string[]; forceRecreate: boolean; timeoutSeconds: number }> = {}) =>

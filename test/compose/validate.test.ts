@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { Issue } from '../../src/core/errors.js';
 import { loadProject } from '../../src/plugins/compose/load.js';
+import { HostPaths } from '../../src/core/hostfs/HostPaths.js';
 import { IMAGE, makeEnv, projectDir, source } from './support.js';
 
 const head = 'api_version: vmregistry.io/v1alpha1\nkind: VMCompose\nname: t\n';
@@ -137,21 +138,43 @@ services:
     assert.match(find(r.errors, `services.${long}`).message, /not a valid VM name/);
   });
 
-  it('refuses cloud-init files that escape through a symlink, are directories, or have no base dir', async () => {
+  it('refuses cloud-init files that are symlinks, directories, or not sent without a readable base dir', async () => {
     const { dir, cleanup } = await projectDir({ 'sub/ok.yaml': '#cloud-config\n' });
     try {
       await symlink('/etc/hostname', path.join(dir, 'link.yaml'));
       await mkdir(path.join(dir, 'adir'));
       const file = (f: string) => `${head}services:\n  a:\n    image: i\n    cloud_init: { user_data_file: ${f} }\n`;
       const msg = async (f: string, baseDir = dir) => (await loadProject(source(file(f), { baseDir }))).errors[0]?.message ?? '';
-      assert.match(await msg('./link.yaml'), /through a symlink/);
+      // The final component is opened with O_NOFOLLOW: a symlink is refused, wherever it points.
+      assert.match(await msg('./link.yaml'), /symbolic link/);
       assert.match(await msg('./adir'), /not a regular file/);
       assert.match(await msg('/etc/hostname'), /relative/);
-      assert.match(await msg('./sub/ok.yaml', ''), /no absolute base_dir/);
+      assert.match(await msg('./sub/ok.yaml', ''), /not sent with the request/);
       const ok = await loadProject(source(file('./sub/ok.yaml'), { baseDir: dir }));
       assert.deepEqual(ok.errors, []);
       assert.equal(ok.project!.services[0]!.cloudInit!.userData, '#cloud-config\n');
       assert.equal(ok.errors.length, 0);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('takes *_file contents the client sent, and reads the host only under paths.import', async () => {
+    const { dir, cleanup } = await projectDir({ 'u.yaml': '#cloud-config\nfrom: host\n' });
+    try {
+      const file = `${head}services:\n  a:\n    image: i\n    cloud_init: { user_data_file: ./u.yaml, meta_data_file: m.yaml }\n`;
+      // Sent by the client: no base dir, no host read.
+      const sent = await loadProject(source(file, { baseDir: '', files: { './u.yaml': '#cloud-config\nfrom: client\n', 'm.yaml': 'instance-id: a' } }));
+      assert.deepEqual(sent.errors, []);
+      assert.equal(sent.project!.services[0]!.cloudInit!.userData, '#cloud-config\nfrom: client\n');
+      assert.equal(sent.project!.services[0]!.cloudInit!.metaData, 'instance-id: a');
+      // Not sent, base dir outside the daemon's paths.import: PERMISSION_DENIED naming the setting.
+      const host = new HostPaths({ dataDir: path.join(dir, 'data'), import: [path.join(dir, 'elsewhere')] });
+      await assert.rejects(loadProject(source(file, {
+        baseDir: dir, files: { 'm.yaml': 'x' }, readFile: (rel, field, max) => host.readWithin(dir, rel, field, max),
+      })), (e: { code?: string; message: string; field?: string }) => e.code === 'PERMISSION_DENIED' && /paths\.import/.test(e.message) && e.field === 'base_dir');
+      const tooBig = await loadProject(source(file, { baseDir: '', files: { './u.yaml': 'x'.repeat(4 * 1024 * 1024 + 1), 'm.yaml': 'x' } }));
+      assert.match(tooBig.errors[0]!.message, /limited to/);
     } finally {
       await cleanup();
     }

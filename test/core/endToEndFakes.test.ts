@@ -24,7 +24,7 @@ describe('every RPC end to end on fakes', () => {
     work = await mkdtemp(path.join(os.tmpdir(), 'vmrt-e2e-'));
     await chmod(work, 0o755);
     disk = Buffer.concat([randomBytes(1 << 20), Buffer.alloc(3 << 20)]);
-    td = await startTestDaemon({ plugins: [fakeLibvirtPlugin(), fakeRegistryPlugin(), fakeAuthPlugin({ alice: 'wonderland' }), composePlugin] });
+    td = await startTestDaemon({ plugins: [fakeLibvirtPlugin(), fakeRegistryPlugin(), fakeAuthPlugin({ alice: 'wonderland' }), composePlugin], config: { paths: { import: [work], export: [work] } } });
     await td.client.call('ContextCreate', { context: { name: 'lab', registryUrl: 'registry.test:5000' }, use: true });
   });
   after(async () => { await td?.stop(); await rm(work, { recursive: true, force: true }); });

@@ -1,6 +1,6 @@
 // The real image store behind the daemon's gRPC API (the default store of startTestDaemon).
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startTestDaemon, type TestDaemon } from '../../src/testing/startTestDaemon.js';
@@ -22,14 +22,19 @@ function* streamOf(file: string, name: string, reference: string, cut?: number) 
 
 describe('image RPCs on the real store', () => {
   let d: TestDaemon;
+  let hostDir: string;
   before(async () => {
     await requireService('packages');
-    d = await startTestDaemon({ config: { images: { windowSizeMiB: 1 } } });
+    hostDir = tempDir(undefined, 'vmr-hostdir-');
+    d = await startTestDaemon({ config: { images: { windowSizeMiB: 1 }, paths: { import: [hostDir], export: [hostDir] } } });
   });
-  after(async () => d?.stop());
+  after(async () => {
+    await d?.stop();
+    rmSync(hostDir, { recursive: true, force: true });
+  });
 
-  it('imports by stream, lists, tags, exports, deletes and collects garbage', async (t) => {
-    const dir = tempDir(t);
+  it('imports by stream, lists, tags, exports, deletes and collects garbage', async () => {
+    const dir = mkdtempSync(path.join(hostDir, 't-'));
     const disk = path.join(dir, 'disk.raw');
     makeRawDisk(disk, [['text', 1], ['zero', 2], ['rand', 1]]);
     const res = await d.client.clientStream<{ reference: string; digest: string }>('ImportImageStream', streamOf(disk, 'grpc-vm', 'demo/grpc:1'));
@@ -53,6 +58,20 @@ describe('image RPCs on the real store', () => {
     const v = await d.client.call<{ valid: boolean; errors: Array<{ path: string }> }>('ValidateVMFile', { content: readFileSync(writeVMFile(dir, './disk.raw', 'qcow2'), 'utf8'), baseDir: dir });
     assert.equal(v.valid, false);
     assert.deepEqual(v.errors.map((e) => e.path), ['spec.disk.format']);
+
+    // ExportImageStream: info, the bytes in order, done; a dropped stream leaves no work file behind.
+    const evs = await d.client.stream<{ info?: { size: string }; data?: Buffer; done?: { size: string; digest: string } }>('ExportImageStream', { reference: 'demo/grpc:1', format: 'DISK', diskFormat: 'raw' });
+    assert.ok(evs[0]!.info, 'info comes first');
+    const bytes = Buffer.concat(evs.filter((e) => e.data).map((e) => e.data!));
+    assert.equal(bytes.length, Number(evs[0]!.info!.size));
+    assert.ok(bytes.equals(readFileSync(disk)), 'the streamed disk is the imported one');
+    assert.equal(evs.at(-1)!.done!.digest, res.digest);
+    const ac = new AbortController();
+    await assert.rejects(d.client.stream('ExportImageStream', { reference: 'demo/grpc:1', format: 'DISK', diskFormat: 'qcow2' },
+      { signal: ac.signal, onMessage: (m: { info?: unknown }) => { if (m.info) ac.abort(); } }));
+    for (let i = 0; i < 100 && readdirSync(path.join(d.dataDir, 'images', 'tmp')).length; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(readdirSync(path.join(d.dataDir, 'images', 'tmp')), []);
+    await assert.rejects(d.client.stream('ExportImageStream', { reference: 'demo/grpc:1', format: 'OCI_LAYOUT_DIR' }), (e: { code: number }) => e.code === 3);
 
     await d.client.call('DeleteImage', { reference: 'demo/grpc:1' });
     await d.client.call('DeleteImage', { reference: 'demo/grpc:latest' });

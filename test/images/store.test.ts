@@ -5,11 +5,16 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { requireService } from '../support/services.js';
 import { OciImageStore } from '../../src/core/images/index.js';
+import { HostPaths } from '../../src/core/hostfs/HostPaths.js';
 import { ANN_OFFSET, ANN_REF_NAME, VM_ARTIFACT, VM_CONFIG } from '../../src/core/images/mediaTypes.js';
 import type { Progress } from '../../src/core/ports/common.js';
 import { MiB, allocatedBytes, chunksOf, ctx, makeRawDisk, sha256File, skopeo, tempDir, toQcow2, vmfile } from './helpers.js';
 
-const mk = (dataDir: string) => new OciImageStore({ dataDir, windowSize: MiB, codec: 'zstd', level: 1, concurrency: 2, gcGraceMs: 0 });
+// The test's temp dir is the daemon's paths.import/paths.export (the data dir inside it stays off limits).
+const mk = (dataDir: string) => new OciImageStore({
+  dataDir, windowSize: MiB, codec: 'zstd', level: 1, concurrency: 2, gcGraceMs: 0,
+  hostPaths: new HostPaths({ dataDir, import: [path.dirname(dataDir)], export: [path.dirname(dataDir)] }),
+});
 
 describe('OciImageStore import/export', () => {
   // qemu-img, skopeo and zstd come from Debian packages (scripts/services/apt-packages.sh).

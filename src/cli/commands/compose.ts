@@ -1,5 +1,6 @@
 // `vmr compose up|down|ps|restart|config`: the VMCompose file is read here and sent as text, with the
-// directory its *_file paths resolve against and the variables for ${VAR} interpolation.
+// contents of its cloud_init *_file files and the variables for ${VAR} interpolation (the daemon reads
+// no path of the user's).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -18,6 +19,44 @@ interface ComposeInput {
   baseDir: string;
   env: Record<string, string>;
   projectName: string;
+  /** cloud_init *_file contents, read here with the user's permissions and sent with the request. */
+  files: Record<string, string>;
+}
+
+const MAX_INLINE_FILE = 4 * 1024 * 1024;
+
+/**
+ * The daemon never reads the user's files: every `services.*.cloud_init.*_file` (after ${VAR}
+ * interpolation, as the daemon will see it) is read here, relative to the compose file. A file that
+ * cannot be read is left out; the daemon then reports it with the service and line.
+ */
+async function inlineFiles(content: string, baseDir: string, env: Record<string, string>): Promise<Record<string, string>> {
+  const [{ parse }, { interpolate }] = await Promise.all([import('yaml'), import('../../plugins/compose/interpolate.js')]);
+  let doc: unknown;
+  try {
+    doc = parse(content, { maxAliasCount: 100 });
+  } catch {
+    return {}; // the daemon reports the syntax error with its line
+  }
+  const files: Record<string, string> = {};
+  const services = (doc as { services?: unknown } | null)?.services;
+  if (!services || typeof services !== 'object') return files;
+  for (const def of Object.values(services as Record<string, unknown>)) {
+    const ci = (def as { cloud_init?: unknown } | null)?.cloud_init;
+    if (!ci || typeof ci !== 'object') continue;
+    for (const [key, value] of Object.entries(ci as Record<string, unknown>)) {
+      if (!key.endsWith('_file') || typeof value !== 'string') continue;
+      const rel = value.includes('$') ? interpolate(value, env).value : value;
+      if (!rel || path.isAbsolute(rel) || rel in files) continue;
+      try {
+        const abs = path.resolve(baseDir, rel);
+        const st = await fs.promises.stat(abs);
+        if (!st.isFile() || st.size > MAX_INLINE_FILE) continue;
+        files[rel] = await fs.promises.readFile(abs, 'utf8');
+      } catch { /* reported by the daemon */ }
+    }
+  }
+  return files;
 }
 
 function findComposeFile(cwd: string, explicit: string | undefined): string | undefined {
@@ -44,14 +83,15 @@ async function loadCompose(cli: Cli, opts: Record<string, any>): Promise<Compose
   }
   const content = await readText(file, 'compose file');
   const baseDir = path.dirname(file);
-  return { file, content, baseDir, env: await composeEnv(cli, opts.envFile ?? [], baseDir), projectName: opts.projectName ?? '' };
+  const env = await composeEnv(cli, opts.envFile ?? [], baseDir);
+  return { file, content, baseDir, env, projectName: opts.projectName ?? '', files: await inlineFiles(content, baseDir, env) };
 }
 
 type Validation = { valid: boolean; errors: ValidationIssue[]; warnings: ValidationIssue[]; services: string[]; project: string };
 
 async function validate(cli: Cli, input: ComposeInput): Promise<Validation> {
   return cli.daemon().unary<Validation>('ComposeValidate',
-    { content: input.content, baseDir: input.baseDir, env: input.env, projectName: input.projectName });
+    { content: input.content, files: input.files, env: input.env, projectName: input.projectName });
 }
 
 /** down/ps/restart need only the project: -p, else the name the daemon resolves from the compose file. */
@@ -93,7 +133,7 @@ export function registerComposeCommands(program: Command): void {
     .action(action(async (cli, opts, services: string[]) => {
       const input = await loadCompose(cli, { ...cli.globals, ...opts });
       const res = await cli.daemon().unary<{ project: string; services: ComposeServiceStatus[] }>('ComposeUp', {
-        projectName: input.projectName, content: input.content, baseDir: input.baseDir, services,
+        projectName: input.projectName, content: input.content, files: input.files, services,
         forceRecreate: Boolean(opts.forceRecreate), env: input.env, timeoutSeconds: opts.timeout ?? 0,
       });
       cli.result(res, (r) => `Project ${r.project}\n${servicesTable(r.services, true)}`);

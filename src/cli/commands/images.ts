@@ -8,7 +8,9 @@ import { humanSize, relativeTime, shortDigest, table } from '../format.js';
 import { readText, readVmFile } from '../files.js';
 import { imageOperation } from '../operations.js';
 import { streamImport } from '../importStream.js';
-import { UsageError } from '../errors.js';
+import { ServerError, UsageError } from '../errors.js';
+import { fileSink, layoutSink, receiveExport } from '../exportStream.js';
+import { registerArchiveCommands } from './archive.js';
 import { eachTarget } from '../batch.js';
 import type {
   ExportImageResponse, ImageInfo, ImportImageResponse, PullImageResponse, PushImageResponse, ValidationIssue,
@@ -52,7 +54,7 @@ function importCmd(cmd: Command): Command {
   cmd.description('Import a VMFile and its disk as a local image')
     .argument('<vmfile>', 'path of the VMFile (YAML); its spec.disk.path is relative to it')
     .option('-t, --tag <reference>', 'store under this reference (default <metadata.name>:latest)')
-    .option('--on-daemon', 'the daemon reads the VMFile and disk from its own filesystem (no upload)')
+    .option('--on-daemon', 'the daemon reads the VMFile and disk from its own filesystem (no upload; only under its paths.import)')
     .option('--allow-outside-paths', 'with --on-daemon: allow spec.disk.path outside the VMFile\'s directory')
     .option('--verify', 'hash the disk first and have the daemon check the sha256 (reads the disk twice)')
     .option('--inline', 'send the disk in one message (ImportImage; disks under 64 MiB)')
@@ -87,18 +89,35 @@ function importCmd(cmd: Command): Command {
 const exportFormats: Record<string, string> = { oci: 'OCI_LAYOUT_DIR', 'oci-archive': 'OCI_ARCHIVE', disk: 'DISK' };
 
 function exportCmd(cmd: Command): Command {
-  cmd.description('Write an image to a path on the daemon host (OCI layout, OCI archive or bare disk)')
+  cmd.description('Write an image to a local path (OCI layout, OCI archive or bare disk); the daemon streams the bytes')
     .argument('<reference>', 'local image')
-    .argument('<output>', 'output path (made absolute; it is written by the daemon)')
+    .argument('<output>', 'output path, written by vmr with your permissions')
     .addOption(new Option('--format <format>', 'what to write').choices(Object.keys(exportFormats)).default('oci'))
     .addOption(new Option('--disk-format <format>', 'with --format disk').choices(['raw', 'qcow2']))
     .option('-f, --force', 'replace an existing output path')
+    .option('--on-daemon', 'the daemon writes <output> on its own host (only under its paths.export)')
     .option('-q, --quiet', 'no progress output')
     .action(action(async (cli, opts, reference: string, output: string) => {
-      const res = await imageOperation<ExportImageResponse>(cli, 'ExportImageWithProgress', {
-        reference, outputPath: path.resolve(output), format: exportFormats[opts.format],
+      const outputPath = path.resolve(output);
+      const onDaemon = () => imageOperation<ExportImageResponse>(cli, 'ExportImageWithProgress', {
+        reference, outputPath, format: exportFormats[opts.format],
         overwrite: Boolean(opts.force), diskFormat: opts.diskFormat ?? '',
       }, 'export', { quiet: opts.quiet, fallback: 'ExportImage' });
+      let res: ExportImageResponse;
+      if (opts.onDaemon) res = await onDaemon();
+      else {
+        const disk = opts.format === 'disk';
+        const sink = opts.format === 'oci' ? await layoutSink(outputPath, Boolean(opts.force)) : await fileSink(outputPath, Boolean(opts.force));
+        try {
+          res = await receiveExport(cli, { reference, format: disk ? 'DISK' : 'OCI_ARCHIVE', diskFormat: disk ? (opts.diskFormat ?? '') : '' }, sink, { quiet: opts.quiet });
+        } catch (err) {
+          // A daemon from before ExportImageStream: it can only write on its own host.
+          if (!(err instanceof ServerError && err.code === 'UNIMPLEMENTED')) throw err;
+          cli.note('this daemon cannot stream exports; it writes the file on its own host instead');
+          res = await onDaemon();
+        }
+        res = { ...res, outputPath };
+      }
       cli.result(res, (r) => opts.quiet ? r.outputPath : `Exported to ${r.outputPath}\nDigest: ${r.digest}\nSize: ${humanSize(r.size)}`);
     }));
   return examples(cmd, [
@@ -231,6 +250,7 @@ export function registerImageCommands(program: Command): void {
   exportCmd(image.command('export'));
   validate(image.command('validate'));
   gc(image.command('prune'));
+  registerArchiveCommands(program, image);
   examples(image, ['{cmd} ls', '{cmd} pull localhost:5000/demo/debian:12', '{cmd} prune --dry-run']);
 }
 

@@ -41,6 +41,11 @@ export interface DaemonConfig {
   metrics: { enabled: boolean; listen: string; allowRemote: boolean };
   /** Events stream: per-subscriber queue bound and how many recent events a new subscriber may replay. */
   events: { queueSize: number; history: number };
+  /**
+   * Host directories socket clients may make the daemon read (ImportImageFile, compose `*_file` by path)
+   * or write (ExportImage to a path). Empty: only `<dataDir>/import` and `<dataDir>/export`.
+   */
+  paths: { import: string[]; export: string[] };
 }
 
 export const BUILTIN_PLUGINS = ['libvirt', 'registry-oci', 'auth-oidc', 'compose'] as const;
@@ -89,6 +94,13 @@ const schema: ConfigSchema = {
       properties: {
         queueSize: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1024 },
         history: { type: 'integer', minimum: 0, maximum: 100_000, default: 256 },
+      },
+    },
+    paths: {
+      type: 'object',
+      properties: {
+        import: { type: 'array', items: { type: 'string' }, default: [] },
+        export: { type: 'array', items: { type: 'string' }, default: [] },
       },
     },
   },
@@ -153,6 +165,7 @@ export async function loadConfig(src: ConfigSources = {}): Promise<{ config: Dae
     baseDir,
     metrics: c.metrics as DaemonConfig['metrics'],
     events: c.events as DaemonConfig['events'],
+    paths: checkPaths((c.paths ?? {}) as Partial<DaemonConfig['paths']>),
   };
   checkMetricsListen(config.metrics);
   for (const r of config.required) {
@@ -204,4 +217,18 @@ function checkMetricsListen(m: DaemonConfig['metrics']): void {
   if (!m.allowRemote && !isLoopback(host)) {
     throw new InvalidArgumentError(`config: metrics.listen "${m.listen}" is not a loopback address; the metrics endpoint has no authentication — keep it on 127.0.0.1 or set metrics.allowRemote: true`, { field: 'metrics.listen' });
   }
+}
+
+/** `paths.import` / `paths.export`: absolute directories, never `/` (that would grant the whole host). */
+function checkPaths(p: Partial<DaemonConfig['paths']>): DaemonConfig['paths'] {
+  const out = { import: p.import ?? [], export: p.export ?? [] };
+  for (const key of ['import', 'export'] as const) {
+    out[key].forEach((d, i) => {
+      const field = `paths.${key}[${i}]`;
+      if (!path.isAbsolute(d) || d.includes('\0')) throw new InvalidArgumentError(`config: ${field} "${d}" must be an absolute directory`, { field });
+      if (path.resolve(d) === '/') throw new InvalidArgumentError(`config: ${field} is "/", which would let every socket user reach the whole host; name the directories meant for images`, { field });
+    });
+    out[key] = out[key].map((d) => path.resolve(d));
+  }
+  return out;
 }

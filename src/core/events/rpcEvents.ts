@@ -43,6 +43,8 @@ export const RPC_EVENTS: Readonly<Record<string, Mapper>> = {
   ImportImageFile: image('import', (r) => r.import),
   ExportImage: (req, res) => ({ ...image('export')(req, res)!, attributes: attrs({ digest: res.digest, output_path: res.outputPath }) }),
   ExportImageWithProgress: (req, res) => ({ ...image('export')(req, res.export ?? {})!, attributes: attrs({ digest: res.export?.digest, output_path: res.export?.outputPath }) }),
+  ExportImageStream: (req, res) => ({ ...image('export')(req, res.done ?? {})!, attributes: attrs({ digest: res.done?.digest, format: req.format, streamed: 'true' }) }),
+  LoadImage: image('load'),
   TagImage: (req, res) => ({ type: 'image', action: 'tag', name: str(res.reference || req.target), attributes: attrs({ source: req.source, digest: res.digest }) }),
   DeleteImage: (req) => ({ type: 'image', action: 'delete', name: str(req.reference) }),
   GarbageCollect: (req, res) => ({ type: 'image', action: 'gc', name: '', attributes: attrs({ dry_run: req.dryRun ? 'true' : undefined, freed_bytes: res.freedBytes }) }),

@@ -18,7 +18,7 @@ import { checkStore, type StoreCheck } from './checkStore.js';
 import { DEFAULT_CODEC, DEFAULT_LEVEL, codecByName } from './codecs.js';
 import { diskWindows } from './coverage.js';
 import { assertDigest, hexOf, isDigest, sha256Of } from './digest.js';
-import { exportDisk, exportLayout, exportArchive } from './exportImage.js';
+import { archiveStream, diskStream, exportArchive, exportDisk, exportLayout, type ExportBytes } from './exportImage.js';
 import { collectGarbage, referencedDigests, type GcResult } from './gc.js';
 import type { Lease } from './Leases.js';
 import { KeyedMutex } from './locks.js';
@@ -29,6 +29,9 @@ import {
 import { OciContentStore } from './OciContentStore.js';
 import { OciIndex, refName, type OciIndexDoc } from './OciIndex.js';
 import { checkOutputPath } from './outputPath.js';
+import { openHostImport } from './importHostFile.js';
+import { loadArchive } from './loadArchive.js';
+import { HostPaths } from '../hostfs/HostPaths.js';
 import { StorePaths } from './paths.js';
 import { defaultConcurrency } from './pool.js';
 import { byteProgress } from './progress.js';
@@ -58,6 +61,8 @@ export interface OciImageStoreOptions {
   /** Interrupted ingests older than this are removed by GC (default 24 h). */
   ingestMaxAgeMs?: number;
   now?: () => Date;
+  /** Host directories requests may read from / write to (default: `<dataDir>/import`, `<dataDir>/export`). */
+  hostPaths?: HostPaths;
 }
 
 interface Loaded {
@@ -72,6 +77,7 @@ const noopLog: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: (
 export class OciImageStore implements ImageStore {
   readonly content: OciContentStore;
   readonly paths: StorePaths;
+  readonly hostPaths: HostPaths;
   private readonly index: OciIndex;
   private readonly log: Logger;
   private readonly windowSize: number;
@@ -84,6 +90,7 @@ export class OciImageStore implements ImageStore {
 
   constructor(private readonly opts: OciImageStoreOptions) {
     this.paths = new StorePaths(opts.dataDir);
+    this.hostPaths = opts.hostPaths ?? new HostPaths({ dataDir: opts.dataDir });
     this.content = new OciContentStore({ layoutDir: this.paths.layout, ingestDir: this.paths.ingest });
     this.index = new OciIndex(this.paths.layout);
     this.log = opts.log ?? noopLog;
@@ -365,23 +372,15 @@ export class OciImageStore implements ImageStore {
     return this.commitManifest(reference, manifestBytes, ctx);
   }
 
-  async importFile(vmfilePath: string, reference: string, ctx: CallContext): Promise<LocalImage> {
+  async importFile(vmfilePath: string, reference: string, ctx: CallContext, opts: { allowOutsidePaths?: boolean } = {}): Promise<LocalImage> {
     await this.init();
-    if (!path.isAbsolute(vmfilePath)) throw new InvalidArgumentError(`VMFile path "${vmfilePath}" must be absolute (a path on the daemon's host)`, { field: 'path' });
-    let text: string;
+    const { vmfile, disk } = await openHostImport(this.hostPaths, vmfilePath, { allowOutsidePaths: opts.allowOutsidePaths, signal: ctx.signal });
+    const chunks = disk.fh.createReadStream({ start: 0, end: disk.size - 1, highWaterMark: 1 << 20, autoClose: false });
     try {
-      text = await readFile(vmfilePath, 'utf8');
-    } catch (err) {
-      throw fromSystemError(err, `reading VMFile ${vmfilePath}`);
-    }
-    const v = await validateVMFile(text, path.dirname(vmfilePath), { signal: ctx.signal });
-    const vmfile = assertValidVMFile(v, vmfilePath);
-    const totalSize = (await stat(v.diskPath!)).size;
-    const chunks = createReadStream(v.diskPath!, { highWaterMark: 1 << 20 });
-    try {
-      return await this.importStream({ vmfile, reference, totalSize }, chunks, ctx);
+      return await this.importStream({ vmfile, reference, totalSize: disk.size }, chunks, ctx);
     } finally {
       chunks.destroy();
+      await disk.close();
     }
   }
 
@@ -421,20 +420,66 @@ export class OciImageStore implements ImageStore {
 
   async export(reference: string, outputPath: string, format: ExportFormat, opts: { overwrite: boolean; diskFormat?: 'raw' | 'qcow2' }, ctx: CallContext): Promise<{ outputPath: string; digest: string; size: number }> {
     await this.init();
-    const out = await checkOutputPath(outputPath, opts.overwrite, format === 'OCI_LAYOUT_DIR' ? 'dir' : 'file');
+    if (!['OCI_LAYOUT_DIR', 'OCI_ARCHIVE', 'DISK'].includes(format)) {
+      throw new InvalidArgumentError(`unknown export format "${format as string}"; use OCI_LAYOUT_DIR, OCI_ARCHIVE or DISK`, { field: 'format' });
+    }
     const img = await this.get(reference);
+    const { dir, name } = await this.hostPaths.openForWrite(outputPath, 'output_path');
+    const target = { dir, name, shown: outputPath.slice(0, 256) };
     const lease = this.content.leases.create();
     try {
+      const out = await checkOutputPath(target, opts.overwrite, format === 'OCI_LAYOUT_DIR' ? 'dir' : 'file');
       [img.digest, img.manifest.config.digest, ...img.manifest.layers.map((l) => l.digest)].forEach((d) => lease.add(d));
       let size: number;
-      if (format === 'OCI_LAYOUT_DIR') size = await exportLayout(this.content, img, outputPath, out, ctx);
-      else if (format === 'OCI_ARCHIVE') size = await exportArchive(this.content, img, outputPath, out, ctx);
-      else if (format === 'DISK') size = await exportDisk(await this.baseDisk(img.digest, ctx), opts.diskFormat ?? 'qcow2', outputPath, out, ctx);
-      else throw new InvalidArgumentError(`unknown export format "${format as string}"; use OCI_LAYOUT_DIR, OCI_ARCHIVE or DISK`, { field: 'format' });
+      if (format === 'OCI_LAYOUT_DIR') size = await exportLayout(this.content, img, target, out, ctx);
+      else if (format === 'OCI_ARCHIVE') size = await exportArchive(this.content, img, target, out, this.paths.tmp, ctx);
+      else size = await exportDisk(await this.baseDisk(img.digest, ctx), opts.diskFormat ?? 'qcow2', target, out, ctx);
       return { outputPath, digest: img.digest, size };
     } finally {
       lease.release();
+      await dir.close();
     }
+  }
+
+  /** LoadImage: an OCI archive from the client (loadArchive.ts checks it before unpacking). */
+  async loadArchive(chunks: AsyncIterable<Buffer>, opts: { reference?: string; totalSize: number }, ctx: CallContext): Promise<LocalImage> {
+    await this.init();
+    return loadArchive({ tmpDir: this.paths.tmp, importLayout: (d, r, c) => this.importLayout(d, r, c) }, chunks, opts, ctx);
+  }
+
+  /**
+   * The bytes of an export for the client to write with its own permissions: an OCI archive (tar) or
+   * the disk (raw or qcow2). The image's blobs stay leased until the stream is consumed or dropped.
+   */
+  async exportStream(reference: string, format: Exclude<ExportFormat, 'OCI_LAYOUT_DIR'>, opts: { diskFormat?: 'raw' | 'qcow2' }, ctx: CallContext): Promise<{ digest: string; reference: string } & ExportBytes> {
+    await this.init();
+    const img = await this.get(reference);
+    const lease = this.content.leases.create();
+    [img.digest, img.manifest.config.digest, ...img.manifest.layers.map((l) => l.digest)].forEach((d) => lease.add(d));
+    let bytes: ExportBytes;
+    try {
+      bytes = format === 'OCI_ARCHIVE'
+        ? await archiveStream(this.content, img, this.paths.tmp, ctx)
+        : await diskStream(await this.baseDisk(img.digest, ctx), opts.diskFormat ?? 'raw', this.paths.tmp, ctx);
+    } catch (err) {
+      lease.release();
+      throw err;
+    }
+    let released = false;
+    const dispose = async () => {
+      if (released) return;
+      released = true;
+      await bytes.dispose();
+      lease.release();
+    };
+    async function* leased(): AsyncIterable<Buffer> {
+      try {
+        yield* bytes.chunks;
+      } finally {
+        await dispose();
+      }
+    }
+    return { digest: img.digest, reference: img.reference, size: bytes.size, chunks: leased(), dispose };
   }
 
   async tag(source: string, target: string): Promise<LocalImage> {
@@ -519,8 +564,8 @@ export class OciImageStore implements ImageStore {
     }));
   }
 
-  async validateVMFile(content: string, baseDir: string, opts: { allowOutsidePaths?: boolean } = {}) {
-    const v = await validateVMFile(content, baseDir, { allowOutsidePaths: opts.allowOutsidePaths });
+  async validateVMFile(content: string, baseDir: string, opts: { allowOutsidePaths?: boolean; checkDisk?: boolean } = {}) {
+    const v = await validateVMFile(content, baseDir, { allowOutsidePaths: opts.allowOutsidePaths, checkDisk: opts.checkDisk });
     return { vmfile: v.vmfile, errors: v.errors, warnings: v.warnings };
   }
 

@@ -2,6 +2,7 @@
 import type { DaemonConfig } from '../config/DaemonConfig.js';
 import type { Logger } from '../ports/common.js';
 import type { ImageStore } from '../ports/images.js';
+import { hostPathsOf } from '../hostfs/HostPaths.js';
 import { OciImageStore } from './OciImageStore.js';
 
 export async function createImageStore(config: DaemonConfig, log: Logger): Promise<ImageStore> {
@@ -10,6 +11,7 @@ export async function createImageStore(config: DaemonConfig, log: Logger): Promi
     log: log.child({ component: 'images' }),
     windowSize: config.images.windowSizeMiB * 1024 * 1024,
     level: config.images.compressionLevel,
+    hostPaths: hostPathsOf(config),
   });
   await store.init();
   return store;

@@ -1,36 +1,40 @@
 import { lstat, readdir } from 'node:fs/promises';
-import path from 'node:path';
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../errors.js';
+import { AlreadyExistsError, FailedPreconditionError, fromSystemError } from '../errors.js';
+import type { OpenedHostDir } from '../hostfs/HostPaths.js';
 
-/** Checks an export destination: absolute, no `..`, parent exists, no overwrite unless asked. */
-export async function checkOutputPath(p: string, overwrite: boolean, kind: 'dir' | 'file'): Promise<{ exists: boolean; isDir: boolean }> {
+/** Where an export goes: an entry of a directory opened (and checked against paths.export) by descriptor. */
+export interface ExportTarget {
+  dir: OpenedHostDir;
+  name: string;
+  /** As the client wrote it, for messages and the reply. */
+  shown: string;
+}
+
+/** What is at the destination now: nothing, or an earlier export that `overwrite` may replace. */
+export async function checkOutputPath(t: ExportTarget, overwrite: boolean, kind: 'dir' | 'file'): Promise<{ exists: boolean; isDir: boolean }> {
   const field = 'output_path';
-  if (!p || p.includes('\0')) throw new InvalidArgumentError('output_path is required and must not contain NUL', { field });
-  if (!path.isAbsolute(p)) throw new InvalidArgumentError(`output_path "${p}" must be absolute (it is a path on the daemon's host)`, { field });
-  if (p.split(/[\\/]+/).includes('..')) throw new InvalidArgumentError(`output_path "${p}" must not contain ".." segments`, { field });
-  if (path.resolve(p) === path.parse(p).root) throw new InvalidArgumentError('output_path must not be the filesystem root', { field });
+  const p = t.dir.entry(t.name);
+  let st;
   try {
-    const st = await lstat(path.dirname(p));
-    if (!st.isDirectory()) throw new InvalidArgumentError(`the parent of output_path (${path.dirname(p)}) is not a directory`, { field });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`the directory ${path.dirname(p)} does not exist; create it first`);
-    throw err;
-  }
-  try {
-    const st = await lstat(p);
-    if (!overwrite) throw new AlreadyExistsError(`${p} already exists; choose another output_path or ask to overwrite`);
-    if (st.isDirectory()) {
-      // Overwrite replaces an earlier export, never an unrelated directory.
-      const names = await readdir(p);
-      if (kind === 'file' || (names.length > 0 && !names.includes('oci-layout'))) {
-        throw new FailedPreconditionError(`${p} is a directory that is not an OCI layout; refusing to replace it even with overwrite`);
-      }
-    } else if (kind === 'dir' || !st.isFile()) {
-      throw new FailedPreconditionError(`${p} exists and is not a ${kind === 'dir' ? 'directory' : 'regular file'}; refusing to replace it`);
-    }
-    return { exists: true, isDir: st.isDirectory() };
+    st = await lstat(p);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { exists: false, isDir: false };
-    throw err;
+    throw fromSystemError(err, `"${t.shown}"`, field);
   }
+  if (!overwrite) throw new AlreadyExistsError(`${t.shown} already exists; choose another output_path or ask to overwrite`, { field });
+  if (st.isDirectory()) {
+    // Overwrite replaces an earlier export, never an unrelated directory.
+    const names = await readdir(p);
+    if (kind === 'file' || (names.length > 0 && !names.includes('oci-layout'))) {
+      throw new FailedPreconditionError(`${t.shown} is a directory that is not an OCI layout; refusing to replace it even with overwrite`, { field });
+    }
+    // Removing a tree someone else owns could be raced (a subdirectory swapped for a symlink mid-removal):
+    // only an earlier export of this daemon (its own uid, dirs only it can write) is replaced.
+    if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
+      throw new FailedPreconditionError(`${t.shown} is a directory the daemon did not write; remove it yourself or choose another output_path`, { field });
+    }
+  } else if (kind === 'dir' || !st.isFile()) {
+    throw new FailedPreconditionError(`${t.shown} exists and is not a ${kind === 'dir' ? 'directory' : 'regular file'}; refusing to replace it`, { field });
+  }
+  return { exists: true, isDir: st.isDirectory() };
 }

@@ -1,6 +1,11 @@
-// qemu-img (Debian qemu-utils) is the authority on what a disk file really is.
-import { execFile } from 'node:child_process';
+// qemu-img (Debian qemu-utils) measures disks, but never decides what a file is: diskHeader.ts does,
+// from an allow-list, and qemu-img is then told the format and the `file` protocol through
+// --image-opts, so no header can make it open another file.
+import { spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { FailedPreconditionError, InvalidArgumentError, fromSystemError } from '../errors.js';
+import { checkQemuInfo, inspectDiskHeader, type AllowedDiskFormat } from './diskHeader.js';
 
 export interface QemuImgInfo {
   format: string;
@@ -9,29 +14,66 @@ export interface QemuImgInfo {
   backingFilename?: string;
 }
 
-function run(args: string[], signal?: AbortSignal): Promise<string> {
+function run(args: string[], signal?: AbortSignal, extraFd?: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('qemu-img', args, { maxBuffer: 4 << 20, signal }, (err, stdout, stderr) => {
-      if (!err) return resolve(stdout);
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        return reject(new FailedPreconditionError('qemu-img is not installed; install the Debian package qemu-utils'));
-      }
-      if ((err as NodeJS.ErrnoException).code === 'ABORT_ERR') return reject(fromSystemError(err, 'qemu-img'));
-      const msg = String(stderr || err.message).trim();
+    const child = spawn('qemu-img', args, { signal, stdio: ['ignore', 'pipe', 'pipe', ...(extraFd === undefined ? [] : [extraFd])] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outBytes = 0;
+    child.stdout!.on('data', (b: Buffer) => { if ((outBytes += b.length) <= 4 << 20) out.push(b); });
+    child.stderr!.on('data', (b: Buffer) => { if (err.length < 64) err.push(b); });
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return reject(new FailedPreconditionError('qemu-img is not installed; install the Debian package qemu-utils'));
+      reject(fromSystemError(e, 'qemu-img'));
+    });
+    child.on('close', (code) => {
+      if (code === 0) return resolve(Buffer.concat(out).toString('utf8'));
+      if (signal?.aborted) return reject(fromSystemError(Object.assign(new Error('aborted'), { code: 'ABORT_ERR' }), 'qemu-img'));
+      const msg = Buffer.concat(err).toString('utf8').trim() || `exit code ${code}`;
       if (/No space left/i.test(msg)) return reject(fromSystemError(Object.assign(new Error(msg), { code: 'ENOSPC' }), 'qemu-img'));
-      reject(new InvalidArgumentError(`qemu-img ${args[0]} failed: ${msg}`));
+      reject(new InvalidArgumentError(`qemu-img ${args[0]} failed: ${msg.slice(0, 512)}`));
     });
   });
 }
 
-/** Probes a file's real format (never trusting the name or the VMFile). */
-export async function qemuImgInfo(file: string, signal?: AbortSignal): Promise<QemuImgInfo> {
-  const out = await run(['info', '--output=json', '-U', file], signal);
-  const j = JSON.parse(out) as { format: string; 'virtual-size': number; 'actual-size'?: number; 'backing-filename'?: string };
-  return { format: j.format, virtualSize: j['virtual-size'], actualSize: j['actual-size'], backingFilename: j['backing-filename'] };
+/** `--image-opts` for a local file read as exactly `format` (commas in option values are doubled). */
+export function imageOpts(file: string, format: AllowedDiskFormat): string {
+  return `driver=${format},file.driver=file,file.filename=${file.replace(/,/g, ',,')}`;
 }
 
-/** Converts to a sparse raw or qcow2 file (qemu-img skips zero runs, so the output is sparse). */
-export async function qemuImgConvert(src: string, srcFormat: string, dst: string, dstFormat: 'raw' | 'qcow2', signal?: AbortSignal): Promise<void> {
-  await run(['convert', '-q', '-f', srcFormat, '-O', dstFormat, src, dst], signal);
+/**
+ * The file's real format and size. The header is checked first (diskHeader.ts); a file that names any
+ * other file, or is not raw or qcow2, is INVALID_ARGUMENT naming the header field.
+ */
+export async function qemuImgInfo(file: string, signal?: AbortSignal): Promise<QemuImgInfo> {
+  const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  let out: string;
+  let format: AllowedDiskFormat;
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new InvalidArgumentError('the disk is not a regular file', { field: 'spec.disk.path' });
+    format = (await inspectDiskHeader(fh, st.size)).format;
+    // qemu-img reads the descriptor we checked (as its fd 3), not the path: a file swapped in meanwhile is not seen.
+    out = await run(['info', '--output=json', '-U', '--image-opts', imageOpts('/dev/fd/3', format)], signal, fh.fd);
+  } finally {
+    await fh.close();
+  }
+  let j: Record<string, unknown>;
+  try {
+    j = JSON.parse(out) as Record<string, unknown>;
+  } catch {
+    throw new InvalidArgumentError('qemu-img info printed no JSON for the disk', { field: 'spec.disk.path' });
+  }
+  checkQemuInfo(j, format);
+  return { format, virtualSize: Number(j['virtual-size']), actualSize: j['actual-size'] as number | undefined };
+}
+
+/**
+ * Converts to a sparse raw or qcow2 file (qemu-img skips zero runs). The source is read as exactly
+ * `srcFormat`; `dst` may be an opened file's descriptor, which qemu-img writes as /dev/fd/3.
+ */
+export async function qemuImgConvert(src: string, srcFormat: string, dst: string | number, dstFormat: 'raw' | 'qcow2', signal?: AbortSignal): Promise<void> {
+  if (srcFormat !== 'raw' && srcFormat !== 'qcow2') throw new InvalidArgumentError(`cannot convert from ${srcFormat}; only raw and qcow2 are read`, { field: 'spec.disk.format' });
+  const target = typeof dst === 'number' ? '/dev/fd/3' : dst;
+  await run(['convert', '-q', '--image-opts', imageOpts(src, srcFormat), '-O', dstFormat, target], signal, typeof dst === 'number' ? dst : undefined);
 }

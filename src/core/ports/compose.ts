@@ -17,6 +17,13 @@ export interface ComposeSource {
   content: string;
   /** Directory that relative `*_file` paths resolve against (the compose file's directory). */
   baseDir: string;
+  /** Contents of `*_file` files the client read and sent, keyed by the path as written in the file. */
+  files?: Record<string, string>;
+  /**
+   * Reads a `*_file` the client did not send from the daemon's host (relative to baseDir, confined to the
+   * daemon's paths.import; PERMISSION_DENIED otherwise). Provided by the core; absent: not allowed.
+   */
+  readFile?: (rel: string, field: string, maxBytes: number) => Promise<string>;
   /** Variables for `${VAR}` interpolation, sent by the client. */
   env: Record<string, string>;
   /** Overrides the file's `name`. */

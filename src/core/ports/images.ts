@@ -127,13 +127,21 @@ export interface ImageStore {
   commitManifest(reference: string, manifestBytes: Buffer, ctx: CallContext): Promise<LocalImage>;
   importStream(header: ImportHeader, disk: AsyncIterable<Buffer>, ctx: CallContext): Promise<LocalImage>;
   /** Imports a VMFile from a path on the daemon's host (disk read from beside it). */
-  importFile?(vmfilePath: string, reference: string, ctx: CallContext): Promise<LocalImage>;
+  importFile?(vmfilePath: string, reference: string, ctx: CallContext, opts?: { allowOutsidePaths?: boolean }): Promise<LocalImage>;
   export(reference: string, outputPath: string, format: ExportFormat, opts: { overwrite: boolean; diskFormat?: 'raw' | 'qcow2' }, ctx: CallContext): Promise<{ outputPath: string; digest: string; size: number }>;
+  /**
+   * An export's bytes for the client to write itself (OCI archive or disk); `size` is 0 when not known in
+   * advance. The caller runs `dispose()` when done (or on failure) to free temp files and leases.
+   */
+  exportStream?(reference: string, format: Exclude<ExportFormat, 'OCI_LAYOUT_DIR'>, opts: { diskFormat?: 'raw' | 'qcow2' }, ctx: CallContext): Promise<{ reference: string; digest: string; size: number; chunks: AsyncIterable<Buffer>; dispose(): Promise<void> }>;
+  /** Imports an OCI archive (tar of a layout) received through the socket. */
+  loadArchive?(chunks: AsyncIterable<Buffer>, opts: { reference?: string; totalSize: number }, ctx: CallContext): Promise<LocalImage>;
   tag(source: string, target: string): Promise<LocalImage>;
   /** Untags; returns untagged references and digests whose last reference went away. */
   untag(reference: string): Promise<{ untagged: string[]; deleted: string[] }>;
   gc(opts: { dryRun: boolean; inUseDigests: Set<string> }, ctx: CallContext): Promise<{ removedBlobs: string[]; removedManifests: string[]; freedBytes: number }>;
-  validateVMFile(content: string, baseDir: string, opts?: { allowOutsidePaths?: boolean }): Promise<{ vmfile?: VMFile; errors: Issue[]; warnings: Issue[] }>;
+  /** `checkDisk: false` skips probing the disk file on the host (base_dir outside paths.import). */
+  validateVMFile(content: string, baseDir: string, opts?: { allowOutsidePaths?: boolean; checkDisk?: boolean }): Promise<{ vmfile?: VMFile; errors: Issue[]; warnings: Issue[] }>;
   /** Re-verifies every blob, manifest and base disk; optional for other store implementations. */
   check?(opts: { verifyDisks: boolean }, ctx: CallContext): Promise<{
     checkedBlobs: number; corruptBlobs: string[]; missingBlobs: string[]; checkedDisks: number;

@@ -1,7 +1,6 @@
 // VMCompose text → a resolved Project, or every problem at once (path + line). Order: YAML syntax,
 // interpolation, schema, then the checks that need the whole file (references, cycles, CIDRs, files, images).
 import { createHash } from 'node:crypto';
-import { realpath, stat, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, stringify, type Document, type Node } from 'yaml';
 import type { Issue } from '../../core/errors.js';
@@ -118,7 +117,7 @@ export async function loadProject(src: ComposeSource, images?: ImageStore): Prom
       if (other !== undefined) err(at, `VM name "${vm}" clashes with a replica of service "${other}" (VM names are hostnames: case does not count)`, true);
       else seenVm.set(vm.toLowerCase(), svc);
     }
-    const cloudInit = await resolveCloudInit(def.cloud_init, src.baseDir ?? '', [...at, 'cloud_init'], err);
+    const cloudInit = await resolveCloudInit(def.cloud_init, src, [...at, 'cloud_init'], err);
     const res = isObj(def.resources) ? def.resources : {};
     const base = {
       name: svc,
@@ -255,7 +254,7 @@ function dependencies(v: unknown): Dependency[] {
   });
 }
 
-async function resolveCloudInit(v: unknown, baseDir: string, at: P, err: (p: P, m: string) => void): Promise<CloudInit | undefined> {
+async function resolveCloudInit(v: unknown, src: ComposeSource, at: P, err: (p: P, m: string) => void): Promise<CloudInit | undefined> {
   if (!isObj(v)) return undefined;
   const out: CloudInit = {};
   for (const [fileKey, inlineKey, field] of FILE_KEYS) {
@@ -268,50 +267,40 @@ async function resolveCloudInit(v: unknown, baseDir: string, at: P, err: (p: P, 
     if (typeof inline === 'string') out[field] = inline;
     else if (isObj(inline)) out[field] = (field === 'userData' ? '#cloud-config\n' : '') + stringify(inline);
     if (typeof file === 'string') {
-      const text = await readProjectFile(baseDir, file, [...at, fileKey], err);
+      const text = await readProjectFile(src, file, [...at, fileKey], err);
       if (text !== undefined) out[field] = text;
     }
   }
   return Object.keys(out).length ? out : undefined;
 }
 
-async function readProjectFile(baseDir: string, file: string, at: P, err: (p: P, m: string) => void): Promise<string | undefined> {
-  if (!baseDir || !path.isAbsolute(baseDir)) {
-    err(at, `"${file}" is relative to the compose file's directory, but the request has no absolute base_dir`);
+/**
+ * A `*_file`'s text: what the client sent (vmr compose reads the files itself), else a read of the
+ * daemon's host through `src.readFile`, which the core confines to paths.import (PERMISSION_DENIED
+ * propagates: the request asked for a host file it may not read).
+ */
+async function readProjectFile(src: ComposeSource, file: string, at: P, err: (p: P, m: string) => void): Promise<string | undefined> {
+  if (path.isAbsolute(file) || file.includes('\0')) {
+    err(at, `"${file.slice(0, 128)}" must be a path relative to the compose file's directory`);
     return undefined;
   }
-  if (path.isAbsolute(file)) {
-    err(at, `"${file}" must be a path relative to the compose file's directory`);
-    return undefined;
+  const sent = src.files?.[file] ?? src.files?.[path.normalize(file)];
+  if (sent !== undefined) {
+    if (Buffer.byteLength(sent) > MAX_FILE) {
+      err(at, `"${file}" is ${Buffer.byteLength(sent)} bytes; cloud-init files are limited to ${MAX_FILE} bytes`);
+      return undefined;
+    }
+    return sent;
   }
-  const target = path.resolve(baseDir, file);
-  const escapes = (from: string, to: string) => {
-    const rel = path.relative(from, to);
-    return rel.startsWith('..') || path.isAbsolute(rel);
-  };
-  if (escapes(baseDir, target)) {
-    err(at, `"${file}" escapes the project directory ${baseDir}; keep cloud-init files inside it`);
+  if (!src.readFile || !src.baseDir) {
+    err(at, `"${file}" was not sent with the request: the client reads *_file files relative to the compose file and sends their contents (check that it exists, is readable and at most ${MAX_FILE} bytes)`);
     return undefined;
   }
   try {
-    const [realBase, realTarget] = await Promise.all([realpath(baseDir), realpath(target)]);
-    if (escapes(realBase, realTarget)) {
-      err(at, `"${file}" resolves (through a symlink) to ${realTarget}, outside the project directory ${realBase}`);
-      return undefined;
-    }
-    const st = await stat(realTarget);
-    if (!st.isFile()) {
-      err(at, `"${file}" is not a regular file`);
-      return undefined;
-    }
-    if (st.size > MAX_FILE) {
-      err(at, `"${file}" is ${st.size} bytes; cloud-init files are limited to ${MAX_FILE} bytes`);
-      return undefined;
-    }
-    return await readFile(realTarget, 'utf8');
+    return await src.readFile(file, fieldPath(at), MAX_FILE);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    err(at, code === 'ENOENT' ? `"${file}" does not exist in ${baseDir}` : `"${file}" cannot be read: ${(e as Error).message}`);
+    if ((e as { code?: string }).code === 'PERMISSION_DENIED') throw e;
+    err(at, (e as Error).message);
     return undefined;
   }
 }

@@ -15,7 +15,7 @@ export interface VmrResult {
 export interface VmrOptions {
   env?: Record<string, string | undefined>;
   cwd?: string;
-  input?: string;
+  input?: string | Buffer;
   /** Kill the CLI and fail after this long (default 120 s), so a hang is a failure, not a stuck suite. */
   timeoutMs?: number;
   /** Called once the process is running (e.g. to send it SIGINT later). */

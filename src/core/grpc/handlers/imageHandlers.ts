@@ -2,15 +2,17 @@ import path from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError } from '../../errors.js';
 import type { CallContext } from '../../ports/common.js';
 import type { ExportFormat, ImportHeader } from '../../ports/images.js';
+import type { HostPaths } from '../../hostfs/HostPaths.js';
 import type { PluginHost } from '../../plugins/PluginHost.js';
 import { contextsPort, hypervisorPort, imagesPort, registryPort } from '../../plugins/refs.js';
 import { imagesInUse } from '../../vms/imagesInUse.js';
 import type { RpcRuntime } from '../RpcRuntime.js';
+import { byteProgress } from '../../images/progress.js';
 import { imageInfoToWire, issueToWire, required, vmfileFromWire, vmfileToWire, type Wire } from './mappers.js';
 
 const progressEvent = (p: Wire) => ({ progress: { ...p, item: p.item ?? '', message: p.message ?? '', current: String(p.current), total: String(p.total) } });
 
-export function imageHandlers(rt: RpcRuntime, plugins: PluginHost) {
+export function imageHandlers(rt: RpcRuntime, plugins: PluginHost, hostPaths?: HostPaths) {
   const images = () => plugins.get(imagesPort);
 
   /** Digests of images that VMs of any context use; GC and delete must not pull the floor from under them. */
@@ -26,9 +28,7 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost) {
     const r = await plugins.get(registryPort).push(required(req.reference, 'reference'), req.destination ?? '', ctx);
     return { reference: r.reference, digest: r.digest, size: String(r.size), transferred: String(r.transferred), message: `pushed ${r.reference}` };
   };
-  const exportImage = async (req: Wire, ctx: CallContext) => {
-    const out = required(req.outputPath, 'output_path');
-    if (!path.isAbsolute(out)) throw new InvalidArgumentError('output_path must be an absolute path on the daemon host', { field: 'output_path' });
+  const exportFormat = (req: Wire): { format: ExportFormat; diskFormat: 'raw' | 'qcow2' } => {
     const format = (req.format || 'OCI_LAYOUT_DIR') as ExportFormat;
     // proto3 passes unknown enum numbers through; refuse them here rather than deep in the store.
     if (!['OCI_LAYOUT_DIR', 'OCI_ARCHIVE', 'DISK'].includes(format)) {
@@ -36,6 +36,12 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost) {
     }
     const diskFormat = req.diskFormat || 'raw';
     if (!['raw', 'qcow2'].includes(diskFormat)) throw new InvalidArgumentError('disk_format must be raw or qcow2', { field: 'disk_format' });
+    return { format, diskFormat };
+  };
+  const exportImage = async (req: Wire, ctx: CallContext) => {
+    // The path is checked (syntax, paths.export) by the store on the directory it opens.
+    const out = required(req.outputPath, 'output_path');
+    const { format, diskFormat } = exportFormat(req);
     const r = await images().export(required(req.reference, 'reference'), out, format, { overwrite: Boolean(req.overwrite), diskFormat }, ctx);
     return { outputPath: r.outputPath, digest: r.digest, size: String(r.size) };
   };
@@ -49,6 +55,53 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost) {
     PushImageWithProgress: rt.serverStream<Wire, Wire>('PushImageWithProgress', async (req, ctx) => ({ push: await push(req, ctx) }), progressEvent),
     ExportImage: rt.unary<Wire, Wire>('ExportImage', exportImage),
     ExportImageWithProgress: rt.serverStream<Wire, Wire>('ExportImageWithProgress', async (req, ctx) => ({ export: await exportImage(req, ctx) }), progressEvent),
+
+    ExportImageStream: rt.serverStream<Wire, Wire>('ExportImageStream', async (req, ctx, emit) => {
+      const { format, diskFormat } = exportFormat(req);
+      if (format === 'OCI_LAYOUT_DIR') {
+        throw new InvalidArgumentError('a layout directory cannot be streamed; ask for OCI_ARCHIVE and unpack it (vmr export does)', { field: 'format' });
+      }
+      const store = images();
+      if (!store.exportStream) throw new FailedPreconditionError('this image store cannot stream exports');
+      const x = await store.exportStream(required(req.reference, 'reference'), format, { diskFormat }, ctx);
+      const mediaType = format === 'OCI_ARCHIVE' ? 'application/x-tar' : diskFormat === 'qcow2' ? 'application/x-qemu-disk' : 'application/octet-stream';
+      let sent = 0;
+      try {
+        await emit({ info: { reference: x.reference, digest: x.digest, size: String(x.size), mediaType } });
+        const p = byteProgress(ctx, 'export', x.size, x.reference);
+        for await (const chunk of x.chunks) {
+          // 1 MiB messages at most, whatever the producer's chunking.
+          for (let off = 0; off < chunk.length; off += 1 << 20) {
+            const part = chunk.subarray(off, off + (1 << 20));
+            await emit({ data: part });
+            sent += part.length;
+            p.add(part.length);
+          }
+        }
+        p.done();
+      } finally {
+        await x.dispose();
+      }
+      return { done: { outputPath: '', digest: x.digest, size: String(sent) } };
+    }, progressEvent),
+
+    LoadImage: rt.clientStream<Wire, Wire>('LoadImage', async (messages, ctx) => {
+      const it = messages[Symbol.asyncIterator]();
+      const first = await it.next();
+      if (first.done || !first.value.header) throw new InvalidArgumentError('the first LoadImage message must carry the header (reference, total_size)', { field: 'header' });
+      const h = first.value.header as Wire;
+      const store = images();
+      if (!store.loadArchive) throw new FailedPreconditionError('this image store cannot load archives');
+      async function* chunks(): AsyncIterable<Buffer> {
+        for (;;) {
+          const n = await it.next();
+          if (n.done) return;
+          if (n.value.header) throw new InvalidArgumentError('a second header arrived in the middle of the stream', { field: 'header' });
+          if (n.value.chunk?.length) yield n.value.chunk as Buffer;
+        }
+      }
+      return imported(await store.loadArchive(chunks(), { reference: h.reference || undefined, totalSize: Number(h.totalSize) }, ctx));
+    }),
 
     ImportImage: rt.unary<Wire, Wire>('ImportImage', async (req, ctx) => {
       const data: Buffer = req.diskData ?? Buffer.alloc(0);
@@ -81,10 +134,9 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost) {
 
     ImportImageFile: rt.serverStream<Wire, Wire>('ImportImageFile', async (req, ctx) => {
       const p = required(req.vmfilePath, 'vmfile_path');
-      if (!path.isAbsolute(p)) throw new InvalidArgumentError('vmfile_path must be absolute (a path on the daemon host)', { field: 'vmfile_path' });
       const store = images();
       if (!store.importFile) throw new FailedPreconditionError('this image store cannot import from daemon-side paths');
-      return { import: imported(await store.importFile(p, req.reference ?? '', ctx)) };
+      return { import: imported(await store.importFile(p, req.reference ?? '', ctx, { allowOutsidePaths: Boolean(req.allowOutsidePaths) })) };
     }, progressEvent),
 
     ListLocalImages: rt.unary<Wire, Wire>('ListLocalImages', async () => ({ images: (await images().list()).map(imageInfoToWire) })),
@@ -111,8 +163,11 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost) {
       const baseDir = req.baseDir || '';
       if (!baseDir) throw new InvalidArgumentError('base_dir is required: the absolute directory on the daemon host that spec.disk.path is relative to', { field: 'base_dir' });
       if (!path.isAbsolute(baseDir)) throw new InvalidArgumentError('base_dir must be an absolute path on the daemon host', { field: 'base_dir' });
-      const r = await images().validateVMFile(req.content ?? '', baseDir, { allowOutsidePaths: Boolean(req.allowOutsidePaths) });
-      return { valid: r.errors.length === 0, errors: r.errors.map(issueToWire), warnings: r.warnings.map(issueToWire), vmfile: r.vmfile ? vmfileToWire(r.vmfile) : null };
+      // Probing a disk is a read of the daemon's host: only under paths.import; elsewhere the text alone is checked.
+      const checkDisk = hostPaths ? (await hostPaths.dirAllowed(baseDir, 'base_dir')) !== undefined : true;
+      const r = await images().validateVMFile(req.content ?? '', baseDir, { allowOutsidePaths: Boolean(req.allowOutsidePaths), checkDisk });
+      const warnings = checkDisk ? r.warnings : [...r.warnings, { path: 'spec.disk.path', message: 'the disk was not checked: base_dir is outside the daemon\'s paths.import (vmr import checks it on upload)' }];
+      return { valid: r.errors.length === 0, errors: r.errors.map(issueToWire), warnings: warnings.map(issueToWire), vmfile: r.vmfile ? vmfileToWire(r.vmfile) : null };
     }),
 
     TagImage: rt.unary<Wire, Wire>('TagImage', async (req) => {
