@@ -130,7 +130,8 @@ services:
     depends_on: { first: { condition: ip_assigned } }
 `;
   const src = () => ({ content: file(), baseDir: '/', env: {}, projectName: '' });
-  const opts = { services: [], forceRecreate: false, timeoutSeconds: 150 };
+  // Generous: a busybox guest takes its lease in ~10 s on an idle machine, but minutes when TCG shares 2 cores with a loaded run.
+  const opts = { services: [], forceRecreate: false, timeoutSeconds: 600 };
 
   it('up, ps with both addresses, an idempotent second up, and a down that leaves nothing', async () => {
     const t0 = Date.now();
