@@ -3,7 +3,7 @@
 // Plain class, no DI: the core wires it.
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { CallContext, Logger } from '../ports/common.js';
 import type {
@@ -303,7 +303,7 @@ export class OciImageStore implements ImageStore {
         await qemuImgConvert(spool, info.format, raw, 'raw', ctx.signal);
         await rm(spool, { force: true }); // free the space before compressing
       }
-      const result = await this.storeDisk(raw, info.virtualSize, vmfile, info.format, reference, lease, ctx);
+      const result = await this.storeDisk({ source: raw, raw }, info.virtualSize, vmfile, info.format, reference, lease, ctx);
       log.info({ digest: result.digest, virtualSize: info.virtualSize }, 'image imported');
       return result;
     } catch (err) {
@@ -319,14 +319,19 @@ export class OciImageStore implements ImageStore {
     }
   }
 
-  /** Windows → blobs → config → manifest → index; the raw file becomes the base disk. */
-  private async storeDisk(raw: string, virtualSize: number, vmfile: VMFile, sourceFormat: string, reference: string, lease: Lease, ctx: CallContext): Promise<LocalImage> {
+  /**
+   * Windows of `source` → blobs → config → manifest → index; `raw` becomes the base disk (the source itself,
+   * or the file `copyTo` writes during the same read).
+   */
+  private async storeDisk(disk: { source: string; raw: string; copyTo?: FileHandle }, virtualSize: number, vmfile: VMFile, sourceFormat: string, reference: string, lease: Lease, ctx: CallContext): Promise<LocalImage> {
+    const { raw } = disk;
     const comp = byteProgress(ctx, 'compress', virtualSize);
-    const layers = await compressWindows(raw, virtualSize, {
+    const layers = await compressWindows(disk.source, virtualSize, {
       windowSize: this.windowSize, codec: this.codec, level: this.level, concurrency: this.concurrency,
-      diskName: DISK_NAME, content: this.content, lease, signal: ctx.signal, onBytes: (n) => comp.add(n),
+      diskName: DISK_NAME, content: this.content, lease, signal: ctx.signal, onBytes: (n) => comp.add(n), copyTo: disk.copyTo,
     });
     comp.done();
+    await disk.copyTo?.sync();
     const created = (this.opts.now?.() ?? new Date()).toISOString();
     const config: VmImageConfig = {
       vmfile,
@@ -376,12 +381,43 @@ export class OciImageStore implements ImageStore {
     }
     const v = await validateVMFile(text, path.dirname(vmfilePath), { signal: ctx.signal });
     const vmfile = assertValidVMFile(v, vmfilePath);
+    if (v.diskInfo?.format === 'raw') return this.importRawInPlace(v.diskPath!, v.diskInfo.virtualSize, vmfile, reference, ctx);
     const totalSize = (await stat(v.diskPath!)).size;
     const chunks = createReadStream(v.diskPath!, { highWaterMark: 1 << 20 });
     try {
       return await this.importStream({ vmfile, reference, totalSize }, chunks, ctx);
     } finally {
       chunks.destroy();
+    }
+  }
+
+  /**
+   * A raw disk the daemon can read: no spool copy. One read of the source feeds the window compressors
+   * and the sparse base disk at once (issue 17); the source is never interpreted, only copied, so a file
+   * swapped after validation yields its bytes as a raw disk and nothing else.
+   */
+  private async importRawInPlace(source: string, virtualSize: number, vmfile: VMFile, reference: string, ctx: CallContext): Promise<LocalImage> {
+    const work = path.join(this.paths.tmp, randomUUID());
+    const lease = this.content.leases.create();
+    let base: FileHandle | undefined;
+    try {
+      await mkdir(work, { mode: 0o700 });
+      const raw = path.join(work, 'disk.raw');
+      base = await open(raw, 'wx', 0o600);
+      await base.truncate(virtualSize);
+      const result = await this.storeDisk({ source, raw, copyTo: base }, virtualSize, vmfile, 'raw', reference, lease, ctx);
+      this.log.info({ op: 'import', reference, digest: result.digest, virtualSize }, 'image imported in place');
+      return result;
+    } catch (err) {
+      await this.discard(lease);
+      if (ctx.signal.aborted && !(isVmrError(err) && err.code === 'CANCELLED')) {
+        throw new CancelledError('import cancelled; nothing was stored', { cause: err });
+      }
+      throw fromSystemError(err, 'importing the image');
+    } finally {
+      await base?.close().catch(() => {});
+      lease.release();
+      await rm(work, { recursive: true, force: true });
     }
   }
 
