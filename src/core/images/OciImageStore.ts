@@ -7,16 +7,16 @@ import { chmod, mkdir, open, readFile, readdir, rename, rm, stat, type FileHandl
 import path from 'node:path';
 import type { CallContext, Logger } from '../ports/common.js';
 import type {
-  ExportFormat, ImageInfo, ImageStore, ImportHeader, LocalImage, OciDescriptor, OciManifest, VMFile, VmImageConfig,
+  BaseDiskBuilder, ExportFormat, ImageInfo, ImageStore, ImportHeader, LocalImage, OciDescriptor, OciManifest, VMFile, VmImageConfig,
 } from '../ports/images.js';
 import {
   CancelledError, DataLossError, FailedPreconditionError, InvalidArgumentError, NotFoundError, fromSystemError, isVmrError, throwIfAborted,
 } from '../errors.js';
 import { fsyncDir } from './atomicFile.js';
-import { assembleDisk } from './baseDisk.js';
+import { DiskBuilder, assembleDisk } from './baseDisk.js';
 import { checkStore, type StoreCheck } from './checkStore.js';
 import { DEFAULT_CODEC, DEFAULT_LEVEL, codecByName } from './codecs.js';
-import { diskWindows } from './coverage.js';
+import { diskWindows, type Window } from './coverage.js';
 import { assertDigest, hexOf, isDigest, sha256Of } from './digest.js';
 import { exportDisk, exportLayout, exportArchive } from './exportImage.js';
 import { collectGarbage, referencedDigests, type GcResult } from './gc.js';
@@ -558,6 +558,59 @@ export class OciImageStore implements ImageStore {
   async validateVMFile(content: string, baseDir: string, opts: { allowOutsidePaths?: boolean } = {}) {
     const v = await validateVMFile(content, baseDir, { allowOutsidePaths: opts.allowOutsidePaths });
     return { vmfile: v.vmfile, errors: v.errors, warnings: v.warnings };
+  }
+
+  async beginBaseDisk(manifestBytes: Buffer, ctx: CallContext): Promise<BaseDiskBuilder | undefined> {
+    await this.init();
+    const digest = sha256Of(manifestBytes);
+    const dest = this.paths.disk(digest);
+    if (await exists(dest)) return undefined;
+    let manifest: OciManifest;
+    let config: VmImageConfig;
+    let windows: Window[];
+    let virtualSize: number;
+    try {
+      manifest = parseManifest(manifestBytes);
+      if (manifest.config.mediaType !== VM_CONFIG || !(await this.content.has(manifest.config.digest))) return undefined;
+      config = JSON.parse((await this.content.readAll(manifest.config.digest)).toString('utf8')) as VmImageConfig;
+      ({ windows, virtualSize } = diskWindows(manifest, config));
+    } catch {
+      return undefined; // commitManifest reports what is wrong with it
+    }
+    const lease = this.content.leases.create();
+    lease.add(digest);
+    manifest.layers.forEach((l) => lease.add(l.digest));
+    const p = byteProgress(ctx, 'assemble', windows.reduce((a, w) => a + w.size, 0), digest);
+    let b: DiskBuilder;
+    try {
+      b = await DiskBuilder.open(dest, virtualSize, windows, this.content, { concurrency: this.concurrency, signal: ctx.signal, onBytes: (n) => p.add(n) });
+    } catch (err) {
+      lease.release();
+      throw fromSystemError(err, `starting base disk ${dest}`);
+    }
+    return {
+      stream: (layer) => b.stream(layer),
+      finish: () => this.diskLocks.run(digest, async () => {
+        try {
+          if (await exists(dest)) {
+            await b.abort(); // another pull or a run assembled it meanwhile
+            return dest;
+          }
+          const out = await b.finish();
+          p.done();
+          return out;
+        } finally {
+          lease.release();
+        }
+      }),
+      abort: async () => {
+        try {
+          await b.abort();
+        } finally {
+          lease.release();
+        }
+      },
+    };
   }
 
   async baseDisk(digest: string, ctx: CallContext): Promise<string> {
