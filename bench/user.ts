@@ -76,6 +76,8 @@ async function main() {
     await pexec('sync');
     console.log(`disk ${mib} MiB (40 % random, 20 % files, 40 % zeros); ${repeats} repeats; ${os.cpus().length} CPUs, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 
+    // The daemon's gc asks libvirt which images VMs use; the run step needs it anyway.
+    await requireService('libvirtd');
     daemon = spawn(process.execPath, [daemonBin, '--socket', sock, '--data-dir', path.join(work, 'data'), '--log-level', 'warn'],
       { stdio: ['ignore', 'ignore', 'inherit'] });
     for (let i = 0; !existsSync(sock); i++) {
@@ -135,7 +137,6 @@ async function main() {
 
     // run (image local, no wait for an IP) vs virsh create on a hand-made overlay of the same base disk
     if (!skip.has('run')) {
-      await requireService('libvirtd');
       const { stdout } = await pexec(process.execPath, [vmrBin, '--json', 'inspect', ref], { env });
       const digest = (JSON.parse(stdout) as { digest?: string; image?: { digest?: string } }).digest ?? (JSON.parse(stdout) as { image?: { digest?: string } }).image?.digest;
       const base = path.join(work, 'data/images/disks', `${String(digest).replace('sha256:', '')}.raw`);
