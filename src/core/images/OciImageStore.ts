@@ -382,6 +382,7 @@ export class OciImageStore implements ImageStore {
     const v = await validateVMFile(text, path.dirname(vmfilePath), { signal: ctx.signal });
     const vmfile = assertValidVMFile(v, vmfilePath);
     if (v.diskInfo?.format === 'raw') return this.importRawInPlace(v.diskPath!, v.diskInfo.virtualSize, vmfile, reference, ctx);
+    if (v.diskInfo?.format === 'qcow2') return this.importQcow2InPlace(v.diskPath!, v.diskInfo.virtualSize, vmfile, reference, ctx);
     const totalSize = (await stat(v.diskPath!)).size;
     const chunks = createReadStream(v.diskPath!, { highWaterMark: 1 << 20 });
     try {
@@ -397,16 +398,38 @@ export class OciImageStore implements ImageStore {
    * swapped after validation yields its bytes as a raw disk and nothing else.
    */
   private async importRawInPlace(source: string, virtualSize: number, vmfile: VMFile, reference: string, ctx: CallContext): Promise<LocalImage> {
+    return this.importInWork(reference, ctx, async (work, lease) => {
+      const raw = path.join(work, 'disk.raw');
+      const base = await open(raw, 'wx', 0o600);
+      try {
+        await base.truncate(virtualSize);
+        return await this.storeDisk({ source, raw, copyTo: base }, virtualSize, vmfile, 'raw', reference, lease, ctx);
+      } finally {
+        await base.close().catch(() => {});
+      }
+    });
+  }
+
+  /** A qcow2 disk the daemon can read: converted straight from the source (no spool copy of it first). */
+  private async importQcow2InPlace(source: string, virtualSize: number, vmfile: VMFile, reference: string, ctx: CallContext): Promise<LocalImage> {
+    return this.importInWork(reference, ctx, async (work, lease) => {
+      const raw = path.join(work, 'disk.raw');
+      ctx.progress?.({ phase: 'convert', current: 0, total: virtualSize, unit: 'bytes' });
+      await qemuImgConvert(source, 'qcow2', raw, 'raw', ctx.signal, { noBacking: true });
+      const size = (await stat(raw)).size;
+      if (size !== virtualSize) throw new FailedPreconditionError(`${source} changed while it was read (virtual size ${size}, checked ${virtualSize}); nothing was stored`);
+      return this.storeDisk({ source: raw, raw }, virtualSize, vmfile, 'qcow2', reference, lease, ctx);
+    });
+  }
+
+  /** A private work dir and a lease for an import; on failure the blobs it created are removed. */
+  private async importInWork(reference: string, ctx: CallContext, body: (work: string, lease: Lease) => Promise<LocalImage>): Promise<LocalImage> {
     const work = path.join(this.paths.tmp, randomUUID());
     const lease = this.content.leases.create();
-    let base: FileHandle | undefined;
     try {
       await mkdir(work, { mode: 0o700 });
-      const raw = path.join(work, 'disk.raw');
-      base = await open(raw, 'wx', 0o600);
-      await base.truncate(virtualSize);
-      const result = await this.storeDisk({ source, raw, copyTo: base }, virtualSize, vmfile, 'raw', reference, lease, ctx);
-      this.log.info({ op: 'import', reference, digest: result.digest, virtualSize }, 'image imported in place');
+      const result = await body(work, lease);
+      this.log.info({ op: 'import', reference, digest: result.digest }, 'image imported in place');
       return result;
     } catch (err) {
       await this.discard(lease);
@@ -415,7 +438,6 @@ export class OciImageStore implements ImageStore {
       }
       throw fromSystemError(err, 'importing the image');
     } finally {
-      await base?.close().catch(() => {});
       lease.release();
       await rm(work, { recursive: true, force: true });
     }

@@ -31,7 +31,16 @@ export async function qemuImgInfo(file: string, signal?: AbortSignal): Promise<Q
   return { format: j.format, virtualSize: j['virtual-size'], actualSize: j['actual-size'], backingFilename: j['backing-filename'] };
 }
 
-/** Converts to a sparse raw or qcow2 file (qemu-img skips zero runs, so the output is sparse). */
-export async function qemuImgConvert(src: string, srcFormat: string, dst: string, dstFormat: 'raw' | 'qcow2', signal?: AbortSignal): Promise<void> {
+/**
+ * Converts to a sparse raw or qcow2 file (qemu-img skips zero runs, so the output is sparse). `noBacking`: a
+ * qcow2 source is opened with `backing: null`, so a backing file named inside it is never read (a file the
+ * daemon reads in place may have changed since it was checked).
+ */
+export async function qemuImgConvert(src: string, srcFormat: string, dst: string, dstFormat: 'raw' | 'qcow2', signal?: AbortSignal, opts: { noBacking?: boolean } = {}): Promise<void> {
+  if (opts.noBacking && srcFormat === 'qcow2') {
+    const spec = `json:${JSON.stringify({ driver: 'qcow2', backing: null, file: { driver: 'file', filename: src } })}`;
+    await run(['convert', '-q', '-O', dstFormat, spec, dst], signal);
+    return;
+  }
   await run(['convert', '-q', '-f', srcFormat, '-O', dstFormat, src, dst], signal);
 }
