@@ -60,17 +60,17 @@ const lines = [
   'Written by `npm run bench` (bench/run-all.sh); every row comes from one run on this machine, ours and the peer measured back to back.',
   '`ratio` > 1 means ours is better (faster, higher throughput or smaller), as each bench defines it for its unit.', '',
   `Machine: ${machine}`, '', `Settings: ${settings.trim()}`, '',
-  '| bench | measurement | ours | peer | unit | ratio | peer is |', '|---|---|---|---|---|---|---|',
+  '| bench | measurement | ours | peer | unit | ratio | goal | peer is |', '|---|---|---|---|---|---|---|---|',
 ];
 for (const r of rows) {
-  if (r.skipped) { lines.push(`| ${r.bench} | not run: prints no RESULT line (a helper or a one-sided bench; run it by hand) | | | | | |`); continue; }
-  if (r.error) { lines.push(`| ${r.bench} | **failed** (${r.error.replace(/\|/g, '/')}) | | | | | |`); continue; }
+  if (r.skipped) { lines.push(`| ${r.bench} | not run: prints no RESULT line (a helper or a one-sided bench; run it by hand) | | | | | | |`); continue; }
+  if (r.error) { lines.push(`| ${r.bench} | **failed** (${r.error.replace(/\|/g, '/')}) | | | | | | |`); continue; }
   const x = r.result;
   const ours = num(x.ours), peer = num(x.peer);
   const ratio = Number.isFinite(num(x.ratio)) ? num(x.ratio) : lowerIsBetter(x.unit) ? peer / ours : ours / peer;
-  lines.push(`| ${r.bench} | ${x.name} | ${fmt(ours)} | ${fmt(peer)} | ${x.unit ?? ''} | ${fmt(ratio)} | ${x.peerName ?? ''} |`);
+  lines.push(`| ${r.bench} | ${x.name} | ${fmt(ours)} | ${fmt(peer)} | ${x.unit ?? ''} | ${fmt(ratio)} | ${x.goal ?? ''} | ${x.peerName ?? ''} |`);
 }
-if (!rows.length) lines.push('| (no benches found under dist/bench) | | | | | | |');
+if (!rows.length) lines.push('| (no benches found under dist/bench) | | | | | | | |');
 writeFileSync(out, `${lines.join('\n')}\n`);
 console.error(`wrote ${out} (${rows.length} row(s))`);
 JS

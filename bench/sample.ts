@@ -26,8 +26,11 @@ function* files(dir: string): Generator<string> {
   }
 }
 
-/** Writes `mib` MiB: per 4 MiB block, 60 % file content, 15 % random, 25 % zeros (a hole). */
-export function makeSample(file: string, mib: number): { size: number; zeroMiB: number } {
+/** Out of every 20 blocks of 4 MiB: how many are file content and random; the rest are zeros. */
+export interface SampleMix { files: number; random: number }
+
+/** Writes `mib` MiB: per 4 MiB block, by default 60 % file content, 15 % random, 25 % zeros (a hole). */
+export function makeSample(file: string, mib: number, mix: SampleMix = { files: 12, random: 3 }): { size: number; zeroMiB: number } {
   const dirs = ['/usr/lib', '/usr/bin', '/usr/share'];
   const src = dirs.map((d) => files(d));
   let gi = 0;
@@ -56,8 +59,8 @@ export function makeSample(file: string, mib: number): { size: number; zeroMiB: 
   let zeroMiB = 0;
   for (let off = 0; off < mib * MiB; off += 4 * MiB) {
     const roll = (off / (4 * MiB)) % 20;
-    if (roll < 12) writeSync(fd, nextFileBytes(4 * MiB), 0, 4 * MiB, off);
-    else if (roll < 15) writeSync(fd, randomBytes(4 * MiB), 0, 4 * MiB, off);
+    if (roll < mix.files) writeSync(fd, nextFileBytes(4 * MiB), 0, 4 * MiB, off);
+    else if (roll < mix.files + mix.random) writeSync(fd, randomBytes(4 * MiB), 0, 4 * MiB, off);
     else zeroMiB += 4;
   }
   ftruncateSync(fd, mib * MiB);

@@ -11,7 +11,7 @@ if [ "${VMR_TEST_SUITES:-all}" != unit ]; then
   fi
 fi
 rm -rf dist
-npx tsc -p tsconfig.json
+npm run build --silent  # tsc, then the CLI's contract descriptor (src/cli/wire)
 mapfile -t files < <(find dist/test -name '*.test.js' | sort)
 if [ "${VMR_TEST_SUITES:-all}" = unit ]; then
   mapfile -t files < <(printf '%s\n' "${files[@]}" | grep -v -E '/(e2e|integration)/' || true)

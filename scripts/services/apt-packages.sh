@@ -9,6 +9,7 @@ PKGS+=(systemd) # systemd-analyze verifies packaging/systemd units (test/packagi
 PKGS+=(glewlwyd) # a second, C-based OIDC provider for test/integration/auth (started by the suite, not as a service)
 PKGS+=(debootstrap e2fsprogs util-linux) # the Debian 12 test image (scripts/guest/build-debian.sh)
 PKGS+=(postgresql) # shared state on PostgreSQL (test/integration/state/postgresState.test.ts)
+PKGS+=(hyperfine) # bench/user.sh times CLI start with repetition
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,14 +1,20 @@
 // A thin wrapper over the generated VMService client: promises instead of callbacks, one place that
 // classifies failures (unreachable vs server error vs Ctrl-C), and cancellation of every call in flight.
-import * as grpc from '@grpc/grpc-js';
-import { vmServiceClient } from './proto.js';
+import type { EventEmitter } from 'node:events';
+import { Channel, type Call } from './wire/channel.js';
+import { vmServiceMethods, type MethodDef } from './wire/methods.js';
+import { ServiceError, Status } from './wire/status.js';
 import type { DaemonAddress } from './host.js';
 import {
   CancelledError, DaemonUnreachableError, ServerError, isConnectFailure, isServiceError, statusName, unreachableReason,
 } from './errors.js';
 
-type AnyCall = { cancel(): void };
-type Method = (...args: unknown[]) => unknown;
+/** What a client-streaming caller writes to: backpressure through write()'s result and 'drain'. */
+export interface ClientStreamCall<Req> extends EventEmitter {
+  write(message: Req): boolean;
+  end(): void;
+  cancel(): void;
+}
 
 export interface UnaryOptions {
   /** Deadline in seconds from now; none by default (pulls and runs can be long). */
@@ -16,16 +22,12 @@ export interface UnaryOptions {
 }
 
 export class DaemonClient {
-  private readonly client: grpc.Client;
-  private readonly active = new Set<AnyCall>();
+  private readonly channel: Channel;
+  private readonly active = new Set<Call>();
   private readonly abort = new AbortController();
 
   constructor(readonly address: DaemonAddress) {
-    const Ctor = vmServiceClient();
-    this.client = new Ctor(address.target, grpc.credentials.createInsecure(), {
-      'grpc.max_receive_message_length': 64 * 1024 * 1024,
-      'grpc.max_send_message_length': 80 * 1024 * 1024,
-    });
+    this.channel = new Channel(address.socketPath);
   }
 
   /** Aborted by cancel(); long client-side waits (device-flow polling) listen to it. */
@@ -44,17 +46,16 @@ export class DaemonClient {
   }
 
   close(): void {
-    this.client.close();
+    this.channel.close();
   }
 
-  private method(name: string): Method {
-    const fn = (this.client as unknown as Record<string, Method>)[name];
-    if (typeof fn !== 'function') throw new Error(`VMService has no method ${name}`);
-    return fn.bind(this.client);
-  }
-
-  private options(opts: UnaryOptions): grpc.CallOptions {
-    return opts.timeoutSeconds ? { deadline: Date.now() + opts.timeoutSeconds * 1000 } : {};
+  private start(name: string, opts: UnaryOptions): Call {
+    const def: MethodDef | undefined = vmServiceMethods().get(name);
+    if (!def) throw new Error(`VMService has no method ${name}`);
+    const call = this.channel.call(def, opts.timeoutSeconds ? Date.now() + opts.timeoutSeconds * 1000 : undefined);
+    this.active.add(call);
+    call.once('status', () => this.active.delete(call));
+    return call;
   }
 
   translate(err: unknown): Error {
@@ -66,25 +67,21 @@ export class DaemonClient {
 
   unary<Res>(name: string, request: object, opts: UnaryOptions = {}): Promise<Res> {
     if (this.cancelled) return Promise.reject(new CancelledError());
-    const fn = this.method(name);
-    return new Promise<Res>((resolve, reject) => {
-      const call = fn(request, new grpc.Metadata(), this.options(opts), (err: grpc.ServiceError | null, res: Res) => {
-        this.active.delete(call);
-        if (err) reject(this.translate(err));
-        else resolve(res);
-      }) as AnyCall;
-      this.active.add(call);
-    });
+    const call = this.start(name, opts);
+    const result = replyOf<Res>(call, (err) => this.translate(err));
+    call.write(request);
+    call.end();
+    return result;
   }
 
   /** Server streaming: calls onMessage for each message, resolves when the stream ends OK. */
   serverStream<Msg>(name: string, request: object, onMessage: (msg: Msg) => void, opts: UnaryOptions = {}): Promise<void> {
     if (this.cancelled) return Promise.reject(new CancelledError());
-    const call = this.method(name)(request, new grpc.Metadata(), this.options(opts)) as grpc.ClientReadableStream<Msg>;
-    this.active.add(call);
-    return new Promise<void>((resolve, reject) => {
+    const call = this.start(name, opts);
+    const done = new Promise<void>((resolve, reject) => {
       let failed = false;
-      call.on('data', (msg: Msg) => {
+      call.on('message', (msg: Msg) => {
+        if (failed) return;
         try {
           onMessage(msg);
         } catch (err) {
@@ -93,15 +90,15 @@ export class DaemonClient {
           reject(err);
         }
       });
-      call.on('error', (err) => {
-        this.active.delete(call);
-        if (!failed) reject(this.translate(err));
-      });
-      call.on('end', () => {
-        this.active.delete(call);
-        if (!failed) resolve();
+      call.once('status', (err: ServiceError | null) => {
+        if (failed) return;
+        if (err) reject(this.translate(err));
+        else resolve();
       });
     });
+    call.write(request);
+    call.end();
+    return done;
   }
 
   /**
@@ -110,35 +107,65 @@ export class DaemonClient {
    */
   async *readStream<Msg>(name: string, request: object, opts: UnaryOptions = {}): AsyncGenerator<Msg> {
     if (this.cancelled) throw new CancelledError();
-    const call = this.method(name)(request, new grpc.Metadata(), this.options(opts)) as grpc.ClientReadableStream<Msg>;
-    this.active.add(call);
+    const call = this.start(name, opts);
+    const queue: Msg[] = [];
+    let status: ServiceError | null | undefined; // undefined: still running
+    let wake: (() => void) | undefined;
+    call.on('message', (msg: Msg) => {
+      queue.push(msg);
+      if (queue.length >= 8) call.pause();
+      wake?.();
+    });
+    call.once('status', (err: ServiceError | null) => {
+      status = err;
+      wake?.();
+    });
+    call.write(request);
+    call.end();
     let ended = false;
     try {
-      for await (const msg of call) yield msg as Msg;
-      ended = true;
-    } catch (err) {
-      ended = true;
-      throw this.translate(err);
+      for (;;) {
+        if (queue.length > 0) {
+          const msg = queue.shift()!;
+          if (queue.length < 4) call.resume();
+          yield msg;
+          continue;
+        }
+        if (status !== undefined) {
+          ended = true;
+          if (status) throw this.translate(status);
+          return;
+        }
+        await new Promise<void>((resolve) => { wake = resolve; });
+        wake = undefined;
+      }
     } finally {
-      this.active.delete(call);
       if (!ended) call.cancel();
     }
   }
 
   /** Client streaming: the caller writes (honouring backpressure) and ends; `result` settles with the reply. */
-  clientStream<Req, Res>(name: string, opts: UnaryOptions = {}): { call: grpc.ClientWritableStream<Req>; result: Promise<Res> } {
-    let call!: grpc.ClientWritableStream<Req>;
-    const result = new Promise<Res>((resolve, reject) => {
-      call = this.method(name)(new grpc.Metadata(), this.options(opts), (err: grpc.ServiceError | null, res: Res) => {
-        this.active.delete(call);
-        if (err) reject(this.translate(err));
-        else resolve(res);
-      }) as grpc.ClientWritableStream<Req>;
-    });
-    // The callback carries the error; without a listener the stream's own 'error' event would crash us.
-    call.on('error', () => undefined);
-    this.active.add(call);
+  clientStream<Req, Res>(name: string, opts: UnaryOptions = {}): { call: ClientStreamCall<Req>; result: Promise<Res> } {
+    const call = this.start(name, opts);
+    const result = replyOf<Res>(call, (err) => this.translate(err));
     if (this.cancelled) call.cancel();
-    return { call, result };
+    return { call: call as unknown as ClientStreamCall<Req>, result };
   }
+}
+
+/** The single reply of a unary or client-streaming call. */
+function replyOf<Res>(call: Call, translate: (err: unknown) => Error): Promise<Res> {
+  return new Promise<Res>((resolve, reject) => {
+    let reply: Res | undefined;
+    let count = 0;
+    call.on('message', (msg: Res) => {
+      reply = msg;
+      count++;
+    });
+    call.once('status', (err: ServiceError | null) => {
+      if (err) reject(translate(err));
+      else if (count !== 1) reject(translate(new ServiceError(count === 0 ? Status.UNIMPLEMENTED : Status.INTERNAL, count === 0 ? 'No message received' : 'Too many responses received')));
+      else resolve(reply as Res);
+    });
+  });
 }

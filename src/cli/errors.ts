@@ -1,6 +1,6 @@
 // Every failure the CLI reports is one of these; main.ts turns them into one line (or one JSON object)
 // and an exit code. Nothing else reaches the user as a stack trace.
-import * as grpc from '@grpc/grpc-js';
+import { ServiceError, Status, statusName } from './wire/status.js';
 import { ExitCode } from './exitCodes.js';
 
 export abstract class CliError extends Error {
@@ -40,16 +40,14 @@ export class ServerError extends CliError {
   }
 }
 
-export function statusName(code: number): string {
-  return (grpc.status as unknown as Record<number, string>)[code] ?? `CODE_${code}`;
-}
+export { statusName };
 
-// grpc-js reports a failed connect as UNAVAILABLE, like a server saying "registry down"; only the
+// A failed connect is reported as UNAVAILABLE, like a server saying "registry down"; only the
 // details tell them apart, and those come from the socket layer.
 const connectFailure = /No connection established|connect (ENOENT|ECONNREFUSED|EACCES|ENOTSOCK|EPERM)|Failed to connect|Connection dropped/;
 
-export function isConnectFailure(err: grpc.ServiceError): boolean {
-  return err.code === grpc.status.UNAVAILABLE && connectFailure.test(err.details ?? err.message);
+export function isConnectFailure(err: ServiceError): boolean {
+  return err.code === Status.UNAVAILABLE && connectFailure.test(err.details ?? err.message);
 }
 
 export function unreachableReason(details: string): string {
@@ -57,7 +55,6 @@ export function unreachableReason(details: string): string {
   return 'is it running? start it with: vmregistryd';
 }
 
-export function isServiceError(err: unknown): err is grpc.ServiceError {
-  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'number' &&
-    'details' in err && 'metadata' in err;
+export function isServiceError(err: unknown): err is ServiceError {
+  return err instanceof ServiceError;
 }

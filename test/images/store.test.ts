@@ -166,4 +166,43 @@ describe('OciImageStore import/export', () => {
     assert.equal(sha256File(await store.baseDisk(img.digest, ctx())), d.sha256);
     assert.deepEqual(readdirSync(store.paths.tmp), []);
   });
+
+  it('a raw disk read in place stores the same windows as a streamed one, and its base disk keeps the holes', async (t) => {
+    const dir = tempDir(t);
+    const vmdir = path.join(dir, 'vm');
+    mkdirSync(vmdir);
+    const disk = path.join(vmdir, 'disk.img');
+    const d = makeRawDisk(disk, [['rand', 1], ['zero', 3], ['text', 1], ['zero', 2]]);
+    writeFileSync(path.join(vmdir, 'VMFile.yaml'), `api_version: vmregistry.io/v1alpha1\nkind: VMFile\nmetadata: { name: fromfile }\nspec:\n  disk: { path: ./disk.img, format: raw }\n  resources: { memory_mb: 512, vcpu_count: 2 }\n`);
+    const inPlace = mk(path.join(dir, 'a'));
+    const streamed = mk(path.join(dir, 'b'));
+    const a = await inPlace.importFile!(path.join(vmdir, 'VMFile.yaml'), 'fromfile:1', ctx());
+    const b = await streamed.importStream({ vmfile: a.config.vmfile, reference: 'fromfile:1', totalSize: d.size }, chunksOf(disk), ctx());
+    assert.deepEqual(a.manifest.layers.map((l) => [l.digest, l.annotations]), b.manifest.layers.map((l) => [l.digest, l.annotations]));
+    const base = await inPlace.baseDisk(a.digest, ctx());
+    assert.equal(sha256File(base), d.sha256);
+    assert.equal(statSync(base).size, d.size);
+    assert.ok(statSync(base).blocks * 512 < d.size, 'zero runs are holes in the base disk');
+    assert.equal(sha256File(disk), d.sha256, 'the source is left as it was');
+    assert.deepEqual(readdirSync(inPlace.paths.tmp), []);
+  });
+
+  it('a qcow2 disk read in place is converted straight into the windows, as a streamed one is', async (t) => {
+    const dir = tempDir(t);
+    const vmdir = path.join(dir, 'vm');
+    mkdirSync(vmdir);
+    const raw = path.join(dir, 'disk.raw');
+    const d = makeRawDisk(raw, [['text', 1], ['zero', 2], ['rand', 1]]);
+    const qcow = path.join(vmdir, 'disk.qcow2');
+    toQcow2(raw, qcow);
+    writeFileSync(path.join(vmdir, 'VMFile.yaml'), `api_version: vmregistry.io/v1alpha1\nkind: VMFile\nmetadata: { name: fromqcow }\nspec:\n  disk: { path: ./disk.qcow2, format: qcow2 }\n  resources: { memory_mb: 512, vcpu_count: 1 }\n`);
+    const inPlace = mk(path.join(dir, 'a'));
+    const streamed = mk(path.join(dir, 'b'));
+    const a = await inPlace.importFile!(path.join(vmdir, 'VMFile.yaml'), 'fromqcow:1', ctx());
+    const b = await streamed.importStream({ vmfile: a.config.vmfile, reference: 'fromqcow:1', totalSize: statSync(qcow).size }, chunksOf(qcow), ctx());
+    assert.deepEqual(a.manifest.layers.map((l) => l.digest), b.manifest.layers.map((l) => l.digest));
+    assert.equal(a.config.disks[0]!.sourceFormat, 'qcow2');
+    assert.equal(sha256File(await inPlace.baseDisk(a.digest, ctx())), d.sha256);
+    assert.deepEqual(readdirSync(inPlace.paths.tmp), []);
+  });
 });

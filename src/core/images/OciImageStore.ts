@@ -3,20 +3,21 @@
 // Plain class, no DI: the core wires it.
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { CallContext, Logger } from '../ports/common.js';
 import type {
-  ExportFormat, ImageInfo, ImageStore, ImportHeader, LocalImage, OciDescriptor, OciManifest, VMFile, VmImageConfig,
+  BaseDiskBuilder, ExportFormat, ImageInfo, ImageStore, ImportHeader, LocalImage, OciDescriptor, OciManifest, VMFile, VmImageConfig,
 } from '../ports/images.js';
 import {
   CancelledError, DataLossError, FailedPreconditionError, InvalidArgumentError, NotFoundError, fromSystemError, isVmrError, throwIfAborted,
 } from '../errors.js';
 import { fsyncDir } from './atomicFile.js';
-import { assembleDisk } from './baseDisk.js';
+import { inspectDiskHeader, qcow2VirtualSize } from './diskHeader.js';
+import { DiskBuilder, assembleDisk } from './baseDisk.js';
 import { checkStore, type StoreCheck } from './checkStore.js';
 import { DEFAULT_CODEC, DEFAULT_LEVEL, codecByName } from './codecs.js';
-import { diskWindows } from './coverage.js';
+import { diskWindows, type Window } from './coverage.js';
 import { assertDigest, hexOf, isDigest, sha256Of } from './digest.js';
 import { archiveStream, diskStream, exportArchive, exportDisk, exportLayout, type ExportBytes } from './exportImage.js';
 import { collectGarbage, referencedDigests, type GcResult } from './gc.js';
@@ -310,7 +311,7 @@ export class OciImageStore implements ImageStore {
         await qemuImgConvert(spool, info.format, raw, 'raw', ctx.signal);
         await rm(spool, { force: true }); // free the space before compressing
       }
-      const result = await this.storeDisk(raw, info.virtualSize, vmfile, info.format, reference, lease, ctx);
+      const result = await this.storeDisk({ source: raw, raw }, info.virtualSize, vmfile, info.format, reference, lease, ctx);
       log.info({ digest: result.digest, virtualSize: info.virtualSize }, 'image imported');
       return result;
     } catch (err) {
@@ -326,14 +327,19 @@ export class OciImageStore implements ImageStore {
     }
   }
 
-  /** Windows → blobs → config → manifest → index; the raw file becomes the base disk. */
-  private async storeDisk(raw: string, virtualSize: number, vmfile: VMFile, sourceFormat: string, reference: string, lease: Lease, ctx: CallContext): Promise<LocalImage> {
+  /**
+   * Windows of `source` → blobs → config → manifest → index; `raw` becomes the base disk (the source itself,
+   * or the file `copyTo` writes during the same read).
+   */
+  private async storeDisk(disk: { source: string; raw: string; copyTo?: FileHandle }, virtualSize: number, vmfile: VMFile, sourceFormat: string, reference: string, lease: Lease, ctx: CallContext): Promise<LocalImage> {
+    const { raw } = disk;
     const comp = byteProgress(ctx, 'compress', virtualSize);
-    const layers = await compressWindows(raw, virtualSize, {
+    const layers = await compressWindows(disk.source, virtualSize, {
       windowSize: this.windowSize, codec: this.codec, level: this.level, concurrency: this.concurrency,
-      diskName: DISK_NAME, content: this.content, lease, signal: ctx.signal, onBytes: (n) => comp.add(n),
+      diskName: DISK_NAME, content: this.content, lease, signal: ctx.signal, onBytes: (n) => comp.add(n), copyTo: disk.copyTo,
     });
     comp.done();
+    await disk.copyTo?.sync();
     const created = (this.opts.now?.() ?? new Date()).toISOString();
     const config: VmImageConfig = {
       vmfile,
@@ -375,12 +381,66 @@ export class OciImageStore implements ImageStore {
   async importFile(vmfilePath: string, reference: string, ctx: CallContext, opts: { allowOutsidePaths?: boolean } = {}): Promise<LocalImage> {
     await this.init();
     const { vmfile, disk } = await openHostImport(this.hostPaths, vmfilePath, { allowOutsidePaths: opts.allowOutsidePaths, signal: ctx.signal });
-    const chunks = disk.fh.createReadStream({ start: 0, end: disk.size - 1, highWaterMark: 1 << 20, autoClose: false });
     try {
-      return await this.importStream({ vmfile, reference, totalSize: disk.size }, chunks, ctx);
+      const { format } = await inspectDiskHeader(disk.fh, disk.size);
+      // Read in place (no spool copy, issue 17) through the descriptor that was checked, never the path again;
+      // /proc/<pid>/fd/N because qemu-img, a child, must reach our descriptor, not its own.
+      const source = `/proc/${process.pid}/fd/${disk.fh.fd}`;
+      if (format === 'raw') return await this.importRawInPlace(source, disk.size, vmfile, reference, ctx);
+      return await this.importQcow2InPlace(source, await qcow2VirtualSize(disk.fh), vmfile, reference, ctx);
     } finally {
-      chunks.destroy();
       await disk.close();
+    }
+  }
+
+  /**
+   * A raw disk the daemon can read: no spool copy. One read of the source feeds the window compressors
+   * and the sparse base disk at once (issue 17); the source is never interpreted, only copied, so a file
+   * swapped after validation yields its bytes as a raw disk and nothing else.
+   */
+  private async importRawInPlace(source: string, virtualSize: number, vmfile: VMFile, reference: string, ctx: CallContext): Promise<LocalImage> {
+    return this.importInWork(reference, ctx, async (work, lease) => {
+      const raw = path.join(work, 'disk.raw');
+      const base = await open(raw, 'wx', 0o600);
+      try {
+        await base.truncate(virtualSize);
+        return await this.storeDisk({ source, raw, copyTo: base }, virtualSize, vmfile, 'raw', reference, lease, ctx);
+      } finally {
+        await base.close().catch(() => {});
+      }
+    });
+  }
+
+  /** A qcow2 disk the daemon can read: converted straight from the source (no spool copy of it first). */
+  private async importQcow2InPlace(source: string, virtualSize: number, vmfile: VMFile, reference: string, ctx: CallContext): Promise<LocalImage> {
+    return this.importInWork(reference, ctx, async (work, lease) => {
+      const raw = path.join(work, 'disk.raw');
+      ctx.progress?.({ phase: 'convert', current: 0, total: virtualSize, unit: 'bytes' });
+      await qemuImgConvert(source, 'qcow2', raw, 'raw', ctx.signal);
+      const size = (await stat(raw)).size;
+      if (size !== virtualSize) throw new FailedPreconditionError(`${source} changed while it was read (virtual size ${size}, checked ${virtualSize}); nothing was stored`);
+      return this.storeDisk({ source: raw, raw }, virtualSize, vmfile, 'qcow2', reference, lease, ctx);
+    });
+  }
+
+  /** A private work dir and a lease for an import; on failure the blobs it created are removed. */
+  private async importInWork(reference: string, ctx: CallContext, body: (work: string, lease: Lease) => Promise<LocalImage>): Promise<LocalImage> {
+    const work = path.join(this.paths.tmp, randomUUID());
+    const lease = this.content.leases.create();
+    try {
+      await mkdir(work, { mode: 0o700 });
+      const result = await body(work, lease);
+      this.log.info({ op: 'import', reference, digest: result.digest }, 'image imported in place');
+      return result;
+    } catch (err) {
+      await this.discard(lease);
+      if (ctx.signal.aborted && !(isVmrError(err) && err.code === 'CANCELLED')) {
+        throw new CancelledError('import cancelled; nothing was stored', { cause: err });
+      }
+      throw fromSystemError(err, 'importing the image');
+    } finally {
+      lease.release();
+      await rm(work, { recursive: true, force: true });
     }
   }
 
@@ -567,6 +627,59 @@ export class OciImageStore implements ImageStore {
   async validateVMFile(content: string, baseDir: string, opts: { allowOutsidePaths?: boolean; checkDisk?: boolean } = {}) {
     const v = await validateVMFile(content, baseDir, { allowOutsidePaths: opts.allowOutsidePaths, checkDisk: opts.checkDisk });
     return { vmfile: v.vmfile, errors: v.errors, warnings: v.warnings };
+  }
+
+  async beginBaseDisk(manifestBytes: Buffer, ctx: CallContext): Promise<BaseDiskBuilder | undefined> {
+    await this.init();
+    const digest = sha256Of(manifestBytes);
+    const dest = this.paths.disk(digest);
+    if (await exists(dest)) return undefined;
+    let manifest: OciManifest;
+    let config: VmImageConfig;
+    let windows: Window[];
+    let virtualSize: number;
+    try {
+      manifest = parseManifest(manifestBytes);
+      if (manifest.config.mediaType !== VM_CONFIG || !(await this.content.has(manifest.config.digest))) return undefined;
+      config = JSON.parse((await this.content.readAll(manifest.config.digest)).toString('utf8')) as VmImageConfig;
+      ({ windows, virtualSize } = diskWindows(manifest, config));
+    } catch {
+      return undefined; // commitManifest reports what is wrong with it
+    }
+    const lease = this.content.leases.create();
+    lease.add(digest);
+    manifest.layers.forEach((l) => lease.add(l.digest));
+    const p = byteProgress(ctx, 'assemble', windows.reduce((a, w) => a + w.size, 0), digest);
+    let b: DiskBuilder;
+    try {
+      b = await DiskBuilder.open(dest, virtualSize, windows, this.content, { concurrency: this.concurrency, signal: ctx.signal, onBytes: (n) => p.add(n) });
+    } catch (err) {
+      lease.release();
+      throw fromSystemError(err, `starting base disk ${dest}`);
+    }
+    return {
+      stream: (layer) => b.stream(layer),
+      finish: () => this.diskLocks.run(digest, async () => {
+        try {
+          if (await exists(dest)) {
+            await b.abort(); // another pull or a run assembled it meanwhile
+            return dest;
+          }
+          const out = await b.finish();
+          p.done();
+          return out;
+        } finally {
+          lease.release();
+        }
+      }),
+      abort: async () => {
+        try {
+          await b.abort();
+        } finally {
+          lease.release();
+        }
+      },
+    };
   }
 
   async baseDisk(digest: string, ctx: CallContext): Promise<string> {

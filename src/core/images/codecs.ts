@@ -9,7 +9,8 @@ import { FailedPreconditionError, InvalidArgumentError } from '../errors.js';
 export interface Codec {
   /** The suffix of the layer media type (`…disk.v1.raw+<name>`). */
   readonly name: string;
-  compress(level?: number): Duplex;
+  /** `threads`: workers inside one frame (zstd -T; the output is the same for any count ≥ 1). */
+  compress(level?: number, threads?: number): Duplex;
   decompress(): Duplex;
 }
 
@@ -39,7 +40,7 @@ export function childDuplex(cmd: string, args: string[], pkg: string): Duplex {
 
 const zstd: Codec = {
   name: 'zstd',
-  compress: (level = 3) => childDuplex('zstd', [`-${level}`, '-T1', '-q', '-c', '--no-progress'], 'zstd'),
+  compress: (level = 3, threads = 1) => childDuplex('zstd', [`-${level}`, `-T${Math.max(1, Math.floor(threads))}`, '-q', '-c', '--no-progress'], 'zstd'),
   decompress: () => childDuplex('zstd', ['-d', '-q', '-c', '--no-progress'], 'zstd'),
 };
 

@@ -58,6 +58,14 @@ export async function inspectDiskHeader(fh: FileHandle, size: number): Promise<H
   }, size);
 }
 
+/** The virtual size a qcow2 header declares (bytes 24–31, big-endian); the header was checked by `inspectDiskHeader`. */
+export async function qcow2VirtualSize(fh: FileHandle): Promise<number> {
+  const b = Buffer.alloc(8);
+  const { bytesRead } = await fh.read(b, 0, 8, 24);
+  if (bytesRead !== 8) throw refuse('size', 'is a truncated qcow2 header');
+  return Number(b.readBigUInt64BE(0));
+}
+
 /** Pure part of `inspectDiskHeader` (tests feed it crafted bytes). */
 export async function classifyHeader(head: Buffer, readAt: (pos: number, len: number) => Promise<Buffer>, size: number): Promise<HeaderVerdict> {
   if (head.length >= 4 && head.readUInt32BE(0) === QCOW_MAGIC) return checkQcow2(head, readAt, size);

@@ -70,10 +70,18 @@ export async function qemuImgInfo(file: string, signal?: AbortSignal): Promise<Q
 
 /**
  * Converts to a sparse raw or qcow2 file (qemu-img skips zero runs). The source is read as exactly
- * `srcFormat`; `dst` may be an opened file's descriptor, which qemu-img writes as /dev/fd/3.
+ * `srcFormat` through the file protocol only; a qcow2 source is opened with `backing: null`, so even a
+ * header rewritten after it was checked cannot make qemu-img read another file through a backing chain.
+ * `dst` may be an opened file's descriptor, which qemu-img writes as /dev/fd/3.
  */
 export async function qemuImgConvert(src: string, srcFormat: string, dst: string | number, dstFormat: 'raw' | 'qcow2', signal?: AbortSignal): Promise<void> {
   if (srcFormat !== 'raw' && srcFormat !== 'qcow2') throw new InvalidArgumentError(`cannot convert from ${srcFormat}; only raw and qcow2 are read`, { field: 'spec.disk.format' });
   const target = typeof dst === 'number' ? '/dev/fd/3' : dst;
-  await run(['convert', '-q', '--image-opts', imageOpts(src, srcFormat), '-O', dstFormat, target], signal, typeof dst === 'number' ? dst : undefined);
+  const fd = typeof dst === 'number' ? dst : undefined;
+  if (srcFormat === 'qcow2') {
+    const spec = `json:${JSON.stringify({ driver: 'qcow2', backing: null, file: { driver: 'file', filename: src } })}`;
+    await run(['convert', '-q', '-O', dstFormat, spec, target], signal, fd);
+    return;
+  }
+  await run(['convert', '-q', '--image-opts', imageOpts(src, srcFormat), '-O', dstFormat, target], signal, fd);
 }

@@ -2,11 +2,11 @@
 // are omitted; the manifest's coverage check accounts for them as holes.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { OciDescriptor } from '../ports/images.js';
-import { CancelledError, fromSystemError } from '../errors.js';
+import { CancelledError, FailedPreconditionError, fromSystemError } from '../errors.js';
 import { tempName } from './atomicFile.js';
 import { codecByName } from './codecs.js';
 import { ANN_DISK_NAME, ANN_OFFSET, ANN_TITLE, ANN_UDIGEST, ANN_USIZE, diskLayerMediaType } from './mediaTypes.js';
@@ -26,6 +26,11 @@ export interface WindowOptions {
   signal: AbortSignal;
   /** Called with uncompressed bytes processed since the last call. */
   onBytes?: (n: number) => void;
+  /**
+   * The base disk being made from the same read (an import from a file the daemon reads in place): each
+   * non-zero chunk is also written at its offset, so zero runs stay holes and the source is read once.
+   */
+  copyTo?: FileHandle;
 }
 
 export function windowCount(virtualSize: number, windowSize: number): number {
@@ -37,6 +42,8 @@ export async function compressWindows(rawFile: string, virtualSize: number, o: W
   const codec = codecByName(o.codec);
   const n = windowCount(virtualSize, o.windowSize);
   const idx = Array.from({ length: n }, (_, i) => i);
+  // Fewer windows than workers (a disk of one or two windows): each window's zstd gets the spare cores.
+  const threads = Math.max(1, Math.floor(o.concurrency / Math.max(1, Math.min(n, o.concurrency))));
   const layers = await mapLimit(idx, o.concurrency, async (i, _k, signal) => {
     const offset = i * o.windowSize;
     const usize = Math.min(o.windowSize, virtualSize - offset);
@@ -44,6 +51,7 @@ export async function compressWindows(rawFile: string, virtualSize: number, o: W
     const chash = createHash('sha256');
     let zero = true;
     let csize = 0;
+    let at = offset;
     const tmp = tempName(o.content.blobDir, `window-${i}`);
     const out = await open(tmp, 'wx', 0o644);
     try {
@@ -52,12 +60,16 @@ export async function compressWindows(rawFile: string, virtualSize: number, o: W
         new Transform({
           transform(chunk: Buffer, _enc, cb) {
             uhash.update(chunk);
-            if (zero && !isZero(chunk)) zero = false;
+            const pos = at;
+            at += chunk.length;
             o.onBytes?.(chunk.length);
-            cb(null, chunk);
+            if (isZero(chunk)) return cb(null, chunk);
+            zero = false;
+            if (!o.copyTo) return cb(null, chunk);
+            o.copyTo.write(chunk, 0, chunk.length, pos).then(() => cb(null, chunk), cb);
           },
         }),
-        codec.compress(o.level),
+        codec.compress(o.level, threads),
         async function* (src: AsyncIterable<Buffer>) {
           for await (const c of src) {
             chash.update(c);
@@ -67,6 +79,8 @@ export async function compressWindows(rawFile: string, virtualSize: number, o: W
         },
         { signal },
       );
+      // A source that shrank while it was read (an in-place import) must not yield a short window.
+      if (at - offset !== usize) throw new FailedPreconditionError(`${rawFile} changed while it was read: window ${i} has ${at - offset} of ${usize} bytes; nothing was stored`);
       if (zero) return undefined;
       await out.sync();
       await out.close();

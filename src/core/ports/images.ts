@@ -149,6 +149,27 @@ export interface ImageStore {
   }>;
   /** Path of the sparse raw base disk of a manifest, reassembled on first use. */
   baseDisk(digest: string, ctx: CallContext): Promise<string>;
+  /**
+   * A pull about to download `manifestBytes` (its config blob already stored): the base disk, built while the
+   * layers arrive. undefined when there is nothing to build (not a VM image here, disk already present).
+   */
+  beginBaseDisk?(manifestBytes: Buffer, ctx: CallContext): Promise<BaseDiskBuilder | undefined>;
   /** Imports the image a local OCI layout holds (e.g. written by `skopeo copy … oci:<dir>:<ref>`). */
   importLayout?(dir: string, reference: string | undefined, ctx: CallContext): Promise<LocalImage>;
+}
+
+/** Compressed bytes of one layer, in order from its first byte; see OciImageStore.beginBaseDisk. */
+export interface BlobSink {
+  write(chunk: Buffer): Promise<void>;
+  /** After the blob's digest was verified. */
+  end(): Promise<void>;
+  abort(): void;
+}
+
+export interface BaseDiskBuilder {
+  /** Where a layer's bytes go while it downloads; undefined when the layer is no window of the disk. */
+  stream(layerDigest: string): BlobSink | undefined;
+  /** After the manifest was committed: completes what was not streamed and publishes the disk. */
+  finish(): Promise<string>;
+  abort(): Promise<void>;
 }

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { isVmrError } from '../../core/errors.js';
 import type { AuthProvider, RegistryCredentials } from '../../core/ports/auth.js';
 import type { CallContext, ComponentHealth } from '../../core/ports/common.js';
-import type { ImageStore, OciDescriptor } from '../../core/ports/images.js';
+import type { BaseDiskBuilder, BlobSink, ImageStore, OciDescriptor } from '../../core/ports/images.js';
 import type { RegistryClient, TransferResult } from '../../core/ports/registry.js';
 import { fetchBlob } from './blobFetcher.js';
 import { pushBlob, type UploadMemo } from './blobPusher.js';
@@ -89,7 +89,7 @@ export class OciRegistryClient implements RegistryClient {
     const size = blobs.reduce((n, b) => n + b.size, 0);
     let transferred = 0;
     const content = this.images.content;
-    await forEachLimited(blobs, this.config.concurrency, ctx.signal, async (desc, signal) => {
+    const fetchOne = async (desc: OciDescriptor, signal: AbortSignal, sink?: BlobSink) => {
       // Keyed by source too: another registry's failure (auth, outage) must not fail this pull;
       // the store's writer still makes a second source wait and find the blob present.
       const key = `${ref.host}/${ref.repository}@${desc.digest}`;
@@ -97,9 +97,9 @@ export class OciRegistryClient implements RegistryClient {
         let p = this.inflight.get(key);
         const own = !p;
         if (!p) {
-          p = fetchBlob(repo, desc, content, ctx, signal).finally(() => this.inflight.delete(key));
+          p = fetchBlob(repo, desc, content, ctx, signal, sink).finally(() => this.inflight.delete(key));
           this.inflight.set(key, p);
-        }
+        } else sink?.abort(); // another pull downloads it; our window comes from the store
         try {
           const n = await p;
           if (own) transferred += n;
@@ -110,12 +110,28 @@ export class OciRegistryClient implements RegistryClient {
           throw err;
         }
       }
-    });
-    ctx.progress?.({ phase: 'verify', item: m.digest, current: blobs.length, total: blobs.length, unit: 'items' });
-    const local = await this.images.commitManifest(this.localName(reference, ref), m.bytes, ctx);
-    ctx.progress?.({ phase: 'assemble', item: local.digest, current: 0, total: 0, unit: 'items' });
-    await this.images.baseDisk(local.digest, ctx);
-    return { reference: local.reference, digest: m.digest, size, transferred };
+    };
+    // The config first: with it the store can build the base disk while the windows arrive (issue 17).
+    let builder: BaseDiskBuilder | undefined;
+    const config = m.json.config;
+    if (config && this.images.beginBaseDisk) {
+      await fetchOne(config, ctx.signal);
+      builder = await this.images.beginBaseDisk(m.bytes, ctx);
+    }
+    let finished = false;
+    try {
+      await forEachLimited(blobs.filter((b) => !builder || b !== config), this.config.concurrency, ctx.signal,
+        (desc, signal) => fetchOne(desc, signal, builder?.stream(desc.digest)));
+      ctx.progress?.({ phase: 'verify', item: m.digest, current: blobs.length, total: blobs.length, unit: 'items' });
+      const local = await this.images.commitManifest(this.localName(reference, ref), m.bytes, ctx);
+      ctx.progress?.({ phase: 'assemble', item: local.digest, current: 0, total: 0, unit: 'items' });
+      finished = true;
+      if (builder) await builder.finish();
+      else await this.images.baseDisk(local.digest, ctx);
+      return { reference: local.reference, digest: m.digest, size, transferred };
+    } finally {
+      if (builder && !finished) await builder.abort();
+    }
   }
 
   private async pushBounded(reference: string, destination: string, ctx: CallContext): Promise<PushResult> {

@@ -1,8 +1,9 @@
 // Downloads one blob into the content store's resumable writer. A dropped connection resumes with
-// Range from the bytes already written; the writer verifies size and digest on commit.
+// Range from the bytes already written; the writer verifies size and digest on commit. A `sink` (the base
+// disk being built during a pull) gets the same bytes in order and is ended only after that commit.
 import { DataLossError, isVmrError } from '../../core/errors.js';
 import type { CallContext } from '../../core/ports/common.js';
-import type { ContentStore, OciDescriptor } from '../../core/ports/images.js';
+import type { BlobSink, ContentStore, OciDescriptor } from '../../core/ports/images.js';
 import { byteReporter } from './progress.js';
 import type { Repository } from './repository.js';
 import { backoffMs, isTransient, sleep, toCancelled } from './transport.js';
@@ -11,14 +12,23 @@ const WRITE_BATCH = 1024 * 1024;
 
 /** Returns the bytes moved over the network (0 when the store already had the blob). */
 export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, content: ContentStore, ctx: CallContext,
-  signal: AbortSignal): Promise<number> {
+  signal: AbortSignal, sink?: BlobSink): Promise<number> {
   const repo = anyRepo.withSignal(signal);
-  if (await content.has(desc.digest)) return 0;
+  if (await content.has(desc.digest)) {
+    sink?.abort();
+    return 0;
+  }
   const w = await content.writer(desc.digest, desc.size, { ...ctx, signal });
   // The writer waits for a concurrent writer of the same digest; by then the blob may be complete.
   if (await content.has(desc.digest)) {
+    sink?.abort();
     await w.close();
     return 0;
+  }
+  // Resuming an earlier attempt's partial: the sink would miss its start; the window is built from the store.
+  if (w.offset > 0) {
+    sink?.abort();
+    sink = undefined;
   }
   const report = byteReporter(ctx, 'download', desc.digest, desc.size);
   let offset = w.offset;
@@ -34,6 +44,7 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
     pending = [];
     pendingBytes = 0;
     await w.write(buf);
+    await sink?.write(buf);
     offset += buf.length;
     moved += buf.length;
     report(offset);
@@ -76,9 +87,11 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
     }
     await w.commit();
   } catch (err) {
+    sink?.abort();
     // DATA_LOSS from commit has already removed the partial; otherwise keep it for the next attempt.
     await w.close().catch(() => undefined);
     throw err;
   }
+  await sink?.end();
   return moved;
 }

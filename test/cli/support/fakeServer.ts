@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { vmServiceClient } from '../../../src/cli/proto.js';
+import { loadVmProto } from '../../../src/core/grpc/loadProto.js';
 
 export type Unary = (request: any, call: grpc.ServerUnaryCall<any, any>) => unknown;
 export type ServerStream = (request: any, call: grpc.ServerWritableStream<any, any>) => Promise<void> | void;
@@ -227,7 +227,8 @@ export async function startFakeDaemon(): Promise<FakeDaemon> {
     },
   };
   fake.handlers = defaults(fake);
-  const service = vmServiceClient().service;
+  const pkg = grpc.loadPackageDefinition(loadVmProto()) as unknown as { vmregistry: { v1: { VMService: grpc.ServiceClientConstructor } } };
+  const service = pkg.vmregistry.v1.VMService.service;
   const impl: grpc.UntypedServiceImplementation = {};
   for (const [name, def] of Object.entries(service)) {
     const handler = (): Handler => fake.handlers[name] ?? (() => { throw status(grpc.status.UNIMPLEMENTED, `${name} not in fake`); });

@@ -1,0 +1,193 @@
+// The user-level bench of issue 17: each step through a real daemon and the real `vmr`, against its peer
+// in the same run — import vs `zstd -2 -T0` of the same file, push and pull vs `skopeo copy` (a fresh
+// Debian docker-registry for each measurement, so nothing is there already), run vs `virsh create` of an
+// equivalent domain on a hand-made qcow2 overlay, and CLI start vs `node -e 0` (hyperfine).
+// Prints one RESULT line per step (median of the repeats; ratio > 1 means ours wins; `goal` is the issue's).
+//   node dist/bench/user.js [sizeMiB=1024]
+//   env: VMR_BENCH_REPEATS (default 2), VMR_BENCH_USER_SKIP=import,push,pull,run,cli
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { makeSample } from './sample.js';
+import { startRegistry, type TestRegistry } from '../test/support/registry.js';
+import { requireService, repoRoot } from '../test/support/services.js';
+import { uniqueName } from '../test/support/unique.js';
+
+const pexec = promisify(execFile);
+const mib = Number(process.argv[2] ?? 1024);
+const repeats = Math.max(1, Number(process.env.VMR_BENCH_REPEATS ?? 2));
+const skip = new Set((process.env.VMR_BENCH_USER_SKIP ?? '').split(',').filter(Boolean));
+const vmrBin = path.join(repoRoot, 'dist/src/bin/vmr.js');
+const daemonBin = path.join(repoRoot, 'dist/src/bin/vmregistryd.js');
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** Runs a command to completion; seconds of wall time. Fails with its stderr. */
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t = performance.now();
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < 4000) stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const s = (performance.now() - t) / 1000;
+      if (code === 0) resolve(s);
+      else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr.trim()}`));
+    });
+  });
+}
+
+function result(name: string, ours: number[], peer: number[], peerName: string, goal: string): void {
+  const o = median(ours);
+  const p = median(peer);
+  console.log(`${name}: ours ${ours.map((x) => x.toFixed(2)).join(' ')} s, ${peerName} ${peer.map((x) => x.toFixed(2)).join(' ')} s, load ${os.loadavg()[0]!.toFixed(1)}`);
+  console.log(`RESULT ${JSON.stringify({ name, ours: +o.toFixed(3), peer: +p.toFixed(3), unit: 's', ratio: +(p / o).toFixed(2), peerName, goal })}`);
+}
+
+async function main() {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'vmr-bench-user-'));
+  await chmod(work, 0o755); // libvirt-qemu opens the overlays in here
+  const sock = path.join(work, 'vmr.sock');
+  const env = { ...process.env, VMR_HOST: `unix://${sock}`, NO_COLOR: '1' };
+  const vmr = (...args: string[]) => timed(process.execPath, [vmrBin, ...args], env);
+  let daemon: ReturnType<typeof spawn> | undefined;
+  const registries: TestRegistry[] = [];
+  const freshRegistry = async () => {
+    const r = await startRegistry();
+    registries.push(r);
+    return r;
+  };
+  try {
+    const vmDir = path.join(work, 'vm');
+    await mkdir(vmDir);
+    const disk = path.join(vmDir, 'disk.raw');
+    makeSample(disk, mib, { files: 4, random: 8 }); // 20 % text and binaries, 40 % random, 40 % zeros
+    await writeFile(path.join(vmDir, 'VMFile.yaml'), 'api_version: vmregistry.io/v1alpha1\nkind: VMFile\nmetadata: { name: bench }\n' +
+      'spec:\n  disk: { path: ./disk.raw, format: raw }\n  resources: { memory_mb: 256, vcpu_count: 1 }\n');
+    await pexec('sync');
+    console.log(`disk ${mib} MiB (40 % random, 20 % files, 40 % zeros); ${repeats} repeats; ${os.cpus().length} CPUs, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+
+    // The daemon's gc asks libvirt which images VMs use; the run step needs it anyway.
+    await requireService('libvirtd');
+    daemon = spawn(process.execPath, [daemonBin, '--socket', sock, '--data-dir', path.join(work, 'data'), '--log-level', 'warn'],
+      { stdio: ['ignore', 'ignore', 'inherit'] });
+    for (let i = 0; !existsSync(sock); i++) {
+      if (i > 600 || daemon.exitCode !== null) throw new Error('the daemon did not start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const ref = 'bench/vm:1';
+    const vmfile = path.join(vmDir, 'VMFile.yaml');
+    const forget = async (...refs: string[]) => {
+      for (const r of refs) await vmr('rmi', r).catch(() => undefined);
+      await vmr('gc');
+    };
+
+    // import --on-daemon vs zstd -2 -T0 of the same file
+    const importOurs: number[] = [];
+    const importPeer: number[] = [];
+    for (let i = 0; i < repeats; i++) {
+      if (!skip.has('import') || i === 0) {
+        await forget(ref);
+        importOurs.push(await vmr('import', '--on-daemon', vmfile, '-t', ref));
+      }
+      if (skip.has('import')) break;
+      importPeer.push(await timed('zstd', ['-2', '-T0', '-q', '-f', disk, '-o', path.join(work, 'disk.zst')]));
+      await rm(path.join(work, 'disk.zst'), { force: true });
+    }
+    if (!skip.has('import')) result(`import ${mib} MiB raw (vmr import --on-daemon)`, importOurs, importPeer, 'zstd -2 -T0 of the file', '>= 0.67 (<= 1.5x the time)');
+
+    // push to an empty registry vs skopeo copy of the identical blobs (OCI layout → registry)
+    const layout = `oci:${path.join(work, 'data/images/oci')}:${ref}`;
+    let pushed = '';
+    const pushOurs: number[] = [];
+    const pushPeer: number[] = [];
+    for (let i = 0; i < (skip.has('push') ? 1 : repeats); i++) {
+      const a = await freshRegistry();
+      pushed = `${a.host}/bench/vm:1`;
+      pushOurs.push(await vmr('push', ref, pushed));
+      if (skip.has('push')) break;
+      const b = await freshRegistry();
+      pushPeer.push(await timed('skopeo', ['copy', '-q', '--dest-tls-verify=false', layout, `docker://${b.host}/bench/vm:1`]));
+    }
+    if (!skip.has('push')) result(`push ${mib} MiB image (vmr push)`, pushOurs, pushPeer, 'skopeo copy oci → registry', '>= 1.3');
+
+    // pull after rmi + gc vs skopeo copy registry → OCI layout (skopeo does not decompress; we also build the base disk)
+    if (!skip.has('pull')) {
+      const pullOurs: number[] = [];
+      const pullPeer: number[] = [];
+      for (let i = 0; i < repeats; i++) {
+        await forget(ref, pushed);
+        pullOurs.push(await vmr('pull', pushed));
+        const dir = path.join(work, `skopeo-${i}`);
+        pullPeer.push(await timed('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${pushed}`, `oci:${dir}:vm`]));
+        await rm(dir, { recursive: true, force: true });
+      }
+      result(`pull ${mib} MiB image (vmr pull, base disk ready)`, pullOurs, pullPeer, 'skopeo copy registry → oci', '>= 1.3');
+      await vmr('tag', pushed, ref);
+    }
+
+    // run (image local, no wait for an IP) vs virsh create on a hand-made overlay of the same base disk
+    if (!skip.has('run')) {
+      const { stdout } = await pexec(process.execPath, [vmrBin, '--json', 'inspect', ref], { env });
+      const digest = (JSON.parse(stdout) as { digest?: string; image?: { digest?: string } }).digest ?? (JSON.parse(stdout) as { image?: { digest?: string } }).image?.digest;
+      const base = path.join(work, 'data/images/disks', `${String(digest).replace('sha256:', '')}.raw`);
+      if (!existsSync(base)) throw new Error(`no base disk at ${base} (inspect said ${stdout.slice(0, 200)})`);
+      const type = existsSync('/dev/kvm') ? 'kvm' : 'qemu';
+      const runOurs: number[] = [];
+      const runPeer: number[] = [];
+      for (let i = 0; i < repeats; i++) {
+        const name = uniqueName('bench-run');
+        runOurs.push(await vmr('run', '--name', name, ref));
+        await vmr('rm', '-f', name);
+        const peerName = uniqueName('bench-virsh');
+        const overlay = path.join(work, `${peerName}.qcow2`);
+        await pexec('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'raw', overlay]);
+        const xml = path.join(work, `${peerName}.xml`);
+        await writeFile(xml, `<domain type='${type}'><name>${peerName}</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>
+<os><type arch='x86_64'>hvm</type></os><devices>
+<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${overlay}'/><target dev='vda' bus='virtio'/></disk>
+<interface type='network'><source network='default'/><model type='virtio'/></interface>
+<serial type='pty'/><console type='pty'/></devices></domain>`);
+        try {
+          runPeer.push(await timed('virsh', ['-q', '-c', 'qemu:///system', 'create', xml]));
+        } finally {
+          await pexec('virsh', ['-q', '-c', 'qemu:///system', 'destroy', peerName]).catch(() => undefined);
+          await rm(overlay, { force: true });
+        }
+      }
+      result(`run of a local ${mib} MiB image (vmr run, no IP wait)`, runOurs, runPeer, 'virsh create on a qcow2 overlay', '>= 0.77 (<= 1.3x the time)');
+    }
+
+    // CLI start: hyperfine, median of 10 runs each
+    if (!skip.has('cli')) {
+      const json = path.join(work, 'hyperfine.json');
+      const cmds = ['node -e 0', `node ${vmrBin} --version`, `node ${vmrBin} ps`, `node ${vmrBin} images`, 'virsh -c qemu:///system list'];
+      await pexec('hyperfine', ['-N', '-w', '2', '-r', '10', '--export-json', json, ...cmds], { env });
+      const runs = (JSON.parse(await (await import('node:fs/promises')).readFile(json, 'utf8')) as { results: { command: string; median: number; times: number[] }[] }).results;
+      const floor = runs[0]!;
+      for (const r of runs.slice(1, 4)) {
+        const what = r.command.replace(`node ${vmrBin}`, 'vmr');
+        console.log(`${what}: median ${(r.median * 1000).toFixed(0)} ms; node -e 0 ${(floor.median * 1000).toFixed(0)} ms; virsh list ${(runs[4]!.median * 1000).toFixed(0)} ms`);
+        console.log(`RESULT ${JSON.stringify({ name: `${what} (CLI start, daemon running)`, ours: +r.median.toFixed(3), peer: +floor.median.toFixed(3), unit: 's', ratio: +(floor.median / r.median).toFixed(2), peerName: 'node -e 0', goal: '<= 0.10 s absolute' })}`);
+      }
+    }
+  } finally {
+    daemon?.kill('SIGTERM');
+    for (const r of registries) await r.stop().catch(() => undefined);
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,75 @@
+// The base disk a pull builds while its windows download (issue 17): whatever the streams did, the disk that
+// becomes visible is exactly the image's, and a failed or abandoned build leaves nothing behind.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { requireService } from '../support/services.js';
+import { OciImageStore } from '../../src/core/images/index.js';
+import type { LocalImage } from '../../src/core/ports/images.js';
+import { MiB, chunksOf, ctx, makeRawDisk, sha256File, tempDir, vmfile } from './helpers.js';
+
+const mk = (dataDir: string) => new OciImageStore({ dataDir, windowSize: MiB, codec: 'zstd', level: 1, concurrency: 2, gcGraceMs: 0 });
+
+async function imageWithoutDisk(t: { after: (fn: () => void) => void }): Promise<{ store: OciImageStore; img: LocalImage; sha: string }> {
+  const dir = tempDir(t);
+  const disk = path.join(dir, 'disk.raw');
+  const d = makeRawDisk(disk, [['rand', 1], ['zero', 2], ['text', 1], ['rand', 1]]);
+  const store = mk(path.join(dir, 'data'));
+  const img = await store.importStream({ vmfile: vmfile(), reference: 'b:1', totalSize: d.size }, chunksOf(disk), ctx());
+  rmSync(store.paths.disk(img.digest));
+  return { store, img, sha: d.sha256 };
+}
+
+const blob = (store: OciImageStore, digest: string) => store.content.readAll(digest);
+const leftovers = (store: OciImageStore) => readdirSync(store.paths.disks).filter((f) => f.endsWith('.tmp'));
+
+describe('base disk built during a pull', () => {
+  before(() => requireService('packages'));
+
+  it('streamed windows make the same sparse disk as an assembly from the store', async (t) => {
+    const { store, img, sha } = await imageWithoutDisk(t);
+    const b = (await store.beginBaseDisk(img.manifestBytes, ctx()))!;
+    for (const l of img.manifest.layers) {
+      const sink = b.stream(l.digest)!;
+      const bytes = await blob(store, l.digest);
+      for (let i = 0; i < bytes.length; i += 7000) await sink.write(bytes.subarray(i, i + 7000));
+      await sink.end();
+    }
+    const disk = await b.finish();
+    assert.equal(disk, store.paths.disk(img.digest));
+    assert.equal(sha256File(disk), sha);
+    assert.ok(statSync(disk).blocks * 512 < statSync(disk).size, 'zero windows are holes');
+    assert.deepEqual(leftovers(store), []);
+  });
+
+  it('a stream of wrong bytes, or one cut short, is redone from the verified blob', async (t) => {
+    const { store, img, sha } = await imageWithoutDisk(t);
+    const b = (await store.beginBaseDisk(img.manifestBytes, ctx()))!;
+    const [first, second] = img.manifest.layers;
+    // garbage that zstd may partly decode: whatever it wrote must not survive
+    const bad = b.stream(first!.digest)!;
+    const good = await blob(store, first!.digest);
+    await bad.write(good.subarray(0, good.length >> 1));
+    await bad.write(randomBytes(good.length >> 1));
+    await bad.end();
+    const cut = b.stream(second!.digest)!;
+    await cut.write((await blob(store, second!.digest)).subarray(0, 100));
+    cut.abort();
+    const disk = await b.finish();
+    assert.equal(sha256File(disk), sha);
+  });
+
+  it('abort leaves no file; an image whose disk exists needs no builder', async (t) => {
+    const { store, img } = await imageWithoutDisk(t);
+    const b = (await store.beginBaseDisk(img.manifestBytes, ctx()))!;
+    const sink = b.stream(img.manifest.layers[0]!.digest)!;
+    await sink.write((await blob(store, img.manifest.layers[0]!.digest)).subarray(0, 1000));
+    await b.abort();
+    assert.deepEqual(leftovers(store), []);
+    assert.equal(existsSync(store.paths.disk(img.digest)), false);
+    await store.baseDisk(img.digest, ctx());
+    assert.equal(await store.beginBaseDisk(img.manifestBytes, ctx()), undefined);
+  });
+});
