@@ -4,4 +4,6 @@ export * from '../core/plugins/definePlugin.js';
 export * from '../core/plugins/refs.js';
 export type { ConfigSchema } from '../core/plugins/configSchema.js';
 export * from '../core/errors.js';
+export * from '../core/names.js';
+export * from '../core/yaml/loadYaml.js';
 export type * from '../core/ports/index.js';
