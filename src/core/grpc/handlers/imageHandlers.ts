@@ -142,6 +142,7 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost) {
         checkedDisks: String(c.checkedDisks), corruptDisks: c.corruptDisks,
         orphanBlobs: orphans.removedBlobs, orphanManifests: orphans.removedManifests,
         orphanDisks: c.orphanDisks.filter((d) => !used.has(d)), partialIngests: String(c.partialIngests),
+        partialIngestList: (c.partialIngestList ?? []).map((p) => ({ digest: p.digest, size: String(p.size), ageSeconds: String(p.ageSeconds) })),
       };
     }),
 
