@@ -105,12 +105,14 @@ export const MESSAGE_MAX = 2048;
 
 /**
  * Every error message passes here when the error is built, so no message echoes a whole input: quoted
- * runs ("…") longer than QUOTE_MAX are cut, control characters other than newline and tab are escaped,
+ * runs ("…") and unbroken runs of text longer than QUOTE_MAX are cut, control characters other than newline and tab are escaped,
  * and the whole is cut to MESSAGE_MAX.
  */
 export function boundMessage(message: string): string {
   const m = String(message).slice(0, 16 * MESSAGE_MAX)
     .replace(/"([^"\n]{129,})("|$)/g, (_all, inner: string, end: string) => `"${truncate(inner, QUOTE_MAX)}${end}`)
+    // Input quoted without quotes (a path, a name after a colon) is cut the same way.
+    .replace(/[^\s"]{129,}/g, (run) => truncate(run, QUOTE_MAX))
     .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   // A lone surrogate would make grpc-js's encodeURI of the details throw.
   return truncate(m, MESSAGE_MAX).replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
