@@ -39,6 +39,9 @@ const URLISH = ['http://127.0.0.1:1', 'https://registry.invalid', 'unix:///etc/p
 const PATHS_READ = ['/etc/passwd', '/etc', '/', '/nonexistent-vmr-fuzz/x', '/proc/self/status'];
 
 export class HostileValues {
+  /** Set while generating the items of a long repeat: no huge values then. */
+  small = false;
+
   constructor(private readonly r: Rng, private readonly o: GenOptions) {}
 
   string(fieldName: string): string {
@@ -46,7 +49,7 @@ export class HostileValues {
     const n = fieldName.toLowerCase();
     const writable = /output|dest/.test(n);
     const pathy = /path|dir|file/.test(n);
-    const huge = () => pick(r, ['x', 'é', '\u0000', '../', 'a-']).repeat(Math.max(1, Math.floor(this.o.hugeBytes * r())));
+    const huge = () => pick(r, ['x', 'é', '\u0000', '../', 'a-']).repeat(Math.max(1, Math.floor((this.small ? 64 : this.o.hugeBytes) * r())));
     const pools: Array<() => string> = [
       () => '',
       huge,
@@ -91,7 +94,7 @@ export class HostileValues {
       () => Buffer.alloc(0),
       () => Buffer.from('QFI\xfb'),
       () => Buffer.from(Array.from({ length: Math.floor(r() * 4096) }, () => Math.floor(r() * 256))),
-      () => Buffer.alloc(Math.floor(this.o.hugeBytes * r())),
+      () => Buffer.alloc(Math.floor((this.small ? 64 : this.o.hugeBytes) * r())),
     ])();
   }
 }
@@ -127,10 +130,14 @@ export class MessageGenerator {
       if (nested?.options?.mapEntry) {
         const n = this.count();
         const m: Record<string, unknown> = {};
-        for (let i = 0; i < n; i++) m[this.v.string('key') + (i ? String(i) : '')] = this.value(nested.field!.find((x) => x.number === 2)!, nested, depth + 1);
+        this.smallWhile(n > 16, () => {
+          for (let i = 0; i < n; i++) m[this.v.string('key') + (i ? String(i) : '')] = this.value(nested.field!.find((x) => x.number === 2)!, nested, depth + 1);
+        });
         out[key] = m;
       } else if (f.label === 'LABEL_REPEATED') {
-        out[key] = Array.from({ length: this.count() }, () => this.value(f, desc, depth + 1));
+        const n = this.count();
+        // Many items, each small: a deep repeat tests the count, not the memory of the test itself.
+        out[key] = this.smallWhile(n > 16, () => Array.from({ length: n }, () => this.value(f, desc, depth + 1)));
       } else {
         out[key] = this.value(f, desc, depth + 1);
       }
@@ -138,10 +145,20 @@ export class MessageGenerator {
     return out;
   }
 
+  private smallWhile<T>(on: boolean, fn: () => T): T {
+    if (!on || this.v.small) return fn();
+    this.v.small = true;
+    try {
+      return fn();
+    } finally {
+      this.v.small = false;
+    }
+  }
+
   /** How many items a repeated field or map gets: mostly few, sometimes very many ("deep repeats"). */
   private count(): number {
     const x = this.r();
-    return x < 0.5 ? Math.floor(x * 6) : x < 0.95 ? 1 : Math.floor(this.o.hugeBytes / 64);
+    return x < 0.5 ? Math.floor(x * 6) : x < 0.95 || this.v.small ? 1 : Math.min(10_000, Math.floor(this.o.hugeBytes / 64));
   }
 
   private value(f: FieldDesc, parent: MessageDesc, depth: number): unknown {
