@@ -17,7 +17,10 @@ async function main(): Promise<number> {
     log: (line) => console.log(line),
   });
   console.log(`fuzz soak: ${r.calls} calls in ${((Date.now() - started) / 1000).toFixed(0)} s, ${JSON.stringify(r.codes)}, RSS peak ${r.peakRssMiB.toFixed(0)} MiB (+${r.rssGrowthMiB.toFixed(0)})`);
-  if (r.known.length) console.log(`fuzz soak: ${r.known.length} known failures other branches fix (${[...new Set(r.known.map((k) => k.rpc))].join(', ')})`);
+  if (r.known.length) {
+    console.log(`fuzz soak: ${r.known.length} known failures other branches fix (${[...new Set(r.known.map((k) => k.rpc))].join(', ')}):`);
+    for (const k of r.known.slice(0, 20)) console.log(`  ${k.rpc} → ${k.code} ${k.details.slice(0, 160)}`);
+  }
   if (r.findings.length) {
     console.log(`fuzz soak FAILED: ${r.findings.length} findings; rerun with VMR_FUZZ_SEED=${seed} VMR_FUZZ_COUNT=${count}`);
     for (const f of r.findings.slice(0, 50)) console.log(`  ${f.rpc} → ${f.code} ${f.details}\n     ${f.request}`);
