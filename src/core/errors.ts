@@ -45,7 +45,7 @@ export class VmrError extends Error {
   readonly retryAfterMs?: number;
 
   constructor(code: ErrorCode, message: string, opts: ErrorOptions = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    super(boundMessage(message), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.code = code;
     this.field = opts.field;
     this.issues = opts.issues;
@@ -88,6 +88,44 @@ export const DataLossError = make('DATA_LOSS', 'DataLossError');
 export const CancelledError = make('CANCELLED', 'CancelledError');
 export const DeadlineExceededError = make('DEADLINE_EXCEEDED', 'DeadlineExceededError');
 export const InternalError = make('INTERNAL', 'InternalError');
+
+/** How much of a user's input an error message quotes; the rest is cut off with "…". */
+export const QUOTE_MAX = 128;
+
+/**
+ * User input as an error message quotes it: in double quotes, control characters escaped (a NUL stays
+ * visible, a newline cannot fake a log line), cut to QUOTE_MAX characters.
+ */
+export function quote(value: unknown): string {
+  return `"${truncate(String(value), QUOTE_MAX).replace(/[\x00-\x1f\x7f"\\]/g, (c) => (c === '"' || c === '\\' ? `\\${c}` : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`))}"`;
+}
+
+/** The longest message an error keeps; what it quotes is already cut to QUOTE_MAX. */
+export const MESSAGE_MAX = 2048;
+
+/**
+ * Every error message passes here when the error is built, so no message echoes a whole input: quoted
+ * runs ("…") and unbroken runs of text longer than QUOTE_MAX are cut, control characters other than newline and tab are escaped,
+ * and the whole is cut to MESSAGE_MAX.
+ */
+export function boundMessage(message: string): string {
+  const m = String(message).slice(0, 16 * MESSAGE_MAX)
+    .replace(/"([^"\n]{129,})("|$)/g, (_all, inner: string, end: string) => `"${truncate(inner, QUOTE_MAX)}${end}`)
+    // Input quoted without quotes (a path, a name after a colon) is cut the same way.
+    .replace(/[^\s"]{129,}/g, (run) => truncate(run, QUOTE_MAX))
+    .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  // A lone surrogate would make grpc-js's encodeURI of the details throw.
+  return truncate(m, MESSAGE_MAX).replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+}
+
+/** Cuts text to `max` characters (not splitting a surrogate pair), marking the cut with "…". */
+export function truncate(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = Math.max(0, max - 1);
+  const c = text.charCodeAt(end - 1);
+  if (c >= 0xd800 && c <= 0xdbff) end--;
+  return `${text.slice(0, end)}…`;
+}
 
 /** Throws CancelledError when the signal has fired; call between steps of long work. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {

@@ -5,5 +5,7 @@ export * from '../core/plugins/refs.js';
 export type { ConfigSchema } from '../core/plugins/configSchema.js';
 export * from '../core/errors.js';
 export { isDigest } from '../core/images/digest.js';
+export * from '../core/names.js';
+export * from '../core/yaml/loadYaml.js';
 export type * from '../core/ports/index.js';
 export { MAX_STOP_TIMEOUT_SECONDS } from '../core/vms/stopOptions.js';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { requireService } from '../support/services.js';
@@ -79,5 +79,32 @@ describe('garbage collection', () => {
       assert.equal(existsSync(store.content.blobPath(d)), kept);
       assert.deepEqual(r.removedBlobs, kept ? [] : [d]);
     }
+  });
+
+  it('drops empty partial downloads at once and reports the kept ones with their size and age (16.11)', async (t) => {
+    const dir = tempDir(t);
+    const store = new OciImageStore({ dataDir: path.join(dir, 'data') }); // the default: partial downloads kept 24 h
+    await store.gc({ dryRun: true, inUseDigests: new Set() }, ctx()); // creates the store's directories
+    const ingest = store.paths.ingest;
+    mkdirSync(ingest, { recursive: true });
+    const [empty, partial] = ['0'.repeat(64), 'a'.repeat(64)];
+    writeFileSync(path.join(ingest, empty), '');
+    writeFileSync(path.join(ingest, partial), Buffer.alloc(1000, 1));
+    const hourAgo = new Date(Date.now() - 3600_000);
+    utimesSync(path.join(ingest, partial), hourAgo, hourAgo);
+    const before = await store.check({ verifyDisks: false }, ctx());
+    assert.equal(before.partialIngests, 2);
+    const dry = await store.gc({ dryRun: true, inUseDigests: new Set() }, ctx());
+    assert.equal(dry.freedBytes, 0);
+    assert.ok(existsSync(path.join(ingest, empty)), 'a dry run removes nothing');
+    await store.gc({ dryRun: false, inUseDigests: new Set() }, ctx());
+    assert.deepEqual(readdirSync(ingest), [partial]);
+    const after = await store.check({ verifyDisks: false }, ctx());
+    assert.equal(after.partialIngests, 1);
+    assert.equal(after.partialIngestList.length, 1);
+    const [kept] = after.partialIngestList;
+    assert.equal(kept!.digest, `sha256:${partial}`);
+    assert.equal(kept!.size, 1000);
+    assert.ok(kept!.ageSeconds >= 3599 && kept!.ageSeconds < 3 * 3600, `age ${kept!.ageSeconds}`);
   });
 });

@@ -153,6 +153,12 @@ test('strings and opaques pad to 4 bytes; empty string is one zero word', () => 
   assert.throws(() => new XdrWriter().string('abcdef', 4), XdrError);
 });
 
+test('XDR errors carry a status: what we cannot send is INVALID_ARGUMENT, what we cannot read is INTERNAL (16.4)', () => {
+  assert.throws(() => new XdrWriter().string('x\0y'), (e: { code?: string; message: string }) =>
+    e.code === 'INVALID_ARGUMENT' && /cannot be sent to libvirt/.test(e.message));
+  assert.throws(() => new XdrReader(hex('000000ff')).string(), (e: { code?: string }) => e.code === 'INTERNAL');
+});
+
 test('DOMAIN_GET_INFO ret is 32 bytes: uchar and ushort widen to 4 bytes', () => {
   const ret = hex('00000001 0000000000100000 0000000000080000 00000002 000000000000abcd');
   assert.equal(ret.length, 32);

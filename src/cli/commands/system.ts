@@ -62,7 +62,8 @@ export function registerSystemCommands(program: Command): void {
     .option('--verify-disks', 're-hash every base disk window too (reads every disk)')
     .action(action(async (cli, opts: { verifyDisks?: boolean }) => {
       type Check = { ok: boolean; checkedBlobs: string; corruptBlobs: string[]; missingBlobs: string[]; checkedDisks: string;
-        corruptDisks: string[]; orphanBlobs: string[]; orphanManifests: string[]; orphanDisks: string[]; partialIngests: string };
+        corruptDisks: string[]; orphanBlobs: string[]; orphanManifests: string[]; orphanDisks: string[]; partialIngests: string;
+        partialIngestList?: Array<{ digest: string; size: string; ageSeconds: string }> };
       const r = await cli.daemon().unary<Check>('SystemCheck', { verifyDisks: Boolean(opts.verifyDisks) });
       cli.result(r, (c) => [
         `${c.ok ? 'OK' : 'PROBLEMS FOUND'}: ${c.checkedBlobs} blobs and ${c.checkedDisks} base disks checked`,
@@ -70,6 +71,7 @@ export function registerSystemCommands(program: Command): void {
         ...c.missingBlobs.map((b) => `missing blob: ${b}`),
         ...c.corruptDisks.map((d) => `corrupt base disk: ${d}`),
         `orphans (removed by "vmr gc"): ${c.orphanBlobs.length} blobs, ${c.orphanManifests.length} manifests, ${c.orphanDisks.length} base disks; ${c.partialIngests} partial downloads`,
+        ...(c.partialIngestList ?? []).map((p) => `partial download: ${p.digest} ${p.size} bytes, ${p.ageSeconds}s old`),
       ].join('\n'));
       if (!r.ok) process.exitCode = 1;
     })), ['{cmd}', '{cmd} --verify-disks --json']);

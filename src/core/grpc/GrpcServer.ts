@@ -4,6 +4,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { unlink } from 'node:fs/promises';
 import { loadVmProto, SERVICE_NAME } from './loadProto.js';
 import { prepareSocketPath, secureSocket } from './socket.js';
+import { strictRequests } from './strictDecode.js';
 
 export class GrpcServer {
   private readonly server: grpc.Server;
@@ -20,7 +21,7 @@ export class GrpcServer {
       'grpc.max_receive_message_length': opts.maxMessageBytes,
       'grpc.max_send_message_length': opts.maxMessageBytes,
     });
-    this.server.addService(service, handlers);
+    this.server.addService(strictRequests(service, pkgDef), handlers);
     this.health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
     this.health.addToServer(this.server);
     new ReflectionService(pkgDef).addToServer(this.server);

@@ -14,6 +14,7 @@ import { eventFor } from '../events/rpcEvents.js';
 import { progressDeltas, type DaemonMetrics } from '../metrics/DaemonMetrics.js';
 import { createCallContext, type RpcCallContext } from './callContext.js';
 import { toGrpcStatus as mapStatus } from './statusMapping.js';
+import { assertWellFormed, wellFormed } from './strictDecode.js';
 
 // Whatever happens while mapping, the call still gets exactly one status.
 const toGrpcStatus: typeof mapStatus = (err, opts) => {
@@ -122,6 +123,7 @@ export class RpcRuntime {
     void this.track((async () => {
       try {
         ctx = await this.ctxFor(call, method, o.progress);
+        assertWellFormed(o.req);
         const res = await o.run(ctx);
         await o.reply(res);
         this.finished(call, method, started, ctx, { code: grpc.status.OK, req: o.req, res });
@@ -185,7 +187,7 @@ export class RpcRuntime {
 
   clientStream<Req, Res>(method: string, h: ClientStreamHandler<Req, Res>): grpc.handleClientStreamingCall<Req, Res> {
     return (call, cb) => this.serve(call, method, {
-      run: (ctx) => h(call as AsyncIterable<Req>, ctx),
+      run: (ctx) => h(wellFormed(call as AsyncIterable<Req>), ctx),
       reply: (res) => cb(null, res),
       fail: (st) => cb(st),
       req: {},

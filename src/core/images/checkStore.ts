@@ -24,6 +24,15 @@ export interface StoreCheck {
   orphanDisks: string[];
   /** Partial downloads kept for resume. */
   partialIngests: number;
+  /** Each of them: what, how much, how old (GarbageCollect drops empty ones at once, the rest after a day). */
+  partialIngestList: PartialIngest[];
+}
+
+export interface PartialIngest {
+  /** The digest being downloaded, or the entry's name when it is not one. */
+  digest: string;
+  size: number;
+  ageSeconds: number;
 }
 
 async function hashRange(file: string, start: number, size: number, signal: AbortSignal): Promise<string> {
@@ -41,7 +50,7 @@ export async function checkStore(opts: {
   verifyDisks: boolean;
 }, ctx: CallContext): Promise<StoreCheck> {
   const { content, paths } = opts;
-  const res: StoreCheck = { checkedBlobs: 0, corruptBlobs: [], missingBlobs: [], checkedDisks: 0, corruptDisks: [], orphanDisks: [], partialIngests: 0 };
+  const res: StoreCheck = { checkedBlobs: 0, corruptBlobs: [], missingBlobs: [], checkedDisks: 0, corruptDisks: [], orphanDisks: [], partialIngests: 0, partialIngestList: [] };
   const blobDir = path.join(paths.layout, 'blobs', 'sha256');
   const names = (await readdir(blobDir).catch(() => [] as string[])).filter((n) => /^[0-9a-f]{64}$/.test(n));
   for (const [i, hex] of names.entries()) {
@@ -91,6 +100,16 @@ export async function checkStore(opts: {
     const m = /^([0-9a-f]{64})\.raw$/.exec(f);
     if (m && !manifests.has(`sha256:${m[1]}`)) res.orphanDisks.push(`sha256:${m[1]}`);
   }
-  res.partialIngests = (await readdir(paths.ingest).catch(() => [] as string[])).length;
+  const now = Date.now();
+  for (const f of await readdir(paths.ingest).catch(() => [] as string[])) {
+    const st = await stat(path.join(paths.ingest, f)).catch(() => undefined);
+    if (!st) continue;
+    res.partialIngestList.push({
+      digest: /^[0-9a-f]{64}$/.test(f) ? `sha256:${f}` : f,
+      size: st.isFile() ? st.size : 0,
+      ageSeconds: Math.max(0, Math.floor((now - st.mtimeMs) / 1000)),
+    });
+  }
+  res.partialIngests = res.partialIngestList.length;
   return res;
 }

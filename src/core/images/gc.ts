@@ -147,12 +147,15 @@ export async function collectGarbage(o: GcOptions): Promise<GcResult> {
     result.removedDisks!.push(d);
     result.freedBytes += allocated(st);
   }
-  // Interrupted ingests nobody resumed.
+  // Interrupted ingests nobody resumed; an empty one (a pull that failed before its first byte) has
+  // nothing to resume and goes at once, whatever its age.
   for (const f of await readdir(content.ingestDir)) {
     if (content.isIngesting(f)) continue;
     const p = path.join(content.ingestDir, f);
     const st = await stat(p).catch(() => undefined);
-    if (!st || now - st.mtimeMs < o.ingestMaxAgeMs) continue;
+    if (!st) continue;
+    const empty = st.isFile() ? st.size === 0 : st.isDirectory() && (await readdir(p).catch(() => ['?'])).length === 0;
+    if (!empty && now - st.mtimeMs < o.ingestMaxAgeMs) continue;
     if (!o.dryRun) await rm(p, { recursive: true, force: true });
     result.freedBytes += allocated(st);
   }

@@ -2,15 +2,16 @@
 // field path as the user wrote it and, for YAML/JSON text, its line.
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { LineCounter, parseDocument, isMap, visit, type Document } from 'yaml';
+import { isMap } from 'yaml';
 import type { VMFile } from '../ports/images.js';
 import { InvalidArgumentError, isVmrError, type Issue } from '../errors.js';
+import { parseYaml, yamlValue, YAML_LIMITS } from '../yaml/loadYaml.js';
 import { qemuImgInfo, type QemuImgInfo } from './qemuImg.js';
 import {
   ARCHITECTURES, DISK_FORMATS, FIRMWARES, KEYS, LIMITS, NAME_RE, VMFILE_API_VERSION, VMFILE_KIND, emptyVMFile,
 } from './vmfileSchema.js';
 
-export const MAX_VMFILE_BYTES = 1 << 20;
+export const MAX_VMFILE_BYTES = YAML_LIMITS.maxBytes;
 const GIB = 1024 ** 3;
 
 export interface VMFileValidation {
@@ -244,16 +245,10 @@ export function parseVMFile(content: string): VMFileValidation & { lineOf: LineO
   if (typeof content !== 'string') {
     return { errors: [{ path: '', message: 'content must be text', severity: 'error' }], warnings: [], lineOf: noLine };
   }
-  if (Buffer.byteLength(content) > MAX_VMFILE_BYTES) {
-    return { errors: [{ path: '', message: `VMFile is larger than ${MAX_VMFILE_BYTES} bytes; it should be a few hundred`, severity: 'error' }], warnings: [], lineOf: noLine };
-  }
-  const lc = new LineCounter();
-  let doc: Document.Parsed;
-  try {
-    doc = parseDocument(content, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true, stringKeys: true });
-  } catch (err) {
-    return { errors: [{ path: '', message: `cannot parse: ${(err as Error).message}`, severity: 'error' }], warnings: [], lineOf: noLine };
-  }
+  const parsed = parseYaml(content, { what: 'a VMFile', aliases: false });
+  const doc = parsed.doc;
+  if (!doc) return { errors: parsed.errors, warnings: parsed.warnings, lineOf: noLine };
+  const lc = parsed.lineCounter;
   const lineOf: LineOf = (p) => {
     try {
       // Walk up to the nearest node that exists, so a missing field points at its parent.
@@ -270,10 +265,8 @@ export function parseVMFile(content: string): VMFileValidation & { lineOf: LineO
     return undefined;
   };
   const c = new Collector(lineOf);
-  const posLine = (e: { linePos?: [{ line: number }] | [{ line: number }, { line: number }]; pos: [number, number] }) =>
-    e.linePos?.[0]?.line ?? lc.linePos(e.pos[0]).line;
-  for (const e of doc.errors) c.errors.push({ path: '', message: `syntax: ${e.message.split('\n')[0]}`, line: posLine(e), severity: 'error' });
-  for (const w of doc.warnings) c.warnings.push({ path: '', message: w.message.split('\n')[0]!, line: posLine(w), severity: 'warning' });
+  c.errors.push(...parsed.errors);
+  c.warnings.push(...parsed.warnings);
   if (c.errors.length > 0) return { errors: c.errors, warnings: c.warnings, lineOf };
   if (isMap(doc.contents)) {
     for (const item of doc.contents.items) {
@@ -282,24 +275,9 @@ export function parseVMFile(content: string): VMFileValidation & { lineOf: LineO
       }
     }
   }
-  // A VMFile has no use for anchors and aliases; refusing them also rules out alias bombs.
-  let alias = false;
-  visit(doc, {
-    Alias(_k, node) {
-      if (!alias) c.error([], `YAML aliases (*${node.source}) are not supported in a VMFile; write the value out`);
-      const line = node.range ? lc.linePos(node.range[0]).line : undefined;
-      if (!alias && line !== undefined) c.errors[c.errors.length - 1]!.line = line;
-      alias = true;
-      return visit.BREAK;
-    },
-  });
-  if (alias) return { errors: c.errors, warnings: c.warnings, lineOf };
-  let root: unknown;
-  try {
-    // maxAliasCount bounds alias expansion ("billion laughs").
-    root = doc.toJS({ maxAliasCount: 50 });
-  } catch (err) {
-    c.error([], `cannot read the document: ${(err as Error).message}`);
+  const { value: root, error } = yamlValue({ ...parsed, doc }, 'a VMFile');
+  if (error) {
+    c.errors.push(error);
     return { errors: c.errors, warnings: c.warnings, lineOf };
   }
   const vmfile = fromObject(c, root);

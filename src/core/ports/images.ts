@@ -146,6 +146,8 @@ export interface ImageStore {
   check?(opts: { verifyDisks: boolean }, ctx: CallContext): Promise<{
     checkedBlobs: number; corruptBlobs: string[]; missingBlobs: string[]; checkedDisks: number;
     corruptDisks: string[]; orphanDisks: string[]; partialIngests: number;
+    /** Each partial download with its size and age (optional for other stores). */
+    partialIngestList?: Array<{ digest: string; size: number; ageSeconds: number }>;
   }>;
   /** Path of the sparse raw base disk of a manifest, reassembled on first use. */
   baseDisk(digest: string, ctx: CallContext): Promise<string>;

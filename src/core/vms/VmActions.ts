@@ -11,8 +11,7 @@ import { hypervisorPort, imagesPort, registryPort } from '../plugins/refs.js';
 import type { PluginHost } from '../plugins/PluginHost.js';
 import { TOKENS } from '../tokens.js';
 import { parseReference } from '../images/reference.js';
-
-export const VM_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+import { checkVmName } from '../names.js';
 
 @injectable()
 export class VmActions implements VmService {
@@ -21,9 +20,7 @@ export class VmActions implements VmService {
   async run(req: RunRequest, ctx: CallContext): Promise<VMRecord> {
     if (!req.image) throw new InvalidArgumentError('image is required (e.g. "vmr run debian:12")', { field: 'image' });
     const name = req.name || `vm-${randomBytes(3).toString('hex')}`;
-    if (!VM_NAME.test(name)) {
-      throw new InvalidArgumentError(`VM name "${name}" is invalid: letters, digits, "_", ".", "-", up to 63 characters, starting with a letter or digit`, { field: 'name' });
-    }
+    checkVmName(name);
     if (req.memoryMb && (req.memoryMb < 64 || req.memoryMb > 1024 * 1024)) throw new InvalidArgumentError('memory_mb must be between 64 and 1048576', { field: 'options.memory_mb' });
     if (req.vcpuCount && req.vcpuCount > 256) throw new InvalidArgumentError('vcpu_count must be at most 256', { field: 'options.vcpu_count' });
     const hypervisor = this.plugins.get(hypervisorPort);

@@ -2,7 +2,8 @@
 // interpolation, schema, then the checks that need the whole file (references, cycles, CIDRs, files, images).
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, stringify, type Document, type Node } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, stringify, type Document, type LineCounter, type Node } from 'yaml';
+import { isNetworkName, isVmName, parseYaml, quote, yamlValue } from '../../plugin-api/index.js';
 import type { Issue } from '../../core/errors.js';
 import type { CloudInit } from '../../core/ports/hypervisor.js';
 import type { ImageStore } from '../../core/ports/images.js';
@@ -12,7 +13,7 @@ import { inNet, overlaps, parseCidr, parseIpv4, type Ipv4Net } from '../../core/
 import { findCycles, levels } from './graph.js';
 import { interpolate } from './interpolate.js';
 import type { Condition, Dependency, Project, ResolvedNetwork, ResolvedService } from './model.js';
-import { checkSchema } from './schema.js';
+import { checkSchema, composeSchema } from './schema.js';
 
 export interface LoadResult {
   project?: Project;
@@ -25,10 +26,11 @@ export interface LoadResult {
 type P = (string | number)[];
 type Raw = Record<string, unknown>;
 
-// As the core's RunVM accepts them (src/core/vms/VmActions.ts).
-const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 const MAX_FILE = 4 * 1024 * 1024;
+/** VMs in one project, all services together; one service is bounded by the schema's replicas maximum. */
+export const MAX_PROJECT_VMS = 256;
+const MAX_REPLICAS = composeSchema.$defs.service.properties.replicas.maximum;
 const FILE_KEYS = [
   ['user_data_file', 'user_data', 'userData'],
   ['meta_data_file', 'meta_data', 'metaData'],
@@ -41,14 +43,12 @@ export const fieldPath = (p: P): string =>
 export async function loadProject(src: ComposeSource, images?: ImageStore): Promise<LoadResult> {
   const errors: Issue[] = [];
   const warnings: Issue[] = [];
-  const lc = new LineCounter();
-  const doc = parseDocument(src.content ?? '', { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const parsed = parseYaml(src.content ?? '', { what: 'a VMCompose file', aliases: true });
   const fail = (projectName = src.projectName ?? '') => ({ projectName, services: [], errors, warnings });
-
-  // Not prettyErrors: its messages carry a source excerpt; the line is enough.
-  for (const e of doc.errors) errors.push({ path: '', line: lc.linePos(e.pos[0]).line, message: `YAML: ${e.message}`, severity: 'error' });
-  for (const w of doc.warnings) warnings.push({ path: '', line: lc.linePos(w.pos[0]).line, message: `YAML: ${w.message}`, severity: 'warning' });
-  if (errors.length) return fail();
+  errors.push(...parsed.errors);
+  warnings.push(...parsed.warnings);
+  const { doc, lineCounter: lc } = parsed;
+  if (errors.length || !doc) return fail();
   if (!isMap(doc.contents)) {
     errors.push({ path: '', line: 1, message: 'a VMCompose file is a mapping with api_version, kind, name, networks and services', severity: 'error' });
     return fail();
@@ -60,7 +60,12 @@ export async function loadProject(src: ComposeSource, images?: ImageStore): Prom
   const warn = (p: P, message: string) => warnings.push({ path: fieldPath(p), line: lineOf(p), message, severity: 'warning' });
 
   const interpolated = interpolateDoc(doc, src.env ?? {}, err, warn);
-  const raw = doc.toJS({ maxAliasCount: 100 }) as Raw;
+  const value = yamlValue({ ...parsed, doc }, 'a VMCompose file');
+  if (value.error) {
+    errors.push(value.error);
+    return fail();
+  }
+  const raw = value.value as Raw;
   for (const iss of checkSchema(raw, interpolated)) err(iss.path, iss.message, iss.atKey);
 
   const projectName = src.projectName || (typeof raw.name === 'string' ? raw.name : '');
@@ -92,7 +97,11 @@ export async function loadProject(src: ComposeSource, images?: ImageStore): Prom
   const edges = new Map([...deps].map(([s, ds]) => [s, ds.map((d) => d.service).filter((d) => d !== s)]));
   for (const cycle of findCycles(edges)) err(['services', cycle[0]!, 'depends_on'], `dependency cycle: ${cycle.join(' → ')}`);
 
-  // Per service: networks, VM names, cloud-init files.
+  // Per service: networks, VM names, cloud-init files. The project's VM count is bounded first, so a
+  // file of many services cannot make us build names by the million either.
+  const totalVms = Object.values(rawSvcs).reduce<number>((n, def) => n + (isObj(def) ? replicaCount(def.replicas) : 0), 0);
+  const overTotal = totalVms > MAX_PROJECT_VMS;
+  if (overTotal) err(['services'], `the project has ${totalVms} VMs (replicas summed over services); at most ${MAX_PROJECT_VMS} are allowed`);
   const seenVm = new Map<string, string>();
   const partial = new Map<string, Omit<ResolvedService, 'hash' | 'dependsOn'> & { hashInput: unknown }>();
   await Promise.all(Object.entries(rawSvcs).map(async ([svc, def]) => {
@@ -106,11 +115,12 @@ export async function loadProject(src: ComposeSource, images?: ImageStore): Prom
         err([...at, 'networks', i], `unknown network "${key}"; declare it under networks: (use external: true for an existing host network)`);
       } else networkName = n.name;
     });
-    const replicas = typeof def.replicas === 'number' ? def.replicas : 1;
-    const vmNames = Array.from({ length: Math.max(0, replicas) }, (_, i) => `${projectName}-${svc}-${i + 1}`);
+    // The schema has already reported a count out of range; nothing is built per replica for it.
+    const replicas = replicaCount(def.replicas);
+    const vmNames = overTotal ? [] : Array.from({ length: replicas }, (_, i) => `${projectName}-${svc}-${i + 1}`);
     for (const vm of vmNames) {
-      if (!VM_NAME.test(vm)) {
-        err([...at], `VM name "${vm}" is not a valid VM name (at most 63 letters, digits, "-", "_", "."); shorten the project or service name`, true);
+      if (!isVmName(vm)) {
+        err([...at], `VM name ${quote(vm)} is not a valid VM name (at most 63 letters, digits, "-", "_", "."); shorten the project or service name`, true);
         break;
       }
       const other = seenVm.get(vm.toLowerCase());
@@ -206,7 +216,7 @@ function resolveNetworks(project: string, rawNets: Raw, err: (p: P, m: string) =
       }
       continue;
     }
-    if (n.name.length > 64) err(at, `network name "${n.name}" is longer than 64 characters; shorten the project or network name`);
+    if (!isNetworkName(n.name)) err(at, `network name ${quote(n.name)} is not a valid network name (at most 64 letters, digits, "-", "_", "."); shorten the project or network name`);
     if (mode === 'bridge') {
       if (!n.bridge) err([...at, 'bridge'], 'bridge mode needs bridge: the host bridge to attach to');
       continue;
@@ -366,4 +376,6 @@ function canonical(v: unknown): string {
 
 const sortIssues = (xs: Issue[]) => xs.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || a.path.localeCompare(b.path));
 const num = (v: unknown) => (typeof v === 'number' ? v : 0);
+/** The replica count to act on: a valid one, else the default 1 (the schema reports the bad value). */
+const replicaCount = (v: unknown) => (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_REPLICAS ? (v as number) : 1);
 const isObj = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -12,6 +12,7 @@ import {
 } from '../../core/errors.js';
 import type { CallContext, ComponentHealth } from '../../core/ports/common.js';
 import type { Hypervisor, RunVMSpec, StopOptions, VMRecord } from '../../core/ports/hypervisor.js';
+import { checkVmName } from '../../core/names.js';
 import { FakeControls, type FailMatcher } from './fakeControls.js';
 import type { InMemoryNetworkManager } from './InMemoryNetworkManager.js';
 
@@ -36,7 +37,6 @@ interface VmState {
   ipWaiters: Set<() => void>;
 }
 
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const nowIso = () => new Date().toISOString();
 
 export class InMemoryHypervisor implements Hypervisor {
@@ -194,11 +194,7 @@ export class InMemoryHypervisor implements Hypervisor {
   }
 
   private validate(spec: RunVMSpec): void {
-    if (!NAME_RE.test(spec.name ?? '')) {
-      throw new InvalidArgumentError(
-        `VM name "${spec.name}" is invalid: use 1-64 letters, digits, "-", "_" or ".", starting with a letter or digit`,
-        { field: 'name' });
-    }
+    checkVmName(spec.name ?? '');
     if (!spec.image?.reference || !spec.image.baseDiskPath) {
       throw new InvalidArgumentError('image reference and base disk path are required', { field: 'image' });
     }

@@ -10,6 +10,7 @@ import {
 import type { CallContext, ComponentHealth } from '../../core/ports/common.js';
 import type { NetworkInfo, NetworkManager, NetworkMode, NetworkSpec } from '../../core/ports/network.js';
 import { contains, formatIpv4, type Ipv4Net, overlaps, parseCidr, parseIpv4 } from '../../core/net/ipv4.js';
+import { checkNetworkName } from '../../core/names.js';
 import { FakeControls, type FailMatcher } from './fakeControls.js';
 
 export type NetworkOp = 'list' | 'get' | 'create' | 'activate' | 'deactivate' | 'delete';
@@ -34,7 +35,6 @@ interface NetState {
 }
 
 const MODES: readonly NetworkMode[] = ['nat', 'isolated', 'routed', 'bridge'];
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export class InMemoryNetworkManager implements NetworkManager {
   readonly controls: FakeControls<NetworkOp>;
@@ -176,11 +176,7 @@ export class InMemoryNetworkManager implements NetworkManager {
   }
 
   private prepare(spec: NetworkSpec): NetState {
-    if (!NAME_RE.test(spec.name ?? '')) {
-      throw new InvalidArgumentError(
-        `network name "${spec.name}" is invalid: use 1-64 letters, digits, "-", "_" or ".", starting with a letter or digit`,
-        { field: 'name' });
-    }
+    checkNetworkName(spec.name ?? '');
     if (!MODES.includes(spec.mode)) {
       throw new InvalidArgumentError(`network mode "${spec.mode}" is invalid: use one of ${MODES.join(', ')}`, { field: 'mode' });
     }

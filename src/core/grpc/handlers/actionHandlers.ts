@@ -3,7 +3,7 @@ import { hypervisorPort } from '../../plugins/refs.js';
 import { stopOptions } from '../../vms/stopOptions.js';
 import type { VmActions } from '../../vms/VmActions.js';
 import type { RpcRuntime } from '../RpcRuntime.js';
-import { required, vmToInfoWire, vmToProcessWire, type Wire } from './mappers.js';
+import { networkName, vmRef, vmToInfoWire, vmToProcessWire, type Wire } from './mappers.js';
 
 const stopOpts = (req: Wire) => stopOptions(req.force, req.timeoutSeconds);
 
@@ -20,7 +20,7 @@ export function actionHandlers(rt: RpcRuntime, plugins: PluginHost, vms: VmActio
         cloudInit: ci && (ci.userData || ci.metaData || ci.networkConfig)
           ? { userData: ci.userData || undefined, metaData: ci.metaData || undefined, networkConfig: ci.networkConfig || undefined }
           : undefined,
-        networkName: o.networkName ?? '', activateNetwork: Boolean(o.activateNetwork), labels: { ...(o.labels ?? {}) },
+        networkName: o.networkName ? networkName(o.networkName, 'options.network_name') : '', activateNetwork: Boolean(o.activateNetwork), labels: { ...(o.labels ?? {}) },
         waitForIp: Boolean(o.waitForIp),
       }, ctx);
       const ips = vm.networks.flatMap((n) => n.ipAddresses);
@@ -28,19 +28,19 @@ export function actionHandlers(rt: RpcRuntime, plugins: PluginHost, vms: VmActio
         message: `VM "${vm.name}" ${vm.status}${ips.length ? ` at ${ips.join(', ')}` : ''}` };
     }),
     StartVM: rt.unary<Wire, Wire>('StartVM', async (req, ctx) => {
-      const vm = await hv().start(required(req.vm, 'vm'), ctx);
+      const vm = await hv().start(vmRef(req.vm, 'vm'), ctx);
       return { vmId: vm.id, status: vm.status, message: `VM "${vm.name}" ${vm.status}` };
     }),
     StopVM: rt.unary<Wire, Wire>('StopVM', async (req, ctx) => {
-      const vm = await hv().stop(required(req.vm, 'vm'), stopOpts(req), ctx);
+      const vm = await hv().stop(vmRef(req.vm, 'vm'), stopOpts(req), ctx);
       return { vmId: vm.id, status: vm.status, message: `VM "${vm.name}" ${vm.status}` };
     }),
     RestartVM: rt.unary<Wire, Wire>('RestartVM', async (req, ctx) => {
-      const vm = await hv().restart(required(req.vm, 'vm'), stopOpts(req), ctx);
+      const vm = await hv().restart(vmRef(req.vm, 'vm'), stopOpts(req), ctx);
       return { vmId: vm.id, status: vm.status, message: `VM "${vm.name}" restarted` };
     }),
     DeleteVM: rt.unary<Wire, Wire>('DeleteVM', async (req, ctx) => {
-      const name = required(req.vm, 'vm');
+      const name = vmRef(req.vm, 'vm');
       const vm = await hv().get(name, ctx);
       await hv().delete(name, { force: Boolean(req.force) }, ctx);
       return { vmId: vm.id, message: `VM "${vm.name}" deleted` };

@@ -187,6 +187,7 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost, hostPaths?: H
         checkedDisks: String(c.checkedDisks), corruptDisks: c.corruptDisks,
         orphanBlobs: orphans.removedBlobs, orphanManifests: orphans.removedManifests,
         orphanDisks: c.orphanDisks.filter((d) => !used.has(d)), partialIngests: String(c.partialIngests),
+        partialIngestList: (c.partialIngestList ?? []).map((p) => ({ digest: p.digest, size: String(p.size), ageSeconds: String(p.ageSeconds) })),
       };
     }),
 

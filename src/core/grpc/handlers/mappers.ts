@@ -1,6 +1,7 @@
 // Wire ⇄ domain conversions shared by handlers. Wire objects are what proto-loader gives with
 // keepCase:false, defaults:true (camelCase, every field present, int64 as strings).
 import { InvalidArgumentError, type Issue } from '../../errors.js';
+import { checkNetworkName, checkVmRef } from '../../names.js';
 import type { ContextInfo } from '../../ports/common.js';
 import type { VMRecord } from '../../ports/hypervisor.js';
 import type { ImageInfo, VMFile } from '../../ports/images.js';
@@ -95,3 +96,9 @@ export function required(value: unknown, field: string, what = field): string {
   if (!s) throw new InvalidArgumentError(`${what} is required`, { field });
   return s;
 }
+
+/** A required field naming an existing VM (name or id), checked by the one name rule. */
+export const vmRef = (value: unknown, field: string): string => checkVmRef(required(value, field), field);
+
+/** A required field naming a network, checked by the one name rule. */
+export const networkName = (value: unknown, field: string): string => checkNetworkName(required(value, field), field);

@@ -3,7 +3,7 @@ import type { NetworkMode } from '../../ports/network.js';
 import type { PluginHost } from '../../plugins/PluginHost.js';
 import { networksPort } from '../../plugins/refs.js';
 import type { RpcRuntime } from '../RpcRuntime.js';
-import { networkToWire, required, type Wire } from './mappers.js';
+import { networkName, networkToWire, type Wire } from './mappers.js';
 
 const MODES: NetworkMode[] = ['nat', 'isolated', 'routed', 'bridge'];
 
@@ -11,27 +11,27 @@ export function networkHandlers(rt: RpcRuntime, plugins: PluginHost) {
   const nets = () => plugins.get(networksPort);
   return {
     NetworkList: rt.unary<Wire, Wire>('NetworkList', async (_req, ctx) => ({ networks: (await nets().list(ctx)).map(networkToWire) })),
-    NetworkGet: rt.unary<Wire, Wire>('NetworkGet', async (req, ctx) => ({ network: networkToWire(await nets().get(required(req.name, 'name'), ctx)) })),
+    NetworkGet: rt.unary<Wire, Wire>('NetworkGet', async (req, ctx) => ({ network: networkToWire(await nets().get(networkName(req.name, 'name'), ctx)) })),
     NetworkCreate: rt.unary<Wire, Wire>('NetworkCreate', async (req, ctx) => {
       const mode = (req.mode || 'nat') as NetworkMode;
       if (!MODES.includes(mode)) throw new InvalidArgumentError(`mode "${req.mode}" is not one of ${MODES.join(', ')}`, { field: 'mode' });
       const n = await nets().create({
-        name: required(req.name, 'name'), mode, subnet: req.subnet ?? '', gateway: req.gateway ?? '', dhcp: Boolean(req.dhcp),
+        name: networkName(req.name, 'name'), mode, subnet: req.subnet ?? '', gateway: req.gateway ?? '', dhcp: Boolean(req.dhcp),
         dhcpStart: req.dhcpStart ?? '', dhcpEnd: req.dhcpEnd ?? '', bridgeName: req.bridgeName ?? '', forwardDevice: req.forwardDevice ?? '',
         domain: req.domain ?? '', autostart: Boolean(req.autostart), activate: Boolean(req.activate),
       }, ctx);
       return { network: networkToWire(n), message: `network "${n.name}" created${n.active ? ' and active' : ''}` };
     }),
     NetworkActivate: rt.unary<Wire, Wire>('NetworkActivate', async (req, ctx) => {
-      const n = await nets().activate(required(req.name, 'name'), ctx);
+      const n = await nets().activate(networkName(req.name, 'name'), ctx);
       return { network: networkToWire(n), message: `network "${n.name}" active` };
     }),
     NetworkDeactivate: rt.unary<Wire, Wire>('NetworkDeactivate', async (req, ctx) => {
-      const n = await nets().deactivate(required(req.name, 'name'), { force: Boolean(req.force) }, ctx);
+      const n = await nets().deactivate(networkName(req.name, 'name'), { force: Boolean(req.force) }, ctx);
       return { network: networkToWire(n), message: `network "${n.name}" inactive` };
     }),
     NetworkDelete: rt.unary<Wire, Wire>('NetworkDelete', async (req, ctx) => {
-      const name = required(req.name, 'name');
+      const name = networkName(req.name, 'name');
       await nets().delete(name, { force: Boolean(req.force) }, ctx);
       return { message: `network "${name}" deleted` };
     }),

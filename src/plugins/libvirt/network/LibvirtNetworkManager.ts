@@ -10,6 +10,7 @@ import {
 import type { CallContext, ComponentHealth } from '../../../core/ports/common.js';
 import type { NetworkInfo, NetworkManager, NetworkMode, NetworkSpec } from '../../../core/ports/network.js';
 import type { LibvirtClient, LibvirtConnectionManager, NetworkRef } from '../rpc/index.js';
+import { checkNetworkName } from '../../../plugin-api/index.js';
 import { libvirtHealth } from '../health.js';
 import { resolveUri } from '../uri.js';
 import { systemHostNetwork, type HostNetwork } from './hostNetwork.js';
@@ -28,7 +29,6 @@ import { buildNetworkXml, parseNetworkXml, type ResolvedNetworkSpec } from './ne
 import { domainsOn, runningDomainNetworkUse } from './vmUsage.js';
 
 const MODES: readonly NetworkMode[] = ['nat', 'isolated', 'routed', 'bridge'];
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const IFNAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
 const DNS_RE = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
@@ -200,12 +200,7 @@ export class LibvirtNetworkManager implements NetworkManager {
   /** Checks everything libvirt would otherwise reject late (or accept and regret); fills defaults. */
   private async validate(spec: NetworkSpec, c: LibvirtClient, ctx: CallContext): Promise<ResolvedNetworkSpec> {
     const name = spec.name ?? '';
-    if (!NAME_RE.test(name)) {
-      throw new InvalidArgumentError(
-        `network name "${name}" is invalid: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`,
-        { field: 'name' },
-      );
-    }
+    checkNetworkName(name);
     if (!MODES.includes(spec.mode)) {
       throw new InvalidArgumentError(`network mode "${spec.mode}" is not one of ${MODES.join(', ')}`, { field: 'mode' });
     }

@@ -44,7 +44,7 @@ export interface Packet extends PacketHeader {
 
 export function encodePacket(h: PacketHeader, payload: Buffer = Buffer.alloc(0)): Buffer {
   const total = 4 + HEADER_SIZE + payload.length;
-  if (total - 4 > MESSAGE_MAX) throw new XdrError(`packet of ${total} bytes exceeds libvirt's 32 MiB limit`);
+  if (total - 4 > MESSAGE_MAX) throw new XdrError('encode', `packet of ${total} bytes exceeds libvirt's 32 MiB limit`);
   const b = Buffer.alloc(4 + HEADER_SIZE);
   b.writeUInt32BE(total, 0);
   b.writeUInt32BE(h.prog >>> 0, 4);
@@ -57,7 +57,7 @@ export function encodePacket(h: PacketHeader, payload: Buffer = Buffer.alloc(0))
 }
 
 export function decodePacket(frame: Buffer): Packet {
-  if (frame.length < 4 + HEADER_SIZE) throw new XdrError(`packet of ${frame.length} bytes is shorter than its header`);
+  if (frame.length < 4 + HEADER_SIZE) throw new XdrError('decode', `packet of ${frame.length} bytes is shorter than its header`);
   return {
     prog: frame.readUInt32BE(4),
     vers: frame.readUInt32BE(8),
@@ -93,7 +93,7 @@ export class PacketFramer {
         if (this.buffered < 4) break;
         const len = this.peekLength();
         if (len < 4 + HEADER_SIZE || len - 4 > MESSAGE_MAX) {
-          throw new XdrError(`bad packet length ${len}: the stream is not libvirt RPC or is corrupt`);
+          throw new XdrError('decode', `bad packet length ${len}: the stream is not libvirt RPC or is corrupt`);
         }
         this.need = len;
       }

@@ -1,10 +1,16 @@
 // XDR (RFC 4506) as libvirt's rpcgen output uses it: big-endian, 4-byte aligned, 64-bit values as
 // bigint. Every length read from the wire is checked against the remaining bytes and the caller's
 // maximum before anything is allocated, so a corrupt packet cannot make us allocate gigabytes.
+import { VmrError } from '../../../plugin-api/index.js';
 
-export class XdrError extends Error {
-  constructor(message: string) {
-    super(message);
+/**
+ * A value we cannot put into XDR (a NUL in a string, a number out of range: the caller's input, so
+ * INVALID_ARGUMENT) or bytes from libvirtd we cannot read (INTERNAL). Never UNKNOWN.
+ */
+export class XdrError extends VmrError {
+  constructor(side: 'encode' | 'decode', message: string) {
+    super(side === 'encode' ? 'INVALID_ARGUMENT' : 'INTERNAL',
+      side === 'encode' ? `a value cannot be sent to libvirt: ${message}` : `libvirt sent data that cannot be read: ${message}`);
     this.name = 'XdrError';
   }
 }
@@ -29,7 +35,7 @@ export class XdrWriter {
   }
 
   int(v: number): this {
-    if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw new XdrError(`int out of range: ${v}`);
+    if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw new XdrError('encode', `int out of range: ${v}`);
     this.ensure(4);
     this.buf.writeInt32BE(v, this.pos);
     this.pos += 4;
@@ -37,7 +43,7 @@ export class XdrWriter {
   }
 
   uint(v: number): this {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new XdrError(`unsigned int out of range: ${v}`);
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new XdrError('encode', `unsigned int out of range: ${v}`);
     this.ensure(4);
     this.buf.writeUInt32BE(v, this.pos);
     this.pos += 4;
@@ -71,7 +77,7 @@ export class XdrWriter {
 
   /** opaque[N]: exactly `n` bytes, padded, no length. */
   fixedOpaque(b: Uint8Array, n: number): this {
-    if (b.length !== n) throw new XdrError(`fixed opaque needs ${n} bytes, got ${b.length}`);
+    if (b.length !== n) throw new XdrError('encode', `fixed opaque needs ${n} bytes, got ${b.length}`);
     this.ensure(n + pad(n));
     this.buf.set(b, this.pos);
     this.pos += n;
@@ -82,13 +88,13 @@ export class XdrWriter {
 
   /** opaque<MAX>: length, bytes, padding. */
   opaque(b: Uint8Array, max = 0xffffffff): this {
-    if (b.length > max) throw new XdrError(`opaque of ${b.length} bytes exceeds maximum ${max}`);
+    if (b.length > max) throw new XdrError('encode', `opaque of ${b.length} bytes exceeds maximum ${max}`);
     this.uint(b.length);
     return this.fixedOpaque(b, b.length);
   }
 
   string(s: string, max = 0xffffffff): this {
-    if (s.includes('\0')) throw new XdrError('string must not contain NUL characters');
+    if (s.includes('\0')) throw new XdrError('encode', 'string must not contain NUL characters');
     return this.opaque(Buffer.from(s, 'utf8'), max);
   }
 
@@ -101,7 +107,7 @@ export class XdrWriter {
   }
 
   array<T>(items: readonly T[], write: (w: this, v: T) => void, max = 0xffffffff): this {
-    if (items.length > max) throw new XdrError(`array of ${items.length} items exceeds maximum ${max}`);
+    if (items.length > max) throw new XdrError('encode', `array of ${items.length} items exceeds maximum ${max}`);
     this.uint(items.length);
     for (const it of items) write(this, it);
     return this;
@@ -117,7 +123,7 @@ export class XdrWriter {
 }
 
 function fail(msg: string): never {
-  throw new XdrError(msg);
+  throw new XdrError('encode', msg);
 }
 
 export class XdrReader {
@@ -129,7 +135,7 @@ export class XdrReader {
 
   private need(n: number): void {
     if (this.pos + n > this.buf.length) {
-      throw new XdrError(`truncated XDR data: need ${n} bytes at offset ${this.pos}, have ${this.buf.length - this.pos}`);
+      throw new XdrError('decode', `truncated XDR data: need ${n} bytes at offset ${this.pos}, have ${this.buf.length - this.pos}`);
     }
   }
 
@@ -181,7 +187,7 @@ export class XdrReader {
 
   opaque(max = 0xffffffff): Buffer {
     const n = this.uint();
-    if (n > max) throw new XdrError(`opaque length ${n} exceeds maximum ${max}`);
+    if (n > max) throw new XdrError('decode', `opaque length ${n} exceeds maximum ${max}`);
     return this.fixedOpaque(n);
   }
 
@@ -192,15 +198,15 @@ export class XdrReader {
   optional<T>(read: (r: this) => T): T | null {
     const present = this.uint();
     if (present === 0) return null;
-    if (present !== 1) throw new XdrError(`bad optional discriminant ${present}`);
+    if (present !== 1) throw new XdrError('decode', `bad optional discriminant ${present}`);
     return read(this);
   }
 
   array<T>(read: (r: this) => T, max = 0xffffffff): T[] {
     const n = this.uint();
-    if (n > max) throw new XdrError(`array length ${n} exceeds maximum ${max}`);
+    if (n > max) throw new XdrError('decode', `array length ${n} exceeds maximum ${max}`);
     // Every element takes at least 4 bytes: bound the count by what is left before looping.
-    if (n * 4 > this.remaining) throw new XdrError(`array length ${n} exceeds the ${this.remaining} bytes left`);
+    if (n * 4 > this.remaining) throw new XdrError('decode', `array length ${n} exceeds the ${this.remaining} bytes left`);
     const out: T[] = [];
     for (let i = 0; i < n; i++) out.push(read(this));
     return out;
@@ -224,6 +230,6 @@ export class XdrReader {
 
   /** Strict decoders call this after the last field: trailing bytes mean a layout mismatch. */
   end(): void {
-    if (this.remaining !== 0) throw new XdrError(`${this.remaining} unexpected trailing bytes`);
+    if (this.remaining !== 0) throw new XdrError('decode', `${this.remaining} unexpected trailing bytes`);
   }
 }
