@@ -38,15 +38,8 @@ export interface Finding { rpc: string; code: string; details: string; request: 
  * Known failures another branch fixes (issue 16 items owned elsewhere). Each is an RPC, a status code and
  * what the details say. Remove an entry once its branch is merged; the fuzz test then holds the line.
  */
-export const KNOWN: Array<{ rpc: string; code: string; details: RegExp; owner: string }> = [
-  // 16.5 (branch "paths"): filesystem errors of ImportImageFile/ExportImage are not mapped yet (EISDIR, ENAMETOOLONG …).
-  { rpc: 'ImportImageFile', code: 'INTERNAL', details: /reading VMFile|E[A-Z]+:|illegal operation|Invalid string length/i, owner: 'paths (16.2/16.5)' },
-  { rpc: 'ImportImageFile', code: 'UNKNOWN', details: /internal error/, owner: 'paths (16.2/16.5)' },
-  { rpc: 'ExportImage', code: 'INTERNAL', details: /E[A-Z]+:|ENAMETOOLONG|EISDIR|ENOTDIR/, owner: 'paths (16.5)' },
-  { rpc: 'ExportImageWithProgress', code: 'INTERNAL', details: /E[A-Z]+:|ENAMETOOLONG|EISDIR|ENOTDIR/, owner: 'paths (16.5)' },
-  { rpc: 'ExportImage', code: 'UNKNOWN', details: /internal error/, owner: 'paths (16.5)' },
-  { rpc: 'ExportImageWithProgress', code: 'UNKNOWN', details: /internal error/, owner: 'paths (16.5)' },
-];
+// Failures another change was known to fix; empty since the path confinement (issue 15/16.5) landed.
+export const KNOWN: Array<{ rpc: string; code: string; details: RegExp; owner: string }> = [];
 
 /** grpc-js's own refusals (not the daemon's): allowed to be INTERNAL. */
 const GRPC_OWN = /^(Error deserializing request|Received RST_STREAM|Protocol error|Received message larger than max)/;
