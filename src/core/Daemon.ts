@@ -28,6 +28,7 @@ import { VmActions } from './vms/VmActions.js';
 import { createImageStore } from './images/createImageStore.js';
 import { EventBus } from './events/EventBus.js';
 import { eventHandlers } from './grpc/handlers/eventHandlers.js';
+import { vmAccessHandlers } from './grpc/handlers/vmAccessHandlers.js';
 import { DaemonMetrics } from './metrics/DaemonMetrics.js';
 import { MetricsServer } from './metrics/MetricsServer.js';
 
@@ -122,6 +123,7 @@ export class Daemon {
         ...imageHandlers(rt, host),
         ...contextHandlers(rt, contexts),
         ...actionHandlers(rt, host, c.resolve<VmActions>(TOKENS.Vms)),
+        ...vmAccessHandlers(rt, host),
         ...networkHandlers(rt, host),
         ...composeHandlers(rt, host),
         ...eventHandlers(rt, ops.events),

@@ -21,6 +21,7 @@ export function actionHandlers(rt: RpcRuntime, plugins: PluginHost, vms: VmActio
           : undefined,
         networkName: o.networkName ?? '', activateNetwork: Boolean(o.activateNetwork), labels: { ...(o.labels ?? {}) },
         waitForIp: Boolean(o.waitForIp),
+        sshAuthorizedKeys: o.sshAuthorizedKeys ?? [],
       }, ctx);
       const ips = vm.networks.flatMap((n) => n.ipAddresses);
       return { vmId: vm.id, name: vm.name, status: vm.status, ipAddresses: ips,
