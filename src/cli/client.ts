@@ -104,6 +104,17 @@ export class DaemonClient {
     });
   }
 
+  /** Bidirectional streaming: the caller reads, writes and ends; errors are raw (see translate). */
+  duplex<Req, Res>(name: string, opts: UnaryOptions = {}): grpc.ClientDuplexStream<Req, Res> {
+    const call = this.method(name)(new grpc.Metadata(), this.options(opts)) as grpc.ClientDuplexStream<Req, Res>;
+    this.active.add(call);
+    const forget = () => this.active.delete(call);
+    call.once('end', forget);
+    call.once('error', forget);
+    if (this.cancelled) call.cancel();
+    return call;
+  }
+
   /** Client streaming: the caller writes (honouring backpressure) and ends; `result` settles with the reply. */
   clientStream<Req, Res>(name: string, opts: UnaryOptions = {}): { call: grpc.ClientWritableStream<Req>; result: Promise<Res> } {
     let call!: grpc.ClientWritableStream<Req>;

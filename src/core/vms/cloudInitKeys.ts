@@ -19,7 +19,7 @@ export function checkSshKeys(keys: readonly unknown[] | undefined, field = 'opti
   list.forEach((k, i) => {
     if (typeof k !== 'string' || Buffer.byteLength(k) > MAX_KEY_BYTES || !KEY_RE.test(k)) {
       throw new InvalidArgumentError(
-        `${field}[${i}] is not an OpenSSH public key line ("ssh-ed25519 AAAA… comment"); give the .pub file's contents`,
+        `${field}[${i}] is not an OpenSSH public key line ("type base64 comment"); give the .pub file's contents`,
         { field: `${field}[${i}]` });
     }
   });
@@ -91,7 +91,8 @@ function mergeIntoCloudConfig(userData: string, keys: string[], rootLogin: boole
     return undefined;
   }
   if (rootLogin && !doc.has('disable_root')) doc.set('disable_root', false);
-  const out = doc.toString();
+  // lineWidth 0: a key must stay on one line (authorized_keys reads one key per line).
+  const out = doc.toString({ lineWidth: 0 });
   // cloud-init recognises the format only by this first line.
   return out.startsWith('#cloud-config') ? out : `#cloud-config\n${out}`;
 }
