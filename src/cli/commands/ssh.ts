@@ -54,9 +54,9 @@ export async function waitForAddress(cli: Cli, vm: string, waitSeconds: number):
 }
 
 /** True once something on ip:22 speaks SSH (sends its "SSH-" banner). */
-function sshBanner(ip: string, timeoutMs: number): Promise<boolean> {
+function sshBanner(ip: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const sock = net.connect({ host: ip, port: 22 });
+    const sock = net.connect({ host: ip, port });
     const done = (ok: boolean) => {
       sock.destroy();
       resolve(ok);
@@ -68,12 +68,15 @@ function sshBanner(ip: string, timeoutMs: number): Promise<boolean> {
   });
 }
 
+/** The guest's SSH port: 22, or $VMR_SSH_PORT (tests, port-forwarded setups). */
+const sshPort = (env: NodeJS.ProcessEnv): number => Number(env.VMR_SSH_PORT) || 22;
+
 async function waitForSshd(cli: Cli, vm: string, name: string, ip: string, until: number): Promise<void> {
   let told = false;
-  while (!(await sshBanner(ip, 5000))) {
+  while (!(await sshBanner(ip, sshPort(cli.io.env), 5000))) {
     if (Date.now() > until) {
       throw new AccessError('DEADLINE_EXCEEDED',
-        `VM "${name}" has the address ${ip} but no SSH server answered on port 22. Last console lines:\n${await consoleTail(cli, vm, 15)}`);
+        `VM "${name}" has the address ${ip} but no SSH server answered on port ${sshPort(cli.io.env)}. Last console lines:\n${await consoleTail(cli, vm, 15)}`);
     }
     if (!told) cli.note(`Waiting for the SSH server of VM "${name}" at ${ip}…`);
     told = true;
@@ -123,6 +126,7 @@ export async function sshArgs(env: NodeJS.ProcessEnv, t: SshTarget, command: str
     '-o', 'ConnectTimeout=15',
   ];
   if (mode.batch) args.push('-o', 'BatchMode=yes');
+  if (sshPort(env) !== 22) args.push('-p', String(sshPort(env)));
   for (const k of await candidateKeys(env)) args.push('-i', k.privatePath);
   if (mode.tty === true) args.push('-t');
   else if (mode.tty === false) args.push('-T');
