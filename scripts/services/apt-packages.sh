@@ -6,6 +6,7 @@ PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base docker-regis
       busybox-static linux-image-amd64 syslinux syslinux-common mtools dosfstools fdisk cpio
       redis-server python3-grpcio protobuf-compiler protobuf-compiler-grpc libprotobuf-dev python3-protobuf zstd iproute2 tmux zsh openssh-server openssh-client netcat-openbsd)
 PKGS+=(systemd) # systemd-analyze verifies packaging/systemd units (test/packaging)
+PKGS+=(debootstrap e2fsprogs util-linux) # the Debian 12 test image (scripts/guest/build-debian.sh)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
