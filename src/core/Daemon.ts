@@ -29,6 +29,7 @@ import { createImageStore } from './images/createImageStore.js';
 import { EventBus } from './events/EventBus.js';
 import { eventHandlers } from './grpc/handlers/eventHandlers.js';
 import { vmAccessHandlers } from './grpc/handlers/vmAccessHandlers.js';
+import { missingHostTools, missingToolLine } from './health/hostTools.js';
 import { DaemonMetrics } from './metrics/DaemonMetrics.js';
 import { MetricsServer } from './metrics/MetricsServer.js';
 
@@ -132,6 +133,8 @@ export class Daemon {
       if (config.metrics.enabled) ops.metricsServer = await MetricsServer.listen(config.metrics.listen, ops.metrics, log);
       await server.listen(config.socket, config.socketGroup);
       log.info({ socket: config.socket, dataDir: config.dataDir, version: VERSION, plugins: host.status() }, 'vmregistryd listening');
+      // Not fatal: images can be listed and pushed without them; the RPCs that need one say so too.
+      for (const t of await missingHostTools()) log.warn({ tool: t.tool, package: t.debianPackage }, missingToolLine(t));
       return new Daemon(config, c, host, server, rt, state, log, ops);
     } catch (err) {
       ops?.unwatchHypervisor?.();
