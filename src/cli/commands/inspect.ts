@@ -52,8 +52,11 @@ export function vmInspectView(d: VMDetail): Record<string, unknown> {
   };
 }
 
-// UNIMPLEMENTED: a daemon from before GetVM knows only images.
-const notFound = (err: unknown) => err instanceof ServerError && (err.code === 'NOT_FOUND' || err.code === 'UNIMPLEMENTED');
+const notFound = (err: unknown) => err instanceof ServerError && err.code === 'NOT_FOUND';
+// Not a VM here: none by that name, a daemon from before GetVM (UNIMPLEMENTED), or no hypervisor plugin.
+const notAVm = (err: unknown) => err instanceof ServerError && ['NOT_FOUND', 'UNIMPLEMENTED', 'FAILED_PRECONDITION'].includes(err.code);
+// What a VM name can look like (the daemon's VM_NAME rule; ids are UUIDs, which match it too).
+const couldBeVm = (name: string) => /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(name);
 
 export async function inspectImage(cli: Cli, reference: string): Promise<void> {
   const res = await cli.daemon().unary<{ digest: string; mediaType: string; manifestJson: string; configJson: string }>(
@@ -84,10 +87,11 @@ export function inspectCommand(cmd: Command): Command {
     .action(action(async (cli, opts, name: string) => {
       if (opts.type === 'image') return inspectImage(cli, name);
       if (opts.type === 'vm') return inspectVm(cli, name);
+      if (!couldBeVm(name)) return inspectImage(cli, name);
       try {
         await inspectVm(cli, name);
       } catch (err) {
-        if (!notFound(err)) throw err;
+        if (!notAVm(err)) throw err;
         try {
           await inspectImage(cli, name);
         } catch (imgErr) {
