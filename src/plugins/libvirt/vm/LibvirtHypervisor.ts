@@ -172,7 +172,11 @@ export class LibvirtHypervisor implements Hypervisor {
 
   async get(vm: string, ctx: CallContext): Promise<VMRecord> {
     const c = this.conn(ctx);
-    const rec = await this.record(c, await this.find(c, vm, ctx), ctx);
+    return this.withPlace(c, await this.record(c, await this.find(c, vm, ctx), ctx));
+  }
+
+  /** Where the VM lives (inspect): the same for get and list, so their records compare equal. */
+  private async withPlace(c: Conn, rec: VMRecord): Promise<VMRecord> {
     return { ...rec, libvirtUri: c.uri, domainType: await this.domainType(c).catch(() => undefined) };
   }
 
@@ -222,8 +226,10 @@ export class LibvirtHypervisor implements Hypervisor {
     const leases = await leasesByMac(c.client, active.flatMap((o) => o.f.facts.interfaces.map((i) => i.name)), ctx.signal);
     const agents = new Map(await Promise.all(active.filter((o) => o.f.facts.guestAgent)
       .map(async (o) => [o.f.dom.uuid, await agentAddressesByMac(c.client, o.f.dom, ctx.signal)] as const)));
+    const place = await this.withPlace(c, {} as VMRecord);
     return ours
-      .map((o) => toRecord(o.f, o.state, new Map([...leases, ...(agents.get(o.f.dom.uuid) ?? [])])))
+      .map((o) => ({ ...toRecord(o.f, o.state, new Map([...leases, ...(agents.get(o.f.dom.uuid) ?? [])])),
+        libvirtUri: place.libvirtUri, domainType: place.domainType }))
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
