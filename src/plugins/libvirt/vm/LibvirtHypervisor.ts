@@ -172,10 +172,10 @@ export class LibvirtHypervisor implements Hypervisor {
 
   async get(vm: string, ctx: CallContext): Promise<VMRecord> {
     const c = this.conn(ctx);
-    return this.withPlace(c, await this.record(c, await this.find(c, vm, ctx), ctx));
+    return this.record(c, await this.find(c, vm, ctx), ctx);
   }
 
-  /** Where the VM lives (inspect): the same for get and list, so their records compare equal. */
+  /** Where the VM lives (inspect): on every record, so records from any call compare equal. */
   private async withPlace(c: Conn, rec: VMRecord): Promise<VMRecord> {
     return { ...rec, libvirtUri: c.uri, domainType: await this.domainType(c).catch(() => undefined) };
   }
@@ -530,7 +530,7 @@ export class LibvirtHypervisor implements Hypervisor {
     const leases = state === DomainState.SHUTOFF
       ? new Map<string, string[]>()
       : await addressesByMac(c.client, fresh.dom, fresh.facts, ctx.signal);
-    return toRecord(fresh, state, leases);
+    return this.withPlace(c, toRecord(fresh, state, leases));
   }
 
   private async isActive(c: Conn, dom: DomainRef, ctx: CallContext): Promise<boolean> {
