@@ -10,6 +10,10 @@ PKGS+=(glewlwyd) # a second, C-based OIDC provider for test/integration/auth (st
 PKGS+=(debootstrap e2fsprogs util-linux) # the Debian 12 test image (scripts/guest/build-debian.sh)
 PKGS+=(postgresql) # shared state on PostgreSQL (test/integration/state/postgresState.test.ts)
 PKGS+=(hyperfine) # bench/user.sh times CLI start with repetition
+# --runtime: only what vmregistryd and vmr need at run time (scripts/host-setup.sh), not the test tools.
+RUNTIME_PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base zstd xorriso openssh-client)
+runtime=false
+if [ "${1:-}" = --runtime ]; then PKGS=("${RUNTIME_PKGS[@]}"); runtime=true; fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -21,6 +25,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 # Avoid starting services from maintainer scripts: there is no systemd here and we start what we need ourselves.
-printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+# On a machine run by systemd (a real host, not this test container) package scripts may start services.
+if ! $runtime || [ ! -d /run/systemd/system ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
 apt-get -o DPkg::Lock::Timeout=900 update -qq || true
 apt-get install -o DPkg::Lock::Timeout=900 -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -7,7 +7,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 for s in "$@"; do
   case "$s" in
     packages) bash "$here/apt-packages.sh" ;;
-    libvirtd) bash "$here/apt-packages.sh" && bash "$here/libvirtd.sh" ;;
+    # The same script users run (README quick start), plus the test-only packages.
+    libvirtd) bash "$here/apt-packages.sh" && bash "$here/../host-setup.sh" >/dev/null ;;
     *) echo "unknown service: $s" >&2; exit 2 ;;
   esac
 done

@@ -1,6 +1,6 @@
 // A thin wrapper over the generated VMService client: promises instead of callbacks, one place that
 // classifies failures (unreachable vs server error vs Ctrl-C), and cancellation of every call in flight.
-import type { EventEmitter } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { Channel, type Call } from './wire/channel.js';
 import { vmServiceMethods, type MethodDef } from './wire/methods.js';
 import { ServiceError, Status } from './wire/status.js';
@@ -14,6 +14,16 @@ export interface ClientStreamCall<Req> extends EventEmitter {
   write(message: Req): boolean;
   end(): void;
   cancel(): void;
+}
+
+/** A bidirectional call: 'data' (Res), 'end', 'error' events; write/end/cancel. */
+export interface DuplexCall<Req, Res> extends EventEmitter {
+  write(message: Req): boolean;
+  end(): void;
+  cancel(): void;
+  on(event: 'data', listener: (message: Res) => void): this;
+  on(event: 'error', listener: (err: ServiceError) => void): this;
+  on(event: 'end', listener: () => void): this;
 }
 
 export interface UnaryOptions {
@@ -142,6 +152,23 @@ export class DaemonClient {
     } finally {
       if (!ended) call.cancel();
     }
+  }
+
+  /**
+   * Bidirectional streaming, shaped like a grpc-js duplex: 'data' per reply, then 'end' (OK) or 'error' (a
+   * raw ServiceError; see translate); write/end/cancel on the request side.
+   */
+  duplex<Req, Res>(name: string, opts: UnaryOptions = {}): DuplexCall<Req, Res> {
+    const call = this.start(name, opts);
+    const out = Object.assign(new EventEmitter(), {
+      write: (message: Req) => call.write(message as object),
+      end: () => call.end(),
+      cancel: () => call.cancel(),
+    }) as DuplexCall<Req, Res>;
+    call.on('message', (msg: Res) => out.emit('data', msg));
+    call.once('status', (err: ServiceError | null) => (err ? out.emit('error', err) : out.emit('end')));
+    if (this.cancelled) call.cancel();
+    return out;
   }
 
   /** Client streaming: the caller writes (honouring backpressure) and ends; `result` settles with the reply. */

@@ -12,6 +12,8 @@ import { registerVmCommands } from './commands/vms.js';
 import { registerNetworkCommands } from './commands/networks.js';
 import { registerComposeCommands } from './commands/compose.js';
 import { registerSystemCommands } from './commands/system.js';
+import { registerSshCommands } from './commands/ssh.js';
+import { registerConsoleCommands } from './commands/logs.js';
 
 export function buildProgram(): Command {
   const program = new Command('vmr')
@@ -24,6 +26,8 @@ export function buildProgram(): Command {
     .configureHelp({ showGlobalOptions: true });
   registerImageCommands(program);
   registerVmCommands(program);
+  registerSshCommands(program);
+  registerConsoleCommands(program);
   registerNetworkCommands(program);
   registerComposeCommands(program);
   registerContextCommands(program);

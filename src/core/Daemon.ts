@@ -29,6 +29,8 @@ import { createImageStore } from './images/createImageStore.js';
 import { hostPathsOf } from './hostfs/HostPaths.js';
 import { EventBus } from './events/EventBus.js';
 import { eventHandlers } from './grpc/handlers/eventHandlers.js';
+import { vmAccessHandlers } from './grpc/handlers/vmAccessHandlers.js';
+import { missingHostTools, missingToolLine } from './health/hostTools.js';
 import { DaemonMetrics } from './metrics/DaemonMetrics.js';
 import { MetricsServer } from './metrics/MetricsServer.js';
 
@@ -125,6 +127,7 @@ export class Daemon {
         ...imageHandlers(rt, host, hostPaths),
         ...contextHandlers(rt, contexts),
         ...actionHandlers(rt, host, c.resolve<VmActions>(TOKENS.Vms)),
+        ...vmAccessHandlers(rt, host),
         ...networkHandlers(rt, host),
         ...composeHandlers(rt, host, hostPaths),
         ...eventHandlers(rt, ops.events),
@@ -133,6 +136,8 @@ export class Daemon {
       if (config.metrics.enabled) ops.metricsServer = await MetricsServer.listen(config.metrics.listen, ops.metrics, log);
       await server.listen(config.socket, config.socketGroup);
       log.info({ socket: config.socket, dataDir: config.dataDir, version: VERSION, plugins: host.status() }, 'vmregistryd listening');
+      // Not fatal: images can be listed and pushed without them; the RPCs that need one say so too.
+      for (const t of await missingHostTools()) log.warn({ tool: t.tool, package: t.debianPackage }, missingToolLine(t));
       return new Daemon(config, c, host, server, rt, state, log, ops);
     } catch (err) {
       ops?.unwatchHypervisor?.();

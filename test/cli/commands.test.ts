@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFakeDaemon, status, canned, type FakeDaemon } from './support/fakeServer.js';
-import { vmr } from './support/runVmr.js';
+import { testHome, vmr } from './support/runVmr.js';
 import * as grpc from '@grpc/grpc-js';
 
 let fake: FakeDaemon;
@@ -111,7 +111,7 @@ describe('images', () => {
 
 describe('VMs', () => {
   test('run builds VMRunOptions from flags and reads cloud-init files client-side', async () => {
-    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const { mkdtemp, writeFile, rm, readFile } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
     const path = await import('node:path');
     const dir = await mkdtemp(path.join(tmpdir(), 'vmr-run-'));
@@ -128,6 +128,7 @@ describe('VMs', () => {
           memoryMb: 2048, vcpuCount: 2, ephemeral: true, activateNetwork: true, networkName: 'backend',
           labels: { team: 'web', tier: 'front' }, waitForIp: true, diskSizeGb: 20,
           cloudInit: { userData: '#cloud-config\npackages: [nginx]\n', metaData: '', networkConfig: 'version: 2\n' },
+          sshAuthorizedKeys: [(await readFile(path.join(testHome(), '.config/vmregistry/ssh/id_ed25519.pub'), 'utf8')).trim()],
         },
       });
       assert.equal(r.stdout, '6f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b\nweb running 192.168.122.50\n');

@@ -125,3 +125,16 @@ spec:
     assert.equal(r.vmfile?.kind, 'VMFile');
   });
 });
+
+describe('VMFile spec.os.default_user', () => {
+  it('is read from YAML, kept when valid, and refused with its path when not a login name', async () => {
+    const { parseVMFile } = await import('../../src/core/images/validateVMFile.js');
+    const ok = parseVMFile(GOOD.replace('firmware: bios }', 'firmware: bios, default_user: admin }'));
+    assert.deepEqual(ok.errors, []);
+    assert.equal(ok.vmfile?.spec.os.defaultUser, 'admin');
+    const unset = parseVMFile(GOOD);
+    assert.equal(unset.vmfile?.spec.os.defaultUser, undefined, 'absent stays absent (the daemon guesses)');
+    const bad = parseVMFile(GOOD.replace('firmware: bios }', 'firmware: bios, default_user: "Root; rm -rf" }'));
+    assert.deepEqual(bad.errors.map((e) => e.path), ['spec.os.default_user']);
+  });
+});

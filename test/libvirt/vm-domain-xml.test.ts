@@ -48,9 +48,26 @@ test('domain XML has the type, sizes, disks, NIC, ACPI, serial log and our metad
   assert.equal(attr(child(nic, 'source'), 'network'), 'backend');
   assert.equal(attr(child(nic, 'model'), 'type'), 'virtio');
   const serial = find(d, 'devices/serial');
-  assert.equal(attr(serial, 'type'), 'file');
-  assert.equal(attr(child(serial, 'source'), 'path'), spec.consolePath);
+  assert.equal(attr(serial, 'type'), 'pty', 'a pty, so a console can attach');
+  assert.equal(attr(child(serial, 'log'), 'file'), spec.consolePath, 'and logged to a file');
+  assert.equal(attr(child(serial, 'log'), 'append'), 'on');
+  assert.equal(attr(find(d, 'devices/console/target'), 'type'), 'serial');
   assert.ok(findMetadata(find(d, 'metadata')));
+});
+
+test('modern-image devices: CPU model per domain type, virtio-rng, guest agent channel', () => {
+  const tcg = parseXml(buildDomainXml(spec));
+  assert.equal(attr(find(tcg, 'cpu'), 'mode'), 'maximum', 'TCG: QEMU\'s -cpu max, not qemu64');
+  assert.equal(attr(find(tcg, 'devices/rng'), 'model'), 'virtio');
+  assert.equal(text(find(tcg, 'devices/rng/backend')), '/dev/urandom');
+  const channel = find(tcg, 'devices/channel');
+  assert.equal(attr(channel, 'type'), 'unix');
+  assert.equal(attr(child(channel, 'target'), 'name'), 'org.qemu.guest_agent.0');
+  const kvm = parseXml(buildDomainXml({ ...spec, type: 'kvm' }));
+  assert.equal(attr(find(kvm, 'cpu'), 'mode'), 'host-passthrough');
+  const testDriver = parseXml(buildDomainXml({ ...spec, type: 'test' }));
+  assert.equal(find(testDriver, 'cpu'), undefined);
+  assert.equal(find(testDriver, 'devices/channel'), undefined);
 });
 
 test('uefi firmware and arch names', () => {
@@ -80,6 +97,10 @@ test('facts read back from XML as libvirt returns it (KiB, generated MAC)', () =
     <interface type='network'><mac address='52:54:00:AB:cd:01'/><source network='backend' bridge='virbr1'/>
       <target dev='vnet3'/><model type='virtio'/></interface>
     <interface type='bridge'><mac address='52:54:00:00:00:02'/><source bridge='br0'/></interface>
+    <serial type='pty'><source path='/dev/pts/7'/><log file='/state/web-1.abcd/console.log' append='on'/><target type='isa-serial' port='0'/></serial>
+    <console type='pty' tty='/dev/pts/7'><source path='/dev/pts/7'/><target type='serial' port='0'/></console>
+    <channel type='unix'><source mode='bind' path='/var/lib/libvirt/qemu/channel/target/domain-7-web-1/org.qemu.guest_agent.0'/>
+      <target type='virtio' name='org.qemu.guest_agent.0' state='connected'/></channel>
   </devices>
 </domain>`;
   const f = parseDomainXml(dumped);
@@ -93,6 +114,18 @@ test('facts read back from XML as libvirt returns it (KiB, generated MAC)', () =
     { name: 'br0', mac: '52:54:00:00:00:02', interfaceType: 'bridge' },
   ]);
   assert.equal(f.metadata?.filesDir, '/state/web-1.abcd');
+  assert.deepEqual(f.console, { pty: '/dev/pts/7', logFile: '/state/web-1.abcd/console.log' });
+  assert.equal(f.guestAgent, true);
+  assert.deepEqual(f.disks[0], { target: 'vda', device: 'disk', path: spec.overlayPath, format: 'qcow2', backingPath: '/images/base.raw' });
+  assert.equal(f.disks[1].device, 'cdrom');
+});
+
+test('a VM from before consoles were ptys still has its log file', () => {
+  const f = parseDomainXml(`<domain type='qemu'><name>old</name><uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</uuid>
+    <memory unit='KiB'>8388608</memory><vcpu>2</vcpu><devices>
+    <serial type='file'><source path='/state/old/console.log'/><target port='0'/></serial></devices></domain>`);
+  assert.deepEqual(f.console, { logFile: '/state/old/console.log' });
+  assert.equal(f.guestAgent, false);
 });
 
 test('a domain that is not ours has no metadata', () => {

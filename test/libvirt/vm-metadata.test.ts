@@ -52,3 +52,16 @@ test('an element of ours missing its required parts is rejected, not half-read',
   assert.ok(found);
   assert.equal(parseMetadata(found!), undefined);
 });
+
+test('default user and cloud-init summary round-trip; never the user-data itself', async () => {
+  const { metadataElement, parseMetadata } = await import('../../src/plugins/libvirt/vm/vmMetadata.js');
+  const { toXml, parseXml } = await import('../../src/plugins/libvirt/xml/index.js');
+  const m = {
+    image: 'debian:12', imageDigest: 'sha256:1', created: '2026-11-30T14:00:00.000Z', ephemeral: false, filesDir: '/s/x', labels: {},
+    defaultUser: 'debian',
+    cloudInit: { userDataKind: 'cloud-config' as const, userDataBytes: 321, sshAuthorizedKeys: 1, metaData: false, networkConfig: true },
+  };
+  const xml = toXml(metadataElement(m));
+  assert.ok(!xml.includes('ssh-ed25519'));
+  assert.deepEqual(parseMetadata(parseXml(xml)), { ...m, compose: undefined, startedAt: undefined });
+});

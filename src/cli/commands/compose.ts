@@ -2,6 +2,7 @@
 // contents of its cloud_init *_file files and the variables for ${VAR} interpolation (the daemon reads
 // no path of the user's).
 import fs from 'node:fs';
+import { injectedKeys } from '../sshKeyOption.js';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { action, type Cli } from '../runtime.js';
@@ -130,11 +131,13 @@ export function registerComposeCommands(program: Command): void {
     .option('-d, --detach', 'accepted for docker habits; VMs always run in the background')
     .option('--force-recreate', 'recreate VMs even when their definition did not change')
     .option('-t, --timeout <seconds>', 'wait this long for each dependency\'s condition (default 300)', positiveInt('--timeout'))
+    .option('--no-ssh-key', 'do not give the VMs your SSH public key')
     .action(action(async (cli, opts, services: string[]) => {
       const input = await loadCompose(cli, { ...cli.globals, ...opts });
+      const sshAuthorizedKeys = await injectedKeys(cli, opts);
       const res = await cli.daemon().unary<{ project: string; services: ComposeServiceStatus[] }>('ComposeUp', {
         projectName: input.projectName, content: input.content, files: input.files, services,
-        forceRecreate: Boolean(opts.forceRecreate), env: input.env, timeoutSeconds: opts.timeout ?? 0,
+        forceRecreate: Boolean(opts.forceRecreate), env: input.env, timeoutSeconds: opts.timeout ?? 0, sshAuthorizedKeys,
       });
       cli.result(res, (r) => `Project ${r.project}\n${servicesTable(r.services, true)}`);
     })), ['{cmd}', '{cmd} web', '{cmd} --env-file prod.env --force-recreate']);

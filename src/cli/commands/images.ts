@@ -12,6 +12,8 @@ import { ServerError, UsageError } from '../errors.js';
 import { fileSink, layoutSink, receiveExport } from '../exportStream.js';
 import { registerArchiveCommands } from './archive.js';
 import { eachTarget } from '../batch.js';
+import { inspectCommand } from './inspect.js';
+import { localImportSource } from '../importSource.js';
 import type {
   ExportImageResponse, ImageInfo, ImportImageResponse, PullImageResponse, PushImageResponse, ValidationIssue,
 } from '../messages.js';
@@ -51,8 +53,9 @@ function push(cmd: Command): Command {
 }
 
 function importCmd(cmd: Command): Command {
-  cmd.description('Import a VMFile and its disk as a local image')
-    .argument('<vmfile>', 'path of the VMFile (YAML); its spec.disk.path is relative to it')
+  cmd.description('Import a VMFile and its disk, or a bare disk (a VMFile is made for it), as a local image')
+    .argument('<vmfile>', 'path of the VMFile (YAML; its spec.disk.path is relative to it), or of a qcow2/raw disk')
+    .option('--vmfile-out <file>', 'with a bare disk: also save the VMFile made for it, to edit and import again')
     .option('-t, --tag <reference>', 'store under this reference (default <metadata.name>:latest)')
     .option('--on-daemon', 'the daemon reads the VMFile and disk from its own filesystem (no upload; only under its paths.import)')
     .option('--allow-outside-paths', 'with --on-daemon: allow spec.disk.path outside the VMFile\'s directory')
@@ -61,7 +64,10 @@ function importCmd(cmd: Command): Command {
     .option('-q, --quiet', 'no progress output')
     .action(action(async (cli, opts, file: string) => {
       let res: ImportImageResponse;
-      if (opts.onDaemon) {
+      const made = await localImportSource(cli, file, opts);
+      if (made) {
+        res = await streamImport(cli, made, { reference: opts.tag, verify: opts.verify, quiet: opts.quiet });
+      } else if (opts.onDaemon) {
         res = await imageOperation<ImportImageResponse>(cli, 'ImportImageFile',
           { vmfilePath: path.resolve(file), reference: opts.tag ?? '', allowOutsidePaths: Boolean(opts.allowOutsidePaths) },
           'import', { quiet: opts.quiet });
@@ -235,7 +241,7 @@ export function registerImageCommands(program: Command): void {
   list(program.command('images'));
   remove(program.command('rmi'));
   tag(program.command('tag'));
-  inspect(program.command('inspect'));
+  inspectCommand(program.command('inspect'));
   validate(program.command('validate'));
   gc(program.command('gc'));
 

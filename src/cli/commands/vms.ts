@@ -6,6 +6,7 @@ import { formatLabels, humanMiB, relativeTime, shortId, table } from '../format.
 import { parsePairs, readText } from '../files.js';
 import { eachTarget } from '../batch.js';
 import type { VMInfo, VMProcessInfo } from '../messages.js';
+import { injectedKeys } from '../sshKeyOption.js';
 
 const WAIT_IP_DEFAULT_TIMEOUT = 300;
 
@@ -25,6 +26,7 @@ function run(cmd: Command): Command {
     .option('--wait-ip', 'return once the VM has an IP address')
     .option('--disk-size <GiB>', 'grow the VM\'s disk to this size', positiveInt('--disk-size'))
     .option('--timeout <seconds>', `give up after this long (default with --wait-ip: ${WAIT_IP_DEFAULT_TIMEOUT})`, positiveInt('--timeout'))
+    .option('--no-ssh-key', 'do not give the VM your SSH public key (by default ~/.ssh/id_ed25519.pub, id_ecdsa.pub, id_rsa.pub or one vmr creates)')
     .action(action(async (cli, opts, image: string) => {
       const readOpt = async (file: string | undefined, what: string) => (file ? readText(file, what) : '');
       const request = {
@@ -44,6 +46,7 @@ function run(cmd: Command): Command {
           labels: parsePairs(opts.label, '--label'),
           waitForIp: Boolean(opts.waitIp),
           diskSizeGb: opts.diskSize ?? 0,
+          sshAuthorizedKeys: await injectedKeys(cli, opts),
         },
       };
       const timeoutSeconds = opts.timeout ?? (opts.waitIp ? WAIT_IP_DEFAULT_TIMEOUT : undefined);

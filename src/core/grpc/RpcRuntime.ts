@@ -33,6 +33,11 @@ export type UnaryHandler<Req, Res> = (req: Req, ctx: RpcCallContext) => Promise<
 /** Emits events (progress …) with `emit`; returns the final event. */
 export type StreamHandler<Req, Ev> = (req: Req, ctx: RpcCallContext, emit: (ev: Ev) => Promise<void>) => Promise<Ev | undefined>;
 export type ClientStreamHandler<Req, Res> = (messages: AsyncIterable<Req>, ctx: RpcCallContext) => Promise<Res>;
+/** Reads the client's messages and emits its own until either side is done. */
+export type BidiStreamHandler<Req, Ev> = (messages: AsyncIterable<Req>, ctx: RpcCallContext, emit: (ev: Ev) => Promise<void>) => Promise<void>;
+
+/** Streams a client ends by cancelling (following a log, an attached console): that is routine, not a failure. */
+const ENDED_BY_CANCEL = new Set(['Events', 'VMLogs', 'AttachVMConsole']);
 
 @injectable()
 export class RpcRuntime {
@@ -94,7 +99,7 @@ export class RpcRuntime {
       // ctx.log already carries rpc and requestId; without a ctx (it failed to build) name them here.
       const log = ctx?.log ?? this.log.child({ rpc: method, requestId: call.metadata.get('x-request-id')[0] ?? '' });
       // Cancelling is how a client ends an Events stream: not worth a warning.
-      const routine = outcome.code === grpc.status.OK || (outcome.code === grpc.status.CANCELLED && method === 'Events');
+      const routine = outcome.code === grpc.status.OK || (outcome.code === grpc.status.CANCELLED && ENDED_BY_CANCEL.has(method));
       if (routine) log.debug(line, outcome.code === grpc.status.OK ? 'rpc done' : 'rpc ended by the client');
       else if (SERVER_FAULTS.has(outcome.code)) log.error(line, 'rpc failed');
       else log.warn(line, 'rpc failed');
@@ -181,6 +186,27 @@ export class RpcRuntime {
         // server stream never sends one and the client waits forever (checked with grpc-js 1.14.7).
         fail: (st) => call.emit('error', st),
         req: call.request,
+      });
+    };
+  }
+
+  bidiStream<Req, Ev>(method: string, h: BidiStreamHandler<Req, Ev>): grpc.handleBidiStreamingCall<Req, Ev> {
+    return (call) => {
+      let signal: AbortSignal | undefined;
+      const emit = async (ev: Ev) => {
+        if (call.cancelled || call.destroyed) return;
+        if (!call.write(ev)) await once(call, 'drain', { signal });
+      };
+      this.serve(call, method, {
+        run: (ctx) => {
+          signal = ctx.signal;
+          return h(call as AsyncIterable<Req>, ctx, emit);
+        },
+        reply: () => {
+          call.end();
+        },
+        fail: (st) => call.emit('error', st),
+        req: {},
       });
     };
   }

@@ -7,6 +7,7 @@ import { PLUGGABLE_PORTS } from '../plugins/refs.js';
 import type { PluginHost } from '../plugins/PluginHost.js';
 import type { PortRef } from '../plugins/refs.js';
 import { TOKENS } from '../tokens.js';
+import { hostToolsHealth } from './hostTools.js';
 
 const NAMES: Record<string, string> = {
   'vmregistry.hypervisor.v1': 'hypervisor',
@@ -32,6 +33,7 @@ export class HealthService {
 
   async check(ctx: CallContext, probeTimeoutMs = 5000): Promise<HealthReport> {
     const started = Date.now();
+    const host = hostToolsHealth();
     const components = await Promise.all(PLUGGABLE_PORTS.map(async ({ ref }) => {
       const name = NAMES[ref.id] ?? ref.title;
       const impl = this.plugins.maybe(ref as PortRef<HealthProbe>);
@@ -60,7 +62,11 @@ export class HealthService {
       status: 'SERVING',
       version: this.version,
       context: ctx.context.name,
-      components: [{ name: 'daemon', plugin: 'core', status: 'SERVING', message: `vmregistryd ${this.version}`, latencyMs: Date.now() - started }, ...components],
+      components: [
+        { name: 'daemon', plugin: 'core', status: 'SERVING', message: `vmregistryd ${this.version}`, latencyMs: Date.now() - started },
+        { ...(await host), plugin: 'core' },
+        ...components,
+      ],
     };
   }
 }

@@ -11,6 +11,9 @@ import {
   ARCHITECTURES, DISK_FORMATS, FIRMWARES, KEYS, LIMITS, NAME_RE, VMFILE_API_VERSION, VMFILE_KIND, emptyVMFile,
 } from './vmfileSchema.js';
 
+
+/** A POSIX-portable login name, as useradd accepts by default. */
+const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
 export const MAX_VMFILE_BYTES = YAML_LIMITS.maxBytes;
 const GIB = 1024 ** 3;
 
@@ -234,6 +237,13 @@ export function checkVMFile(vf: VMFile, lineOf: LineOf = () => undefined, c = ne
   const os = vf.spec?.os ?? { architecture: '', firmware: '' };
   if (!os.architecture) os.architecture = 'x86_64';
   else if (!ARCHITECTURES.includes(os.architecture)) c.error(['spec', 'os', 'architecture'], `unknown architecture "${os.architecture}"; use one of ${ARCHITECTURES.join(', ')}`);
+  if (os.defaultUser !== undefined && os.defaultUser !== '') {
+    if (typeof os.defaultUser !== 'string' || !USER_RE.test(os.defaultUser)) {
+      c.error(['spec', 'os', 'default_user'], 'must be a login name: lowercase letters, digits, "_" and "-", starting with a letter or "_", at most 32 characters');
+    }
+  } else {
+    delete os.defaultUser;
+  }
   if (!os.firmware) os.firmware = 'bios';
   else if (!FIRMWARES.includes(os.firmware)) c.error(['spec', 'os', 'firmware'], `unknown firmware "${os.firmware}"; use bios or uefi`);
   return { errors: c.errors, warnings: c.warnings };

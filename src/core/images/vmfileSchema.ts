@@ -24,7 +24,7 @@ export const KEYS: Record<string, Record<string, string>> = {
   spec: { disk: 'disk', resources: 'resources', os: 'os' },
   'spec.disk': { path: 'path', format: 'format' },
   'spec.resources': { memory_mb: 'memoryMb', vcpu_count: 'vcpuCount', disk_size_gb: 'diskSizeGb' },
-  'spec.os': { architecture: 'architecture', firmware: 'firmware' },
+  'spec.os': { architecture: 'architecture', firmware: 'firmware', default_user: 'defaultUser' },
 };
 
 export function emptyVMFile(): VMFile {

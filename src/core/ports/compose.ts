@@ -33,7 +33,7 @@ export interface ComposeSource {
 /** Port `vmregistry.compose.v1`. */
 export interface ComposeRunner extends HealthProbe {
   validate(src: ComposeSource, ctx: CallContext): Promise<{ valid: boolean; errors: Issue[]; warnings: Issue[]; services: string[]; project: string }>;
-  up(src: ComposeSource, opts: { services: string[]; forceRecreate: boolean; timeoutSeconds: number }, ctx: CallContext): Promise<{ project: string; services: ComposeServiceStatus[] }>;
+  up(src: ComposeSource, opts: { services: string[]; forceRecreate: boolean; timeoutSeconds: number; sshAuthorizedKeys?: string[] }, ctx: CallContext): Promise<{ project: string; services: ComposeServiceStatus[] }>;
   down(project: string, opts: { removeNetworks: boolean }, ctx: CallContext): Promise<{ project: string; services: ComposeServiceStatus[]; removedNetworks: string[] }>;
   ps(project: string, ctx: CallContext): Promise<{ project: string; services: ComposeServiceStatus[] }>;
   restart(project: string, opts: { services: string[] }, ctx: CallContext): Promise<{ project: string; services: ComposeServiceStatus[] }>;

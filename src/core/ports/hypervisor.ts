@@ -7,6 +7,16 @@ export interface CloudInit {
   networkConfig?: string;
 }
 
+/** What a VM's cloud-init seed holds, recorded at run; never the user-data itself (it may hold secrets). */
+export interface CloudInitSummary {
+  userDataKind: 'cloud-config' | 'script' | 'multipart' | 'other' | 'none';
+  userDataBytes: number;
+  /** SSH public keys merged in for the default user. */
+  sshAuthorizedKeys: number;
+  metaData: boolean;
+  networkConfig: boolean;
+}
+
 /** Which compose project/service a VM belongs to; stored in the domain's metadata. */
 export interface ComposeLabel {
   project: string;
@@ -45,6 +55,10 @@ export interface RunVMSpec {
   waitForIp: boolean;
   /** Start after define (false: define only). */
   start: boolean;
+  /** User `vmr ssh` logs in as; recorded in the VM's metadata. */
+  defaultUser?: string;
+  /** Recorded in the VM's metadata for inspect. */
+  cloudInitSummary?: CloudInitSummary;
 }
 
 export type VMStatus = 'running' | 'stopped' | 'paused' | 'shutting-down' | 'crashed' | 'suspended' | 'unknown';
@@ -74,6 +88,37 @@ export interface VMRecord {
   labels: Record<string, string>;
   compose?: ComposeLabel;
   networks: VMNetwork[];
+  /** Recorded at run (absent for VMs created before it was). */
+  defaultUser?: string;
+  cloudInit?: CloudInitSummary;
+  /** Detail a hypervisor may add for `get` (inspect). */
+  disks?: VMDisk[];
+  libvirtUri?: string;
+  domainType?: string;
+  /** Host file the serial console is logged to. */
+  consoleLog?: string;
+}
+
+export interface VMDisk {
+  target: string;
+  device: string;
+  path: string;
+  format: string;
+  backingPath?: string;
+}
+
+export interface LogOptions {
+  /** Keep reading new output until the signal fires or the VM stops. */
+  follow: boolean;
+  /** Start with only the last N lines (0: all). */
+  tailLines: number;
+}
+
+/** An attached interactive console: output as it comes, input written to the guest. */
+export interface ConsoleSession {
+  output: AsyncIterable<Buffer>;
+  write(data: Buffer): void;
+  close(): void;
 }
 
 export interface StopOptions {
@@ -104,6 +149,10 @@ export interface Hypervisor extends HealthProbe {
   /** By name or id; NOT_FOUND when the daemon does not own such a VM. */
   get(vm: string, ctx: CallContext): Promise<VMRecord>;
   list(ctx: CallContext): Promise<VMRecord[]>;
+  /** Optional: the serial console log, then (follow) new output until the signal fires or the VM stops. */
+  logs?(vm: string, opts: LogOptions, ctx: CallContext): AsyncIterable<Buffer>;
+  /** Optional: attach to the serial console (FAILED_PRECONDITION when the VM is not running). */
+  console?(vm: string, ctx: CallContext): Promise<ConsoleSession>;
   /** Resolves once the VM has an IP address (or rejects on signal). */
   waitForIp?(vm: string, ctx: CallContext): Promise<string[]>;
   /**

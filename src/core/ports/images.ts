@@ -16,7 +16,7 @@ export interface VMFile {
   spec: {
     disk: { path: string; format: 'qcow2' | 'raw' | string };
     resources: { memoryMb: number; vcpuCount: number; diskSizeGb: number };
-    os: { architecture: string; firmware: 'bios' | 'uefi' | string };
+    os: { architecture: string; firmware: 'bios' | 'uefi' | string; defaultUser?: string };
   };
 }
 

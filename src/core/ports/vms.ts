@@ -14,6 +14,8 @@ export interface RunRequest {
   labels: Record<string, string>;
   compose?: ComposeLabel;
   waitForIp: boolean;
+  /** SSH public keys for the image's default user, merged into the user-data (never logged). */
+  sshAuthorizedKeys?: string[];
 }
 
 /**

@@ -12,6 +12,7 @@ import type { PluginHost } from '../plugins/PluginHost.js';
 import { TOKENS } from '../tokens.js';
 import { parseReference } from '../images/reference.js';
 import { checkVmName } from '../names.js';
+import { checkSshKeys, defaultUserFor, withSshKeys } from './cloudInitKeys.js';
 
 @injectable()
 export class VmActions implements VmService {
@@ -23,8 +24,11 @@ export class VmActions implements VmService {
     checkVmName(name);
     if (req.memoryMb && (req.memoryMb < 64 || req.memoryMb > 1024 * 1024)) throw new InvalidArgumentError('memory_mb must be between 64 and 1048576', { field: 'options.memory_mb' });
     if (req.vcpuCount && req.vcpuCount > 256) throw new InvalidArgumentError('vcpu_count must be at most 256', { field: 'options.vcpu_count' });
+    const keys = checkSshKeys(req.sshAuthorizedKeys);
     const hypervisor = this.plugins.get(hypervisorPort);
     const image = await this.resolveImage(req.image, ctx);
+    const defaultUser = defaultUserFor(image.config.vmfile, image.reference);
+    const seed = withSshKeys(req.cloudInit, keys, { rootLogin: defaultUser === 'root' });
     const baseDiskPath = await this.plugins.get(imagesPort).baseDisk(image.digest, ctx);
     const res = image.config.vmfile.spec.resources;
     const disk = image.config.disks[0];
@@ -42,7 +46,9 @@ export class VmActions implements VmService {
       vcpuCount: req.vcpuCount || res.vcpuCount || 1,
       diskSizeGb: req.diskSizeGb || res.diskSizeGb || 0,
       ephemeral: req.ephemeral,
-      cloudInit: req.cloudInit,
+      cloudInit: seed.cloudInit,
+      defaultUser,
+      cloudInitSummary: seed.summary,
       networkName: req.networkName,
       activateNetwork: req.activateNetwork,
       labels: req.labels,

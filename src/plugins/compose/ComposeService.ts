@@ -57,7 +57,7 @@ export class ComposeService implements ComposeRunner {
     return { valid: r.errors.length === 0, errors: r.errors, warnings: r.warnings, services: r.services, project: r.projectName };
   }
 
-  async up(src: ComposeSource, opts: { services: string[]; forceRecreate: boolean; timeoutSeconds: number }, ctx: CallContext) {
+  async up(src: ComposeSource, opts: { services: string[]; forceRecreate: boolean; timeoutSeconds: number; sshAuthorizedKeys?: string[] }, ctx: CallContext) {
     const loaded = await loadProject(src, this.d.images);
     if (!loaded.project) throw invalid(loaded.errors);
     const p = loaded.project;
@@ -122,7 +122,7 @@ export class ComposeService implements ComposeRunner {
         }
         // After a failure nothing new starts: the error then describes the whole state.
         if (failedEarly) throw new Skipped('');
-        return this.converge(p.name, s, byVm, opts.forceRecreate, limiter, ctx, log).catch((e) => {
+        return this.converge(p.name, s, byVm, opts.forceRecreate, limiter, ctx, log, opts.sshAuthorizedKeys).catch((e) => {
           failedEarly = true;
           throw e;
         });
@@ -280,6 +280,7 @@ export class ComposeService implements ComposeRunner {
 
   private async converge(
     project: string, s: ResolvedService, byVm: Map<string, VMRecord>, force: boolean, limiter: Limiter, ctx: CallContext, log: Logger,
+    sshAuthorizedKeys?: string[],
   ): Promise<Status[]> {
     const external = s.networkName && !s.networkName.startsWith(`${project}-`);
     const results = await Promise.allSettled(s.vmNames.map((vmName, i) => limiter.run(async (): Promise<Status> => {
@@ -291,6 +292,7 @@ export class ComposeService implements ComposeRunner {
         labels: { ...s.labels, [LABEL.project]: project, [LABEL.service]: s.name, [LABEL.dependsOn]: encodeDeps(s.dependsOn) },
         compose: { project, service: s.name, index: i + 1, hash: s.hash },
         waitForIp: false,
+        ...(sshAuthorizedKeys?.length ? { sshAuthorizedKeys } : {}),
       }, ctx);
       if (!cur) return status(await run(), '', 'created');
       if (force || cur.compose?.hash !== s.hash) {

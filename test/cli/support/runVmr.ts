@@ -1,9 +1,22 @@
 // Runs the compiled CLI as a child process, the way users run it, and collects what it printed.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../../support/services.js';
 
 export const vmrBin = path.join(repoRoot, 'dist/src/bin/vmr.js');
+
+// The CLI reads and creates SSH keys under HOME (vmr run gives the VM one): never the real user's.
+let home: string | undefined;
+export function testHome(): string {
+  if (!home) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vmr-home-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    home = dir;
+  }
+  return home;
+}
 
 export interface VmrResult {
   code: number | null;
@@ -26,7 +39,7 @@ export interface VmrOptions {
 
 export function vmr(args: string[], opts: VmrOptions = {}): Promise<VmrResult> {
   return new Promise((resolve, reject) => {
-    const env = { ...process.env, VMR_HOST: undefined, NO_COLOR: '1', ...opts.env };
+    const env = { ...process.env, VMR_HOST: undefined, NO_COLOR: '1', HOME: testHome(), XDG_CONFIG_HOME: undefined, ...opts.env };
     const child = spawn(process.execPath, [vmrBin, ...args], {
       cwd: opts.cwd ?? repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'],
       ...(opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.uid }),

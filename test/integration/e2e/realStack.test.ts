@@ -83,8 +83,9 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
 /** Paths libvirt really uses for the domain: the serial console file and the disk sources. */
 async function domainFiles(name: string): Promise<{ console: string; disks: string[] }> {
   const xml = await virsh('dumpxml', name);
-  const serial = /<serial type=['"]file['"]>\s*<source path=['"]([^'"]+)['"]/.exec(xml);
-  assert.ok(serial, `the domain XML of ${name} has a file-backed serial console`);
+  // The console is a pty whose output libvirt also appends to a log file.
+  const serial = /<serial type=['"]pty['"]>[\s\S]*?<log file=['"]([^'"]+)['"]/.exec(xml);
+  assert.ok(serial, `the domain XML of ${name} has a serial console logged to a file`);
   const disks = [...xml.matchAll(/<disk[^>]*>[\s\S]*?<source file=['"]([^'"]+)['"]/g)].map((m) => m[1]!);
   return { console: serial[1]!, disks };
 }

@@ -22,6 +22,7 @@ export function actionHandlers(rt: RpcRuntime, plugins: PluginHost, vms: VmActio
           : undefined,
         networkName: o.networkName ? networkName(o.networkName, 'options.network_name') : '', activateNetwork: Boolean(o.activateNetwork), labels: { ...(o.labels ?? {}) },
         waitForIp: Boolean(o.waitForIp),
+        sshAuthorizedKeys: o.sshAuthorizedKeys ?? [],
       }, ctx);
       const ips = vm.networks.flatMap((n) => n.ipAddresses);
       return { vmId: vm.id, name: vm.name, status: vm.status, ipAddresses: ips,

@@ -5,6 +5,7 @@ import type { HostPaths } from '../../hostfs/HostPaths.js';
 import type { PluginHost } from '../../plugins/PluginHost.js';
 import { composePort } from '../../plugins/refs.js';
 import type { RpcRuntime } from '../RpcRuntime.js';
+import { checkSshKeys } from '../../vms/cloudInitKeys.js';
 import { issueToWire, required, type Wire } from './mappers.js';
 
 const svc = (s: ComposeServiceStatus): Wire => ({ ...s });
@@ -24,7 +25,7 @@ export function composeHandlers(rt: RpcRuntime, plugins: PluginHost, hostPaths?:
   const compose = () => plugins.get(composePort);
   return {
     ComposeUp: rt.unary<Wire, Wire>('ComposeUp', async (req, ctx) => {
-      const r = await compose().up(source(req, hostPaths), { services: req.services ?? [], forceRecreate: Boolean(req.forceRecreate), timeoutSeconds: req.timeoutSeconds || 300 }, ctx);
+      const r = await compose().up(source(req, hostPaths), { services: req.services ?? [], forceRecreate: Boolean(req.forceRecreate), timeoutSeconds: req.timeoutSeconds || 300, sshAuthorizedKeys: checkSshKeys(req.sshAuthorizedKeys, 'ssh_authorized_keys') }, ctx);
       return { project: r.project, services: r.services.map(svc) };
     }),
     ComposeDown: rt.unary<Wire, Wire>('ComposeDown', async (req, ctx) => {

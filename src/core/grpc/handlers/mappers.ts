@@ -50,7 +50,10 @@ export function vmfileFromWire(w: Wire | undefined | null): VMFile {
         vcpuCount: v.spec?.resources?.vcpuCount ?? 0,
         diskSizeGb: v.spec?.resources?.diskSizeGb ?? 0,
       },
-      os: { architecture: v.spec?.os?.architecture ?? '', firmware: v.spec?.os?.firmware ?? '' },
+      os: {
+        architecture: v.spec?.os?.architecture ?? '', firmware: v.spec?.os?.firmware ?? '',
+        ...(v.spec?.os?.defaultUser ? { defaultUser: v.spec.os.defaultUser } : {}),
+      },
     },
   };
 }

@@ -18,7 +18,7 @@ import {
 import type { CallContext, ComponentHealth, ContextInfo, Logger } from '../../../core/ports/common.js';
 import { MAX_STOP_TIMEOUT_SECONDS, type Issue } from '../../../plugin-api/index.js';
 import { uriPolicyViolation, type UriPolicy } from '../uriPolicy.js';
-import type { Hypervisor, HypervisorEvent, RunVMSpec, StopOptions, VMRecord, VMStatus } from '../../../core/ports/hypervisor.js';
+import type { ConsoleSession, Hypervisor, HypervisorEvent, LogOptions, RunVMSpec, StopOptions, VMRecord, VMStatus } from '../../../core/ports/hypervisor.js';
 import {
   DomainEventId,
   DomainEventType,
@@ -39,6 +39,8 @@ import { buildDomainXml, libvirtArch, parseDomainXml, type DomainFacts, type Dom
 import { chooseDomainType, type DomainTypeSetting } from './domainType.js';
 import { KeyedMutex } from './keyedMutex.js';
 import { leasesByMac } from './leases.js';
+import { addressesByMac, agentAddressesByMac } from './addresses.js';
+import { openPtyConsole, readConsoleLog } from './console.js';
 import { isUuid } from './names.js';
 import { seedFiles, writeSeedIso } from './cloudInitSeed.js';
 import { validateRunSpec } from './validateSpec.js';
@@ -186,6 +188,34 @@ export class LibvirtHypervisor implements Hypervisor {
     return this.record(c, await this.find(c, vm, ctx), ctx);
   }
 
+  /** Where the VM lives (inspect): on every record, so records from any call compare equal. */
+  private async withPlace(c: Conn, rec: VMRecord): Promise<VMRecord> {
+    return { ...rec, libvirtUri: c.uri, domainType: await this.domainType(c).catch(() => undefined) };
+  }
+
+  async *logs(vm: string, opts: LogOptions, ctx: CallContext): AsyncIterable<Buffer> {
+    const c = this.conn(ctx);
+    const f = await this.find(c, vm, ctx);
+    const file = f.facts.console.logFile;
+    if (!file) throw new FailedPreconditionError(`VM "${f.facts.name}" has no console log`);
+    yield* readConsoleLog(file, opts, () => this.isActive(c, f.dom, { ...ctx, signal: AbortSignal.timeout(10_000) }), ctx.signal);
+  }
+
+  async console(vm: string, ctx: CallContext): Promise<ConsoleSession> {
+    const c = this.conn(ctx);
+    const f = await this.find(c, vm, ctx);
+    if (!(await this.isActive(c, f.dom, ctx))) {
+      throw new FailedPreconditionError(`VM "${f.facts.name}" is not running; start it first ("vmr start ${f.facts.name}")`, { field: 'vm' });
+    }
+    if (parseLibvirtUri(c.uri).transport !== 'unix') {
+      throw new FailedPreconditionError(`the console of a VM on ${c.uri} is on that host; attach with "virsh -c ${c.uri} console ${f.facts.name}"`);
+    }
+    if (!f.facts.console.pty) {
+      throw new FailedPreconditionError(`VM "${f.facts.name}" logs its console to a file only (created before consoles were ptys); use "vmr logs"`);
+    }
+    return openPtyConsole(f.facts.console.pty, f.facts.name);
+  }
+
   async list(ctx: CallContext): Promise<VMRecord[]> {
     const c = this.conn(ctx);
     const opt = { signal: ctx.signal };
@@ -208,8 +238,12 @@ export class LibvirtHypervisor implements Hypervisor {
     await this.finishSweep(c, sweep, ours.map((o) => o.f.meta.filesDir));
     const active = ours.filter((o) => o.state !== DomainState.SHUTOFF);
     const leases = await leasesByMac(c.client, active.flatMap((o) => o.f.facts.interfaces.map((i) => i.name)), ctx.signal);
+    const agents = new Map(await Promise.all(active.filter((o) => o.f.facts.guestAgent)
+      .map(async (o) => [o.f.dom.uuid, await agentAddressesByMac(c.client, o.f.dom, ctx.signal)] as const)));
+    const place = await this.withPlace(c, {} as VMRecord);
     return ours
-      .map((o) => toRecord(o.f, o.state, leases))
+      .map((o) => ({ ...toRecord(o.f, o.state, new Map([...leases, ...(agents.get(o.f.dom.uuid) ?? [])])),
+        libvirtUri: place.libvirtUri, domainType: place.domainType }))
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
@@ -273,6 +307,8 @@ export class LibvirtHypervisor implements Hypervisor {
         filesDir: paths.dir,
         labels: { ...spec.labels },
         compose: spec.compose,
+        defaultUser: spec.defaultUser,
+        cloudInit: spec.cloudInitSummary,
       };
       const xml = (m: VmMetadata) => buildDomainXml({
         name: spec.name,
@@ -445,11 +481,10 @@ export class LibvirtHypervisor implements Hypervisor {
       throw new NotImplementedError(`libvirt's test driver (${c.uri}) hands out no DHCP leases; cannot wait for an IP`);
     }
     const macs = f.facts.interfaces.map((i) => i.mac);
-    const networks = f.facts.interfaces.map((i) => i.name);
     for (;;) {
       throwIfAborted(ctx.signal);
       try {
-        const leases = await leasesByMac(c.client, networks, ctx.signal);
+        const leases = await addressesByMac(c.client, f.dom, f.facts, ctx.signal);
         const ips = macs.flatMap((m) => leases.get(m) ?? []);
         if (ips.length) return ips;
         if (!(await this.isActive(c, f.dom, ctx))) {
@@ -511,8 +546,8 @@ export class LibvirtHypervisor implements Hypervisor {
     }
     const leases = state === DomainState.SHUTOFF
       ? new Map<string, string[]>()
-      : await leasesByMac(c.client, fresh.facts.interfaces.map((i) => i.name), ctx.signal);
-    return toRecord(fresh, state, leases);
+      : await addressesByMac(c.client, fresh.dom, fresh.facts, ctx.signal);
+    return this.withPlace(c, toRecord(fresh, state, leases));
   }
 
   private async isActive(c: Conn, dom: DomainRef, ctx: CallContext): Promise<boolean> {
@@ -690,6 +725,10 @@ function toRecord(f: Found, state: number, leases: Map<string, string[]>): VMRec
     ephemeral: f.meta.ephemeral,
     labels: f.meta.labels,
     compose: f.meta.compose,
+    defaultUser: f.meta.defaultUser,
+    cloudInit: f.meta.cloudInit,
+    disks: f.facts.disks,
+    consoleLog: f.facts.console.logFile,
     networks: f.facts.interfaces.map((i) => ({ ...i, ipAddresses: active ? (leases.get(i.mac) ?? []) : [] })),
   };
 }

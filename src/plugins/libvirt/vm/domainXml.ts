@@ -1,7 +1,8 @@
 // Domain XML for a vmregistry VM, and the facts we read back from a domain's XML.
-import type { VMNetwork } from '../../../core/ports/hypervisor.js';
+import type { VMDisk, VMNetwork } from '../../../core/ports/hypervisor.js';
 import { attr, child, children, el, find, parseXml, text, toXml } from '../xml/index.js';
 import { findMetadata, metadataElement, parseMetadata, type VmMetadata } from './vmMetadata.js';
+import { consoleFacts, cpuElement, guestDevices, serialConsole } from './guestDevices.js';
 
 export type DomainType = 'kvm' | 'qemu' | 'test';
 
@@ -36,6 +37,7 @@ export function buildDomainXml(s: DomainSpec): string {
     el('metadata', {}, metadataElement(s.metadata)),
     el('memory', { unit: 'MiB' }, String(s.memoryMb)),
     el('vcpu', {}, String(s.vcpuCount)),
+    cpuElement(s.type, s.arch),
     el(
       'os',
       s.firmware === 'uefi' ? { firmware: 'efi' } : {},
@@ -73,8 +75,8 @@ export function buildDomainXml(s: DomainSpec): string {
         el('source', { network: s.networkName }),
         el('model', { type: 'virtio' }),
       ),
-      // libvirt derives the <console> from the first serial port.
-      el('serial', { type: 'file' }, el('source', { path: s.consolePath }), el('target', { port: 0 })),
+      ...serialConsole(s.consolePath),
+      ...guestDevices(s.type),
     ),
   );
   return toXml(dom);
@@ -89,8 +91,13 @@ export interface DomainFacts {
   interfaces: Omit<VMNetwork, 'ipAddresses'>[];
   /** Files of the domain's disks (overlay, seed). */
   diskFiles: string[];
+  disks: VMDisk[];
   /** Undefined when the domain is not one of ours. */
   metadata?: VmMetadata;
+  /** The serial console: its pty (live XML of a running VM) and the file it is logged to. */
+  console: { pty?: string; logFile?: string };
+  /** True when the domain has the qemu-guest-agent channel. */
+  guestAgent: boolean;
 }
 
 export function parseDomainXml(xml: string): DomainFacts {
@@ -108,6 +115,13 @@ export function parseDomainXml(xml: string): DomainFacts {
   const diskFiles = children(find(root, 'devices'), 'disk')
     .map((d) => attr(child(d, 'source'), 'file'))
     .filter((f): f is string => !!f);
+  const disks = children(find(root, 'devices'), 'disk').map((d) => ({
+    target: attr(child(d, 'target'), 'dev') ?? '',
+    device: attr(d, 'device') ?? 'disk',
+    path: attr(child(d, 'source'), 'file') ?? '',
+    format: attr(child(d, 'driver'), 'type') ?? '',
+    backingPath: attr(child(child(d, 'backingStore'), 'source'), 'file'),
+  }));
   const found = findMetadata(find(root, 'metadata'));
   return {
     name: text(find(root, 'name')),
@@ -116,7 +130,9 @@ export function parseDomainXml(xml: string): DomainFacts {
     vcpuCount: Number(text(find(root, 'vcpu'))) || 0,
     interfaces,
     diskFiles,
+    disks,
     metadata: found ? parseMetadata(found) : undefined,
+    ...consoleFacts(find(root, 'devices')),
   };
 }
 

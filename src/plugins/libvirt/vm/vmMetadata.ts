@@ -4,7 +4,7 @@
 //
 // Only the root element carries the namespace: libvirt strips namespaces below the root when it
 // stores metadata set through virDomainSetMetadata, so children are unprefixed everywhere.
-import type { ComposeLabel } from '../../../core/ports/hypervisor.js';
+import type { CloudInitSummary, ComposeLabel } from '../../../core/ports/hypervisor.js';
 import { attr, children, el, text, toXml, type XmlElement } from '../xml/index.js';
 
 export const VM_XMLNS = 'https://vmregistry.io/xmlns/vm/v1';
@@ -23,6 +23,10 @@ export interface VmMetadata {
   filesDir: string;
   labels: Record<string, string>;
   compose?: ComposeLabel;
+  /** User `vmr ssh` logs in as. */
+  defaultUser?: string;
+  /** What the cloud-init seed held (never its contents). */
+  cloudInit?: CloudInitSummary;
 }
 
 function body(m: VmMetadata): XmlElement[] {
@@ -40,6 +44,16 @@ function body(m: VmMetadata): XmlElement[] {
           service: m.compose.service,
           index: m.compose.index,
           hash: m.compose.hash,
+        })
+      : undefined,
+    m.defaultUser ? el('user', { name: m.defaultUser }) : undefined,
+    m.cloudInit
+      ? el('cloudinit', {
+          'user-data-kind': m.cloudInit.userDataKind,
+          'user-data-bytes': m.cloudInit.userDataBytes,
+          'ssh-keys': m.cloudInit.sshAuthorizedKeys,
+          'meta-data': m.cloudInit.metaData,
+          'network-config': m.cloudInit.networkConfig,
         })
       : undefined,
   ].filter((e): e is XmlElement => e !== undefined);
@@ -91,6 +105,16 @@ export function parseMetadata(root: XmlElement): VmMetadata | undefined {
       }
     : undefined;
   const started = text(one('started'));
+  const ci = one('cloudinit');
+  const cloudInit: CloudInitSummary | undefined = ci
+    ? {
+        userDataKind: (attr(ci, 'user-data-kind') ?? 'other') as CloudInitSummary['userDataKind'],
+        userDataBytes: Number(attr(ci, 'user-data-bytes') ?? 0) || 0,
+        sshAuthorizedKeys: Number(attr(ci, 'ssh-keys') ?? 0) || 0,
+        metaData: attr(ci, 'meta-data') === 'true',
+        networkConfig: attr(ci, 'network-config') === 'true',
+      }
+    : undefined;
   return {
     image: attr(image, 'reference') ?? '',
     imageDigest: attr(image, 'digest') ?? '',
@@ -100,5 +124,7 @@ export function parseMetadata(root: XmlElement): VmMetadata | undefined {
     filesDir,
     labels,
     compose,
+    ...(attr(one('user'), 'name') ? { defaultUser: attr(one('user'), 'name') } : {}),
+    ...(cloudInit ? { cloudInit } : {}),
   };
 }
