@@ -110,7 +110,8 @@ export const MESSAGE_MAX = 2048;
  */
 export function boundMessage(message: string): string {
   const m = String(message).slice(0, 16 * MESSAGE_MAX)
-    .replace(/"([^"\n]{129,})("|$)/g, (_all, inner: string, end: string) => `"${truncate(inner, QUOTE_MAX)}${end}`)
+    // Quotes pair left to right, so a closing quote never starts a "quoted run" to the end of the message.
+    .replace(/"([^"\n]*)("|$)/g, (all, inner: string, end: string) => (inner.length > QUOTE_MAX ? `"${truncate(inner, QUOTE_MAX)}${end}` : all))
     // Input quoted without quotes (a path, a name after a colon) is cut the same way.
     .replace(/[^\s"]{129,}/g, (run) => truncate(run, QUOTE_MAX))
     .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);

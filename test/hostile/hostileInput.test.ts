@@ -77,6 +77,9 @@ describe('hostile input: one name rule, bounded errors, one YAML loader, compose
     const e = new InvalidArgumentError(`name "${'q'.repeat(5000)}" is bad\u0007`);
     assert.match(e.message, /^name "q{127}…" is bad\\u0007$/);
     assert.ok(boundMessage('w'.repeat(100_000)).length <= 2048);
+    // A short quoted value followed by long plain text: the closing quote does not open a run to the end.
+    const plain = `manifest "1" in reg:5000/vm/x: ${'the registry did not answer '.repeat(8)}(headersTimeoutMs) (2 attempts)`;
+    assert.equal(boundMessage(plain), plain);
     // A compose file with thousands of problems: the reply still arrives, its issues trailer cut short.
     const many = `${head}services:\n${Array.from({ length: 2000 }, (_, i) => `  s${i}: { image: "", bogus${'b'.repeat(200)}: 1 }`).join('\n')}\n`;
     await assert.rejects(td.client.call('ComposeUp', { content: many }), (err: ServiceError) => {

@@ -57,7 +57,7 @@ const rows: Row[] = [
   { name: 'manifest redirect loop', op: 'pull', when: manifestGet, respond: (res, _reg, req) => send(307, '', { location: req.url! })(res), code: 'UNAVAILABLE', message: /more than 5 redirects/ },
   { name: 'manifest 204', op: 'pull', when: manifestGet, respond: send(204), code: 'UNAVAILABLE', message: /HTTP 204 where 200 was expected/ },
   { name: 'manifest 201', op: 'pull', when: manifestGet, respond: send(201, 'created?'), code: 'UNAVAILABLE', message: /HTTP 201 where 200 was expected: created\?/ },
-  { name: '5xx with a long HTML body and control characters', op: 'pull', when: manifestGet, respond: send(500, `<html>\u0000\u001b[31mboom\r\n${'x'.repeat(20_000)}`), code: 'UNAVAILABLE', message: /failed with HTTP 500: <html> \[31mboom x+…; retry later$/ },
+  { name: '5xx with a long HTML body and control characters', op: 'pull', when: manifestGet, respond: send(500, `<html>\u0000\u001b[31mboom\r\n${'x'.repeat(20_000)}`), code: 'UNAVAILABLE', message: /failed with HTTP 500: <html> \[31mboom x+…;? retry later$/ },
   { name: '503 with errors: null', op: 'pull', when: manifestGet, respond: send(503, '{"errors":null}'), code: 'UNAVAILABLE', message: /HTTP 503/ },
   { name: '404 with malformed error entries', op: 'pull', when: manifestGet, respond: send(404, '{"errors":[null,5,{"code":7}]}'), code: 'NOT_FOUND', message: /not found/ },
   // Auth answers.
