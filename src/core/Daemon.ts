@@ -134,10 +134,11 @@ export class Daemon {
       } as UntypedServiceImplementation;
       const server = new GrpcServer(handlers, { maxMessageBytes: config.maxMessageBytes });
       if (config.metrics.enabled) ops.metricsServer = await MetricsServer.listen(config.metrics.listen, ops.metrics, log);
-      await server.listen(config.socket, config.socketGroup);
-      log.info({ socket: config.socket, dataDir: config.dataDir, version: VERSION, plugins: host.status() }, 'vmregistryd listening');
       // Not fatal: images can be listed and pushed without them; the RPCs that need one say so too.
       for (const t of await missingHostTools()) log.warn({ tool: t.tool, package: t.debianPackage }, missingToolLine(t));
+      await server.listen(config.socket, config.socketGroup);
+      // Last before returning: callers (and tests) take this line to mean the daemon is up and handles signals.
+      log.info({ socket: config.socket, dataDir: config.dataDir, version: VERSION, plugins: host.status() }, 'vmregistryd listening');
       return new Daemon(config, c, host, server, rt, state, log, ops);
     } catch (err) {
       ops?.unwatchHypervisor?.();
