@@ -67,8 +67,9 @@ async function main() {
     return r;
   };
   try {
-    const vmDir = path.join(work, 'vm');
-    await mkdir(vmDir);
+    // Under the daemon's default paths.import (<dataDir>/import): a daemon reads host files only there.
+    const vmDir = path.join(work, 'data', 'import', 'vm');
+    await mkdir(vmDir, { recursive: true });
     const disk = path.join(vmDir, 'disk.raw');
     makeSample(disk, mib, { files: 4, random: 8 }); // 20 % text and binaries, 40 % random, 40 % zeros
     await writeFile(path.join(vmDir, 'VMFile.yaml'), 'api_version: vmregistry.io/v1alpha1\nkind: VMFile\nmetadata: { name: bench }\n' +
