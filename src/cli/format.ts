@@ -85,3 +85,13 @@ export function table(headers: string[], rows: string[][]): string {
     cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('   ').trimEnd();
   return [line(headers), ...rows.map(line)].join('\n') + '\n';
 }
+
+/** A JSON text the daemon returned, parsed for display; kept as text when it is not JSON, null when empty. */
+export function parseOrRaw(text: string): unknown {
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { action } from '../runtime.js';
 import { examples } from '../help.js';
-import { humanSize, relativeTime, shortDigest, table } from '../format.js';
+import { humanSize, parseOrRaw, relativeTime, shortDigest, table } from '../format.js';
 import { readText, readVmFile } from '../files.js';
 import { imageOperation } from '../operations.js';
 import { streamImport } from '../importStream.js';
@@ -186,15 +186,6 @@ function inspect(cmd: Command): Command {
       }, null, 2));
     }));
   return examples(cmd, ['{cmd} debian-12:latest', '{cmd} --json debian-12:latest | jq -r .manifestJson']);
-}
-
-function parseOrRaw(text: string): unknown {
-  if (!text) return null;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
 }
 
 function issueLines(kind: string, issues: ValidationIssue[]): string[] {

@@ -6,6 +6,7 @@ import { action, type Cli } from '../runtime.js';
 import { examples } from '../help.js';
 import { ServerError } from '../errors.js';
 import type { VMInfo } from '../messages.js';
+import { parseOrRaw } from '../format.js';
 
 export interface VMDetail {
   vm: VMInfo;
@@ -69,15 +70,6 @@ export async function inspectImage(cli: Cli, reference: string): Promise<void> {
 async function inspectVm(cli: Cli, vm: string): Promise<void> {
   const res = await cli.daemon().unary<VMDetail>('GetVM', { vm });
   cli.result(res, (r) => JSON.stringify(vmInspectView(r), null, 2));
-}
-
-function parseOrRaw(text: string): unknown {
-  if (!text) return null;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
 }
 
 export function inspectCommand(cmd: Command): Command {
