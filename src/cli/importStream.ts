@@ -49,29 +49,43 @@ export async function streamImport(cli: Cli, local: LocalVmFile, opts: StreamImp
       }
       sha256 = hash.digest('hex');
     }
-    const { call, result } = daemon.clientStream<object, ImportImageResponse>('ImportImageStream');
-    // If the daemon rejects early (bad header), stop writing and report its answer.
-    let settled = false;
-    const failed = result.then(() => { settled = true; }, (err) => { settled = true; throw err; });
-    failed.catch(() => undefined);
-    call.write({ header: { vmfile: local.vmfile, reference: opts.reference ?? '', totalSize: String(total), sha256 } });
-    let sent = 0;
-    for await (const chunk of createReadStream(local.diskPath, { highWaterMark: CHUNK_SIZE })) {
-      if (daemon.cancelled) throw new CancelledError();
-      if (settled) break;
-      const ok = call.write({ chunk });
-      sent += (chunk as Buffer).length;
-      renderer?.update({ phase: 'upload', item, current: String(sent), total: String(total), unit: 'bytes', message: '' });
-      if (!ok) await Promise.race([once(call, 'drain'), failed]);
-    }
-    if (settled) await result;
-    call.end();
-    renderer?.update({ phase: 'import', item: '', current: '0', total: '0', unit: 'bytes', message: 'storing on the daemon' });
-    const res = await result;
+    const res = await uploadFile<ImportImageResponse>(cli, 'ImportImageStream',
+      { header: { vmfile: local.vmfile, reference: opts.reference ?? '', totalSize: String(total), sha256 } }, local.diskPath, {
+        sent: (n) => renderer?.update({ phase: 'upload', item, current: String(n), total: String(total), unit: 'bytes', message: '' }),
+        ended: () => renderer?.update({ phase: 'import', item: '', current: '0', total: '0', unit: 'bytes', message: 'storing on the daemon' }),
+      });
     renderer?.done();
     return res;
   } catch (err) {
     renderer?.abort();
     throw err;
   }
+}
+
+/**
+ * Sends `first` (the header message), then `file` in CHUNK_SIZE chunks over a client-streaming call, waiting for
+ * 'drain' whenever the buffer is full; if the daemon answers early (a refused header), stops writing and returns
+ * or throws its answer.
+ */
+export async function uploadFile<Res>(cli: Cli, method: string, first: object, file: string,
+  on: { sent?: (bytes: number) => void; ended?: () => void } = {}): Promise<Res> {
+  const daemon = cli.daemon();
+  const { call, result } = daemon.clientStream<object, Res>(method);
+  let settled = false;
+  const failed = result.then(() => { settled = true; }, (err) => { settled = true; throw err; });
+  failed.catch(() => undefined);
+  call.write(first);
+  let sent = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: CHUNK_SIZE })) {
+    if (daemon.cancelled) throw new CancelledError();
+    if (settled) break;
+    const ok = call.write({ chunk });
+    sent += (chunk as Buffer).length;
+    on.sent?.(sent);
+    if (!ok) await Promise.race([once(call, 'drain'), failed]);
+  }
+  if (settled) return result;
+  call.end();
+  on.ended?.();
+  return result;
 }

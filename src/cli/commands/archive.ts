@@ -1,7 +1,7 @@
 // `vmr save` / `vmr load`: docker-style OCI archives moved through the socket, read and written by vmr
 // with the user's permissions (the daemon never opens a path for them).
 import { once } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,36 +10,21 @@ import type { Command } from 'commander';
 import { action, type Cli } from '../runtime.js';
 import { examples } from '../help.js';
 import { humanSize } from '../format.js';
-import { CancelledError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { fileSink, receiveExport, stdoutSink } from '../exportStream.js';
 import { progressFor } from '../operations.js';
-import { CHUNK_SIZE } from '../importStream.js';
+import { uploadFile } from '../importStream.js';
 import type { ImportImageResponse } from '../messages.js';
 
 /** Sends an archive file over LoadImage in 1 MiB chunks, honouring backpressure. */
 async function upload(cli: Cli, file: string, reference: string, quiet: boolean): Promise<ImportImageResponse> {
   const st = await fs.stat(file).catch((err: NodeJS.ErrnoException) => { throw new UsageError(`cannot read "${file}": ${err.code}`); });
   if (!st.isFile() || st.size === 0) throw new UsageError(`"${file}" is not a non-empty regular file`);
-  const daemon = cli.daemon();
   const renderer = progressFor(cli, quiet);
   try {
-    const { call, result } = daemon.clientStream<object, ImportImageResponse>('LoadImage');
-    let settled = false;
-    const failed = result.then(() => { settled = true; }, (err) => { settled = true; throw err; });
-    failed.catch(() => undefined);
-    call.write({ header: { reference, totalSize: String(st.size) } });
-    let sent = 0;
-    for await (const chunk of createReadStream(file, { highWaterMark: CHUNK_SIZE })) {
-      if (daemon.cancelled) throw new CancelledError();
-      if (settled) break;
-      const ok = call.write({ chunk });
-      sent += (chunk as Buffer).length;
-      renderer?.update({ phase: 'upload', item: path.basename(file), current: String(sent), total: String(st.size), unit: 'bytes', message: '' });
-      if (!ok) await Promise.race([once(call, 'drain'), failed]);
-    }
-    if (settled) await result;
-    call.end();
-    const res = await result;
+    const res = await uploadFile<ImportImageResponse>(cli, 'LoadImage', { header: { reference, totalSize: String(st.size) } }, file, {
+      sent: (n) => renderer?.update({ phase: 'upload', item: path.basename(file), current: String(n), total: String(st.size), unit: 'bytes', message: '' }),
+    });
     renderer?.done();
     return res;
   } catch (err) {
