@@ -7,5 +7,6 @@ export * from '../core/errors.js';
 export { isDigest } from '../core/images/digest.js';
 export * from '../core/names.js';
 export * from '../core/yaml/loadYaml.js';
+export * from '../core/net/ipv4.js';
 export type * from '../core/ports/index.js';
 export { MAX_STOP_TIMEOUT_SECONDS } from '../core/vms/stopOptions.js';

@@ -2,13 +2,10 @@
 // Register (through a Registrar) and the registry credentials derived from the session.
 import * as oidc from 'openid-client';
 import {
-  CancelledError, FailedPreconditionError, InvalidArgumentError, isVmrError, UnauthenticatedError,
-} from '../../core/errors.js';
-import type {
-  AuthProvider, LoginInput, LoginResult, RegisterInput, RegistryCredentials,
-} from '../../core/ports/auth.js';
-import type { CallContext, ComponentHealth, Logger } from '../../core/ports/common.js';
-import type { KeyValueStore } from '../../core/ports/state.js';
+  type AuthProvider, type CallContext, CancelledError, type ComponentHealth, FailedPreconditionError,
+  InvalidArgumentError, isVmrError, type KeyValueStore, type Logger, type LoginInput, type LoginResult,
+  type RegisterInput, type RegistryCredentials, UnauthenticatedError,
+} from '../../plugin-api/index.js';
 import { ClientSecrets } from './clientSecrets.js';
 import type { AuthOidcConfig } from './config.js';
 import { forgetDevice, pendingDevice, pollDevice, startDevice } from './deviceFlow.js';

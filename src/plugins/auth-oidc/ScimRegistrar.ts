@@ -1,7 +1,7 @@
 // Registrar over SCIM 2.0: POST {base}/Users with the core User schema and a provisioning bearer token.
 import {
   AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, UnavailableError,
-} from '../../core/errors.js';
+} from '../../plugin-api/index.js';
 import { toDomainError } from './oidcErrors.js';
 import type { NewUser, RegisteredUser, Registrar } from './registrar.js';
 

@@ -2,8 +2,7 @@
 // and otherwise refreshes it — once per session no matter how many callers arrive together (the
 // provider rotates refresh tokens, and presenting a consumed one would revoke the whole grant).
 import * as oidc from 'openid-client';
-import { CancelledError, isVmrError, UnauthenticatedError } from '../../core/errors.js';
-import type { Logger } from '../../core/ports/common.js';
+import { CancelledError, isVmrError, type Logger, UnauthenticatedError } from '../../plugin-api/index.js';
 import type { IssuerClients } from './issuerClients.js';
 import { withSignal } from './issuerClients.js';
 import { oauthErrorCode, RELOGIN, toDomainError } from './oidcErrors.js';

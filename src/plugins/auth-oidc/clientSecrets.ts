@@ -3,7 +3,7 @@
 // any issuer, and the daemon must not hand that issuer a secret meant for another.
 import { stat, readFile } from 'node:fs/promises';
 import * as oidc from 'openid-client';
-import { FailedPreconditionError, InvalidArgumentError } from '../../core/errors.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../../plugin-api/index.js';
 import type { AuthOidcConfig } from './config.js';
 
 interface Entry {

@@ -1,5 +1,5 @@
 // The auth-oidc plugin's configuration: its schema (checked by the host at startup) and its type.
-import type { ConfigSchema } from '../../core/plugins/configSchema.js';
+import type { ConfigSchema } from '../../plugin-api/index.js';
 
 export interface ScimTarget {
   /** SCIM 2.0 base URL; `POST {url}/Users` creates a user. */

@@ -8,8 +8,7 @@
 //      and deadline-friendly, while a CLI without a deadline still gets the tokens in one call most times.
 import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
-import { CancelledError } from '../../core/errors.js';
-import type { KeyValueStore } from '../../core/ports/state.js';
+import { CancelledError, type KeyValueStore } from '../../plugin-api/index.js';
 import { oauthErrorCode } from './oidcErrors.js';
 
 export const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';

@@ -1,6 +1,6 @@
 // The auth component of HealthCheck: is the context's issuer's discovery document served (with the right
 // issuer) and is its JWKS reachable? Reports the latency of both.
-import type { CallContext, ComponentHealth } from '../../core/ports/common.js';
+import type { CallContext, ComponentHealth } from '../../plugin-api/index.js';
 
 const NAME = 'auth';
 

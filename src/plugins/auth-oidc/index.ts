@@ -1,7 +1,6 @@
 // auth-oidc: the AuthProvider port over OpenID Connect (openid-client + jose). Sessions live in the state
 // store (namespace "auth"), their tokens sealed with a key kept in this plugin's data dir.
-import { definePlugin } from '../../core/plugins/definePlugin.js';
-import { authPort, statePort } from '../../core/plugins/refs.js';
+import { authPort, definePlugin, statePort } from '../../plugin-api/index.js';
 import { configSchema, type AuthOidcConfig } from './config.js';
 import { OidcAuthProvider } from './OidcAuthProvider.js';
 import { SessionStore } from './session.js';

@@ -3,7 +3,7 @@
 // the RPC that is running (carried in AsyncLocalStorage).
 import { AsyncLocalStorage } from 'node:async_hooks';
 import * as oidc from 'openid-client';
-import { FailedPreconditionError, InvalidArgumentError } from '../../core/errors.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../../plugin-api/index.js';
 import { chooseAuthMethod, clientAuthFor } from './clientSecrets.js';
 import { toDomainError } from './oidcErrors.js';
 

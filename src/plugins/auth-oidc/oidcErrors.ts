@@ -5,7 +5,7 @@ import * as oidc from 'openid-client';
 import {
   CancelledError, FailedPreconditionError, InvalidArgumentError, isVmrError, UnauthenticatedError,
   UnavailableError, type VmrError,
-} from '../../core/errors.js';
+} from '../../plugin-api/index.js';
 
 export const RELOGIN = 'log in again with `vmr login`';
 

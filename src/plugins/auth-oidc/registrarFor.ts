@@ -1,7 +1,7 @@
 // Picks the registrar for a context: its own SCIM target from `contexts.<name>.scim`, else the plugin-wide
 // `scim`; the provisioning token is read per call so a rotated token file needs no restart.
 import { readFile } from 'node:fs/promises';
-import { FailedPreconditionError } from '../../core/errors.js';
+import { FailedPreconditionError } from '../../plugin-api/index.js';
 import type { AuthOidcConfig, ScimTarget } from './config.js';
 import type { Registrar } from './registrar.js';
 import { ScimRegistrar } from './ScimRegistrar.js';

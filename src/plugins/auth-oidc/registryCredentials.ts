@@ -13,7 +13,7 @@
 // Caveat for the identity token: a realm that *redeems* the refresh token at the provider (instead of
 // introspecting it) consumes it when the provider rotates refresh tokens and breaks this session.
 // Deployments with such a realm should list no refresh-capable scope, which makes this return `basic`.
-import type { RegistryCredentials } from '../../core/ports/auth.js';
+import type { RegistryCredentials } from '../../plugin-api/index.js';
 import type { Session } from './session.js';
 
 export function credentialsFor(s: Session): RegistryCredentials {

@@ -1,6 +1,5 @@
 // A logged-in session and where it is kept: one per context + issuer in the state store, tokens sealed.
-import type { KeyValueStore } from '../../core/ports/state.js';
-import type { Logger } from '../../core/ports/common.js';
+import type { KeyValueStore, Logger } from '../../plugin-api/index.js';
 import type { SessionCrypto } from './sessionCrypto.js';
 
 export interface Session {

@@ -4,8 +4,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { DataLossError, fromSystemError } from '../../core/errors.js';
-import type { Logger } from '../../core/ports/common.js';
+import { DataLossError, fromSystemError, type Logger } from '../../plugin-api/index.js';
 
 const KEY_BYTES = 32;
 const IV_BYTES = 12;

@@ -2,22 +2,11 @@
 // Failure policy (see README.md): a failed `up` leaves what it created for `down` (or a fixed `up`) —
 // every VM and network carries the project's labels from the moment it exists, so none is orphaned.
 import {
-  CancelledError,
-  DeadlineExceededError,
-  FailedPreconditionError,
-  InternalError,
-  InvalidArgumentError,
-  isVmrError,
-  NotFoundError,
-  VmrError,
-  type Issue,
-} from '../../core/errors.js';
-import type { CallContext, ComponentHealth, Logger } from '../../core/ports/common.js';
-import type { ComposeRunner, ComposeServiceStatus, ComposeSource } from '../../core/ports/compose.js';
-import type { Hypervisor, VMRecord } from '../../core/ports/hypervisor.js';
-import type { ImageStore } from '../../core/ports/images.js';
-import type { NetworkManager } from '../../core/ports/network.js';
-import type { VmService } from '../../core/ports/vms.js';
+  type CallContext, CancelledError, type ComponentHealth, type ComposeRunner, type ComposeServiceStatus,
+  type ComposeSource, DeadlineExceededError, FailedPreconditionError, type Hypervisor, type ImageStore,
+  InternalError, InvalidArgumentError, type Issue, isVmrError, type Logger, type NetworkManager, NotFoundError,
+  type VMRecord, VmrError, type VmService,
+} from '../../plugin-api/index.js';
 import { withDependencies } from './graph.js';
 import { Limiter } from './limiter.js';
 import { loadProject } from './load.js';

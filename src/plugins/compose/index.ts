@@ -1,8 +1,9 @@
 // The compose plugin: multi-VM projects from one VMCompose file (up, down, ps, restart, validate).
 // It creates VMs through the core's VM service (image resolution as RunVM does it) and reads project
 // state back from the hypervisor, so it keeps nothing of its own.
-import { definePlugin } from '../../core/plugins/definePlugin.js';
-import { composePort, hypervisorPort, imagesPort, networksPort, vmsPort } from '../../core/plugins/refs.js';
+import {
+  composePort, definePlugin, hypervisorPort, imagesPort, networksPort, vmsPort,
+} from '../../plugin-api/index.js';
 import { ComposeService } from './ComposeService.js';
 
 export interface ComposeConfig {

@@ -3,13 +3,10 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, stringify, type Document, type LineCounter, type Node } from 'yaml';
-import { isNetworkName, isVmName, parseYaml, quote, yamlValue } from '../../plugin-api/index.js';
-import type { Issue } from '../../core/errors.js';
-import type { CloudInit } from '../../core/ports/hypervisor.js';
-import type { ImageStore } from '../../core/ports/images.js';
-import type { NetworkMode } from '../../core/ports/network.js';
-import type { ComposeSource } from '../../core/ports/compose.js';
-import { inNet, overlaps, parseCidr, parseIpv4, type Ipv4Net } from '../../core/net/ipv4.js';
+import {
+  type CloudInit, type ComposeSource, type ImageStore, inNet, type Ipv4Net, isNetworkName, type Issue, isVmName,
+  type NetworkMode, overlaps, parseCidr, parseIpv4, parseYaml, quote, yamlValue,
+} from '../../plugin-api/index.js';
 import { findCycles, levels } from './graph.js';
 import { interpolate } from './interpolate.js';
 import type { Condition, Dependency, Project, ResolvedNetwork, ResolvedService } from './model.js';

@@ -1,6 +1,5 @@
 // The resolved project: what `up` converges to, after interpolation, validation and file reading.
-import type { CloudInit } from '../../core/ports/hypervisor.js';
-import type { NetworkMode } from '../../core/ports/network.js';
+import type { CloudInit, NetworkMode } from '../../plugin-api/index.js';
 
 export type Condition = 'started' | 'ip_assigned';
 

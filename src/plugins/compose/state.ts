@@ -1,7 +1,6 @@
 // A project's state as the hypervisor holds it: VMs carrying the project's compose label. Nothing is
 // kept in the daemon, so the state survives a daemon restart and matches what `virsh dumpxml` shows.
-import type { CallContext } from '../../core/ports/common.js';
-import type { Hypervisor, VMRecord } from '../../core/ports/hypervisor.js';
+import type { CallContext, Hypervisor, VMRecord } from '../../plugin-api/index.js';
 import { levels } from './graph.js';
 import { decodeDeps, LABEL, type Dependency } from './model.js';
 

@@ -1,4 +1,4 @@
-import type { ConfigSchema } from '../../core/plugins/configSchema.js';
+import type { ConfigSchema } from '../../plugin-api/index.js';
 
 // A type alias (not an interface) so it is assignable to the host's Record<string, unknown>.
 export type LibvirtPluginConfig = {

@@ -1,4 +1,4 @@
-import type { Logger } from '../../core/ports/common.js';
+import type { Logger } from '../../plugin-api/index.js';
 import type { LibvirtPluginConfig } from './config.js';
 import type { LibvirtConnectionManager } from './rpc/index.js';
 

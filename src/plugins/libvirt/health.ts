@@ -1,6 +1,5 @@
 // Health of a libvirt-backed component: versions when the daemon answers, the reason when not.
-import { isVmrError } from '../../core/errors.js';
-import type { CallContext, ComponentHealth } from '../../core/ports/common.js';
+import { type CallContext, type ComponentHealth, isVmrError } from '../../plugin-api/index.js';
 import { formatVersion, type LibvirtClient } from './rpc/index.js';
 
 /** `client` may be a thunk so that a bad context URI is reported as NOT_SERVING, not thrown. */

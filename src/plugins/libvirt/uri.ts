@@ -1,4 +1,4 @@
-import type { CallContext } from '../../core/ports/common.js';
+import type { CallContext } from '../../plugin-api/index.js';
 
 /** The libvirt URI a call goes to: the call's context's, or the plugin's configured default. */
 export function resolveUri(ctx: CallContext | undefined, defaultUri: string): string {

@@ -1,10 +1,9 @@
 // RegistryClient over the OCI distribution API: pull into the image store, push from it, health.
 import { performance } from 'node:perf_hooks';
-import { isVmrError } from '../../core/errors.js';
-import type { AuthProvider, RegistryCredentials } from '../../core/ports/auth.js';
-import type { CallContext, ComponentHealth } from '../../core/ports/common.js';
-import type { BaseDiskBuilder, BlobSink, ImageStore, OciDescriptor } from '../../core/ports/images.js';
-import type { RegistryClient, TransferResult } from '../../core/ports/registry.js';
+import {
+  type AuthProvider, type BaseDiskBuilder, type BlobSink, type CallContext, type ComponentHealth, type ImageStore,
+  isVmrError, type OciDescriptor, type RegistryClient, type RegistryCredentials, type TransferResult,
+} from '../../plugin-api/index.js';
 import { fetchBlob } from './blobFetcher.js';
 import { pushBlob, type UploadMemo } from './blobPusher.js';
 import type { RegistryOciConfig } from './config.js';

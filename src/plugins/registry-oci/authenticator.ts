@@ -1,8 +1,9 @@
 // Answers registry challenges: Basic with the user's credentials, Bearer by fetching a token at the realm
 // (GET with optional Basic, or the OAuth2 POST for identity tokens), cached per scope set.
 import { createHash } from 'node:crypto';
-import { UnauthenticatedError, UnavailableError, isVmrError } from '../../core/errors.js';
-import type { RegistryCredentials } from '../../core/ports/auth.js';
+import {
+  isVmrError, type RegistryCredentials, UnauthenticatedError, UnavailableError,
+} from '../../plugin-api/index.js';
 import { formatScopes, parseChallenges, parseScopes, type Challenge } from './challenge.js';
 import { quoteRegistry } from './registryErrors.js';
 import { TokenCache, type TokenGrant } from './tokenCache.js';

@@ -1,9 +1,9 @@
 // Downloads one blob into the content store's resumable writer. A dropped connection resumes with
 // Range from the bytes already written; the writer verifies size and digest on commit. A `sink` (the base
 // disk being built during a pull) gets the same bytes in order and is ended only after that commit.
-import { DataLossError, isVmrError } from '../../core/errors.js';
-import type { CallContext } from '../../core/ports/common.js';
-import type { BlobSink, ContentStore, OciDescriptor } from '../../core/ports/images.js';
+import {
+  type BlobSink, type CallContext, type ContentStore, DataLossError, isVmrError, type OciDescriptor,
+} from '../../plugin-api/index.js';
 import { byteReporter } from './progress.js';
 import type { Repository } from './repository.js';
 import { backoffMs, isTransient, sleep, toCancelled } from './transport.js';

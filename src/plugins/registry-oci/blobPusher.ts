@@ -2,9 +2,7 @@
 // following the newest Location each time and counting offsets ourselves (distribution 2.8 ignores
 // Content-Range); a failed chunk asks the upload URL where it stands and goes on from there.
 import { Readable } from 'node:stream';
-import { isVmrError } from '../../core/errors.js';
-import type { CallContext } from '../../core/ports/common.js';
-import type { ContentStore, OciDescriptor } from '../../core/ports/images.js';
+import { type CallContext, type ContentStore, isVmrError, type OciDescriptor } from '../../plugin-api/index.js';
 import { byteReporter } from './progress.js';
 import { withQuery, type Repository, type UploadSession } from './repository.js';
 import { backoffMs, isTransient, readText, sleep, toCancelled } from './transport.js';

@@ -1,4 +1,4 @@
-import type { ConfigSchema } from '../../core/plugins/configSchema.js';
+import type { ConfigSchema } from '../../plugin-api/index.js';
 import { DEFAULT_TIMEOUTS, MAX_TIMER_MS } from './timeouts.js';
 
 // A type alias (not an interface) so it fits PluginDefinition's Record<string, unknown> config.

@@ -1,7 +1,7 @@
 // The docker credential-helper protocol: `docker-credential-<name> get` reads the server URL on stdin and
 // prints {"ServerURL","Username","Secret"}; username "<token>" means the secret is an identity token.
 import { spawn } from 'node:child_process';
-import type { RegistryCredentials } from '../../core/ports/auth.js';
+import type { RegistryCredentials } from '../../plugin-api/index.js';
 
 export type HelperRunner = (helper: string, host: string, signal?: AbortSignal) => Promise<RegistryCredentials | undefined>;
 

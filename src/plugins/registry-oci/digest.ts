@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { DataLossError } from '../../core/errors.js';
+import { DataLossError } from '../../plugin-api/index.js';
 
 export const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 

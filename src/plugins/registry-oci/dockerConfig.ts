@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { RegistryCredentials } from '../../core/ports/auth.js';
+import type { RegistryCredentials } from '../../plugin-api/index.js';
 import { runCredentialHelper, type HelperRunner } from './credentialHelper.js';
 
 interface AuthEntry { auth?: string; username?: string; password?: string; identitytoken?: string; registrytoken?: string }

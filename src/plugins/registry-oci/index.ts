@@ -1,6 +1,5 @@
 // registry-oci: moves VM images between the local image store and OCI registries.
-import { definePlugin } from '../../core/plugins/definePlugin.js';
-import { authPort, imagesPort, registryPort } from '../../core/plugins/refs.js';
+import { authPort, definePlugin, imagesPort, registryPort } from '../../plugin-api/index.js';
 import { configSchema, type RegistryOciConfig } from './config.js';
 import { OciRegistryClient } from './OciRegistryClient.js';
 

@@ -1,6 +1,5 @@
 // Manifest media types and the generic walk over a manifest's children.
-import { DataLossError, NotFoundError } from '../../core/errors.js';
-import type { OciDescriptor } from '../../core/ports/images.js';
+import { DataLossError, NotFoundError, type OciDescriptor } from '../../plugin-api/index.js';
 import { checkManifestShape } from './manifestCheck.js';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';

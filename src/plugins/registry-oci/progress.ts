@@ -1,4 +1,4 @@
-import type { CallContext } from '../../core/ports/common.js';
+import type { CallContext } from '../../plugin-api/index.js';
 
 /** Byte progress of one blob, throttled so that a fast transfer does not flood the client stream. */
 export function byteReporter(ctx: CallContext, phase: string, item: string, total: number) {

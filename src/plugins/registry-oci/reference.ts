@@ -1,6 +1,6 @@
 // Image references as users type them: `[host[:port]/]repository[:tag][@sha256:hex]`.
 // A first path component counts as a host when it has a dot or a colon, or is `localhost` (docker's rule).
-import { FailedPreconditionError, InvalidArgumentError } from '../../core/errors.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../../plugin-api/index.js';
 
 export interface ImageReference {
   /** `host[:port]`, lower-case. */

@@ -3,7 +3,7 @@
 import {
   DataLossError, FailedPreconditionError, InvalidArgumentError, NotFoundError,
   PermissionDeniedError, ResourceExhaustedError, UnauthenticatedError, UnavailableError, type VmrError,
-} from '../../core/errors.js';
+} from '../../plugin-api/index.js';
 
 export interface RegistryErrorBody { code: string; message: string }
 

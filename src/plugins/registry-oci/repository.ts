@@ -1,6 +1,6 @@
 // One repository on one registry: the distribution API calls, nothing about copying.
 import type { Readable } from 'node:stream';
-import { DataLossError, UnavailableError } from '../../core/errors.js';
+import { DataLossError, UnavailableError } from '../../plugin-api/index.js';
 import { repoScope } from './challenge.js';
 import { sha256, verifyBytes } from './digest.js';
 import { MANIFEST_ACCEPT, parseManifest, type ParsedManifest } from './mediaTypes.js';

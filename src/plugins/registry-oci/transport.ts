@@ -7,10 +7,9 @@ import { rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import {
-  CancelledError, FailedPreconditionError, PermissionDeniedError, UnauthenticatedError, UnavailableError, isVmrError,
-} from '../../core/errors.js';
-import type { RegistryCredentials } from '../../core/ports/auth.js';
-import type { Logger } from '../../core/ports/common.js';
+  CancelledError, FailedPreconditionError, isVmrError, type Logger, PermissionDeniedError, type RegistryCredentials,
+  UnauthenticatedError, UnavailableError,
+} from '../../plugin-api/index.js';
 import { Authenticator, type AuthSession } from './authenticator.js';
 import { MAX_REDIRECTS, REDIRECT_STATUSES, originOf, sameOrigin } from './origin.js';
 import { errorFromResponse } from './registryErrors.js';

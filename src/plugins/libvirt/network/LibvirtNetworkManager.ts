@@ -1,16 +1,11 @@
 // The networks port on libvirt: NetworkInfo from the network XML, validation before libvirt sees
 // a request, and refusal to pull a network out from under running VMs.
 import {
-  AlreadyExistsError,
-  FailedPreconditionError,
-  InvalidArgumentError,
-  isVmrError,
+  AlreadyExistsError, type CallContext, checkNetworkName, type ComponentHealth, FailedPreconditionError,
+  InvalidArgumentError, isVmrError, type NetworkInfo, type NetworkManager, type NetworkMode, type NetworkSpec,
   throwIfAborted,
-} from '../../../core/errors.js';
-import type { CallContext, ComponentHealth } from '../../../core/ports/common.js';
-import type { NetworkInfo, NetworkManager, NetworkMode, NetworkSpec } from '../../../core/ports/network.js';
+} from '../../../plugin-api/index.js';
 import type { LibvirtClient, LibvirtConnectionManager, NetworkRef } from '../rpc/index.js';
-import { checkNetworkName } from '../../../plugin-api/index.js';
 import { libvirtHealth } from '../health.js';
 import { resolveUri } from '../uri.js';
 import { systemHostNetwork, type HostNetwork } from './hostNetwork.js';

@@ -1,5 +1,5 @@
 // IPv4 arithmetic for network validation. Addresses are unsigned 32-bit numbers.
-import { InvalidArgumentError } from '../../../core/errors.js';
+import { InvalidArgumentError } from '../../../plugin-api/index.js';
 
 export interface Cidr {
   /** Network address (host bits cleared). */

@@ -1,5 +1,5 @@
 // libvirt network XML <-> the fields of NetworkInfo / NetworkSpec.
-import type { NetworkMode } from '../../../core/ports/network.js';
+import type { NetworkMode } from '../../../plugin-api/index.js';
 import { attr, child, children, el, parseXml, text, toXml, type XmlElement } from '../xml/index.js';
 import { cidrOf, formatCidr, parseIpv4, prefixFromNetmask } from './ipv4.js';
 

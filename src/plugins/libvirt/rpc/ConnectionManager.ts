@@ -1,6 +1,6 @@
 // One shared, self-reconnecting LibvirtClient per URI. Contexts switch URIs per call, so clients are
 // created lazily and kept until the manager closes.
-import { UnavailableError } from '../../../core/errors.js';
+import { UnavailableError } from '../../../plugin-api/index.js';
 import { LibvirtClient, type LibvirtClientOptions } from './LibvirtClient.js';
 import { parseLibvirtUri } from './uri.js';
 

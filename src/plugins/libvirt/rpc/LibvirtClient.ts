@@ -3,13 +3,8 @@
 // down fail at once with UnavailableError instead of hanging.
 import { EventEmitter } from 'node:events';
 import {
-  CancelledError,
-  PermissionDeniedError,
-  UnavailableError,
-  isVmrError,
-  type VmrError,
-} from '../../../core/errors.js';
-import type { Logger } from '../../../core/ports/common.js';
+  CancelledError, isVmrError, type Logger, PermissionDeniedError, UnavailableError, type VmrError,
+} from '../../../plugin-api/index.js';
 import {
   AUTH_TYPE_LIST_MAX,
   AuthType,

@@ -2,7 +2,7 @@
 // keepalive and teardown. Knows nothing about procedures' argument types (LibvirtClient does).
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { CancelledError, DeadlineExceededError, UnavailableError, type VmrError } from '../../../core/errors.js';
+import { CancelledError, DeadlineExceededError, UnavailableError, type VmrError } from '../../../plugin-api/index.js';
 import { decodeRemoteError, toVmrError } from './errors.js';
 import {
   KEEPALIVE_PROC_PING,

@@ -11,7 +11,7 @@ import {
   PermissionDeniedError,
   UnavailableError,
   type VmrError,
-} from '../../../core/errors.js';
+} from '../../../plugin-api/index.js';
 import { ErrorNumber } from './constants.js';
 import { XdrReader } from './xdr.js';
 import { STRING_MAX } from './packet.js';

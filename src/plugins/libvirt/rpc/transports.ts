@@ -4,7 +4,7 @@
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { Duplex } from 'node:stream';
-import { CancelledError, UnavailableError } from '../../../core/errors.js';
+import { CancelledError, UnavailableError } from '../../../plugin-api/index.js';
 import type { LibvirtUri } from './uri.js';
 
 export interface DialOptions {

@@ -1,5 +1,5 @@
 // Typed values of the remote protocol and their XDR codecs (remote_protocol.x field order).
-import { InvalidArgumentError } from '../../../core/errors.js';
+import { InvalidArgumentError } from '../../../plugin-api/index.js';
 import { STRING_MAX } from './packet.js';
 import { IP_ADDR_MAX, type DomainState } from './constants.js';
 import type { XdrReader, XdrWriter } from './xdr.js';

@@ -3,7 +3,7 @@
 // the URI sent in CONNECT_OPEN is the same URI without the transport and host.
 import os from 'node:os';
 import path from 'node:path';
-import { InvalidArgumentError } from '../../../core/errors.js';
+import { InvalidArgumentError } from '../../../plugin-api/index.js';
 
 export type Transport = 'unix' | 'ssh';
 

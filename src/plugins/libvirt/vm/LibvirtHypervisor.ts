@@ -6,19 +6,12 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
-  AlreadyExistsError,
-  CancelledError,
-  FailedPreconditionError,
-  NotFoundError,
-  NotImplementedError,
-  isVmrError,
-  throwIfAborted,
-  type VmrError,
-} from '../../../core/errors.js';
-import type { CallContext, ComponentHealth, ContextInfo, Logger } from '../../../core/ports/common.js';
-import { MAX_STOP_TIMEOUT_SECONDS, type Issue } from '../../../plugin-api/index.js';
+  AlreadyExistsError, type CallContext, CancelledError, type ComponentHealth, type ConsoleSession, type ContextInfo,
+  FailedPreconditionError, type Hypervisor, type HypervisorEvent, type Issue, isVmrError, type Logger,
+  type LogOptions, MAX_STOP_TIMEOUT_SECONDS, NotFoundError, NotImplementedError, type RunVMSpec, type StopOptions,
+  throwIfAborted, type VMRecord, type VmrError, type VMStatus,
+} from '../../../plugin-api/index.js';
 import { uriPolicyViolation, type UriPolicy } from '../uriPolicy.js';
-import type { ConsoleSession, Hypervisor, HypervisorEvent, LogOptions, RunVMSpec, StopOptions, VMRecord, VMStatus } from '../../../core/ports/hypervisor.js';
 import {
   DomainEventId,
   DomainEventType,

@@ -2,7 +2,7 @@
 // (optionally) network-config, as cloud-init's NoCloud datasource looks for it.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { CloudInit } from '../../../core/ports/hypervisor.js';
+import type { CloudInit } from '../../../plugin-api/index.js';
 import { hostnameFor } from './names.js';
 import { run } from './exec.js';
 

@@ -6,8 +6,9 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import tty from 'node:tty';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CancelledError, FailedPreconditionError, NotFoundError, fromSystemError } from '../../../core/errors.js';
-import type { ConsoleSession, LogOptions } from '../../../core/ports/hypervisor.js';
+import {
+  CancelledError, type ConsoleSession, FailedPreconditionError, fromSystemError, type LogOptions, NotFoundError,
+} from '../../../plugin-api/index.js';
 
 const CHUNK = 64 * 1024;
 const POLL_MS = 250;

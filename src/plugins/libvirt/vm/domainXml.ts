@@ -1,5 +1,5 @@
 // Domain XML for a vmregistry VM, and the facts we read back from a domain's XML.
-import type { VMDisk, VMNetwork } from '../../../core/ports/hypervisor.js';
+import type { VMDisk, VMNetwork } from '../../../plugin-api/index.js';
 import { attr, child, children, el, find, parseXml, text, toXml } from '../xml/index.js';
 import { findMetadata, metadataElement, parseMetadata, type VmMetadata } from './vmMetadata.js';
 import { consoleFacts, cpuElement, guestDevices, serialConsole } from './guestDevices.js';

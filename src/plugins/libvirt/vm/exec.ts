@@ -1,7 +1,7 @@
 // Runs the few host tools the hypervisor needs (qemu-img, xorriso), cancellable, with their stderr
 // in the error so the user sees what the tool said.
 import { execFile } from 'node:child_process';
-import { CancelledError, FailedPreconditionError, InternalError } from '../../../core/errors.js';
+import { CancelledError, FailedPreconditionError, InternalError } from '../../../plugin-api/index.js';
 
 export function run(cmd: string, args: string[], signal?: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {

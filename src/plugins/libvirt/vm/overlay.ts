@@ -1,7 +1,7 @@
 // The VM's disk: a qcow2 overlay whose backing file is the image's raw base. Creating it writes a
 // few hundred KiB of metadata, whatever the base's size, and the base is never written to.
 import fs from 'node:fs/promises';
-import { FailedPreconditionError } from '../../../core/errors.js';
+import { FailedPreconditionError } from '../../../plugin-api/index.js';
 import { run } from './exec.js';
 
 const GiB = 1024 ** 3;

@@ -1,6 +1,4 @@
-import { InvalidArgumentError } from '../../../core/errors.js';
-import type { Issue } from '../../../core/errors.js';
-import type { RunVMSpec } from '../../../core/ports/hypervisor.js';
+import { InvalidArgumentError, type Issue, type RunVMSpec } from '../../../plugin-api/index.js';
 import { validateVmName } from './names.js';
 
 // XML 1.0 cannot carry these, and labels end up in the domain XML.

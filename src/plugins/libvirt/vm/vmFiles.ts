@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fromSystemError } from '../../../core/errors.js';
+import { fromSystemError } from '../../../plugin-api/index.js';
 import { ensureQemuCanReach, secureDir, secureFile, type FileModes } from './filePermissions.js';
 import { writeRunOwner } from './runOwner.js';
 

@@ -4,7 +4,7 @@
 //
 // Only the root element carries the namespace: libvirt strips namespaces below the root when it
 // stores metadata set through virDomainSetMetadata, so children are unprefixed everywhere.
-import type { CloudInitSummary, ComposeLabel } from '../../../core/ports/hypervisor.js';
+import type { CloudInitSummary, ComposeLabel } from '../../../plugin-api/index.js';
 import { attr, children, el, text, toXml, type XmlElement } from '../xml/index.js';
 
 export const VM_XMLNS = 'https://vmregistry.io/xmlns/vm/v1';

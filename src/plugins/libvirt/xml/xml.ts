@@ -1,6 +1,6 @@
 // A small XML tree, parser and serializer: enough for libvirt's domain/network/capabilities XML
 // (elements, attributes, text, comments, CDATA; no DTDs). Names keep their prefix (`vmr:labels`).
-import { InvalidArgumentError } from '../../../core/errors.js';
+import { InvalidArgumentError } from '../../../plugin-api/index.js';
 
 export interface XmlElement {
   name: string;
