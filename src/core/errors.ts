@@ -63,6 +63,11 @@ export function isVmrError(x: unknown): x is VmrError {
     typeof (x as { code?: unknown }).code === 'string';
 }
 
+/** Is `x` a domain error with one of `codes`? (`hasCode(err, 'NOT_FOUND')`: the check every adapter repeats.) */
+export function hasCode(x: unknown, ...codes: ErrorCode[]): x is VmrError {
+  return isVmrError(x) && codes.includes(x.code);
+}
+
 const make = (code: ErrorCode, name: string) => {
   const C = class extends VmrError {
     constructor(message: string, opts?: ErrorOptions) {

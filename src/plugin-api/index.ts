@@ -4,9 +4,14 @@ export * from '../core/plugins/definePlugin.js';
 export * from '../core/plugins/refs.js';
 export type { ConfigSchema } from '../core/plugins/configSchema.js';
 export * from '../core/errors.js';
-export { isDigest } from '../core/images/digest.js';
+export { assertDigest, isDigest, sha256Of } from '../core/images/digest.js';
+export {
+  DEFAULT_TAG, parseReference, splitReference, type ParsedReference, type ReferenceParts,
+} from '../core/images/reference.js';
 export * from '../core/names.js';
 export * from '../core/yaml/loadYaml.js';
 export * from '../core/net/ipv4.js';
+export { sleep } from '../core/async/sleep.js';
+export { silentLogger } from '../core/log/silentLogger.js';
 export type * from '../core/ports/index.js';
 export { MAX_STOP_TIMEOUT_SECONDS } from '../core/vms/stopOptions.js';

@@ -1,13 +1,8 @@
 // A CallContext for tests and fakes: a quiet logger, the `default` context, an abortable signal.
 import type { CallContext, ContextInfo, Logger } from '../core/ports/common.js';
+import { silentLogger } from '../core/log/silentLogger.js';
 
-export const quietLogger: Logger = {
-  debug: () => {},
-  info: () => {},
-  warn: () => {},
-  error: () => {},
-  child: () => quietLogger,
-};
+export const quietLogger: Logger = silentLogger();
 
 export function defaultContextInfo(overrides: Partial<ContextInfo> = {}): ContextInfo {
   return {

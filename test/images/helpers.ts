@@ -5,11 +5,12 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, openSync, w
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { CallContext, Logger, Progress } from '../../src/core/ports/common.js';
+import { silentLogger } from '../../src/core/log/silentLogger.js';
 import type { VMFile } from '../../src/core/ports/images.js';
 
 export const MiB = 1 << 20;
 
-const noop: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => noop };
+const noop: Logger = silentLogger();
 
 export function ctx(signal: AbortSignal = new AbortController().signal, progress?: (p: Progress) => void): CallContext {
   return {

@@ -4,8 +4,9 @@ import { libvirtHealth } from '../../src/plugins/libvirt/health.js';
 import { LibvirtConnectionManager } from '../../src/plugins/libvirt/rpc/index.js';
 import { FakeLibvirtd } from './fakeLibvirtd.js';
 import type { CallContext, Logger } from '../../src/core/ports/common.js';
+import { silentLogger } from '../../src/core/log/silentLogger.js';
 
-const log: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => log };
+const log: Logger = silentLogger();
 const ctx = { signal: new AbortController().signal, log } as CallContext;
 
 test('health: versions when libvirtd answers, the reason when it does not', async () => {

@@ -11,8 +11,9 @@ import { LibvirtConnectionManager, Proc } from '../../src/plugins/libvirt/rpc/in
 import { LibvirtHypervisor } from '../../src/plugins/libvirt/vm/index.js';
 import { isVmrError } from '../../src/core/errors.js';
 import type { CallContext, Logger } from '../../src/core/ports/common.js';
+import { silentLogger } from '../../src/core/log/silentLogger.js';
 
-const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+const quiet: Logger = silentLogger();
 const codeOf = (err: unknown) => (isVmrError(err) ? err.code : `not a VmrError: ${String(err)}`);
 
 describe('VM calls to a stuck but alive libvirtd', () => {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { attr, child, el, escapeXml, find, findAll, parseXml, text, toXml } from '../../src/plugins/libvirt/xml/index.js';
 import { buildNetworkXml, parseNetworkXml } from '../../src/plugins/libvirt/network/networkXml.js';
-import { overlaps, parseCidr, prefixFromNetmask } from '../../src/plugins/libvirt/network/ipv4.js';
+import { checkCidr, overlaps, prefixFromNetmask } from '../../src/plugin-api/index.js';
 import { isVmrError } from '../../src/core/errors.js';
 
 test('parser: attributes in both quotes, entities, comments, CDATA, self-closing, prefixes', () => {
@@ -64,12 +64,12 @@ test('network XML from libvirt with netmask instead of prefix', () => {
 });
 
 test('CIDR parsing and overlap', () => {
-  assert.deepEqual(parseCidr('10.231.4.0/24', 's'), { network: 0x0ae70400, prefix: 24 });
+  assert.deepEqual(checkCidr('10.231.4.0/24', 's'), { base: 0x0ae70400, prefix: 24, size: 256 });
   for (const bad of ['10.231.4.0', '10.231.4.0/33', '10.231.4.1/24', '256.0.0.0/8', '010.0.0.0/8', 'x/24']) {
-    assert.throws(() => parseCidr(bad, 'subnet'), (err) => isVmrError(err) && err.code === 'INVALID_ARGUMENT', bad);
+    assert.throws(() => checkCidr(bad, 'subnet'), (err) => isVmrError(err) && err.code === 'INVALID_ARGUMENT', bad);
   }
-  assert.equal(overlaps(parseCidr('10.0.0.0/8', 'a'), parseCidr('10.231.4.0/24', 'b')), true);
-  assert.equal(overlaps(parseCidr('10.231.5.0/24', 'a'), parseCidr('10.231.4.0/24', 'b')), false);
+  assert.equal(overlaps(checkCidr('10.0.0.0/8', 'a'), checkCidr('10.231.4.0/24', 'b')), true);
+  assert.equal(overlaps(checkCidr('10.231.5.0/24', 'a'), checkCidr('10.231.4.0/24', 'b')), false);
   assert.equal(prefixFromNetmask('255.255.240.0'), 20);
   assert.equal(prefixFromNetmask('255.0.255.0'), undefined);
 });

@@ -7,6 +7,7 @@ import { examples } from '../help.js';
 import { ServerError } from '../errors.js';
 import type { VMInfo } from '../messages.js';
 import { parseOrRaw } from '../format.js';
+import { isUuid, isVmName } from '../../core/names.js';
 
 export interface VMDetail {
   vm: VMInfo;
@@ -56,8 +57,8 @@ export function vmInspectView(d: VMDetail): Record<string, unknown> {
 const notFound = (err: unknown) => err instanceof ServerError && err.code === 'NOT_FOUND';
 // Not a VM here: none by that name, a daemon from before GetVM (UNIMPLEMENTED), or no hypervisor plugin.
 const notAVm = (err: unknown) => err instanceof ServerError && ['NOT_FOUND', 'UNIMPLEMENTED', 'FAILED_PRECONDITION'].includes(err.code);
-// What a VM name can look like (the daemon's VM_NAME rule; ids are UUIDs, which match it too).
-const couldBeVm = (name: string) => /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(name);
+// What a VM name or id can look like: the daemon's own rule.
+const couldBeVm = (name: string) => isVmName(name) || isUuid(name);
 
 export async function inspectImage(cli: Cli, reference: string): Promise<void> {
   const res = await cli.daemon().unary<{ digest: string; mediaType: string; manifestJson: string; configJson: string }>(

@@ -6,6 +6,7 @@ import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, readFile, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { CallContext, Logger } from '../ports/common.js';
+import { silentLogger } from '../log/silentLogger.js';
 import type {
   BaseDiskBuilder, ExportFormat, ImageInfo, ImageStore, ImportHeader, LocalImage, OciDescriptor, OciManifest, VMFile, VmImageConfig,
 } from '../ports/images.js';
@@ -73,7 +74,7 @@ interface Loaded {
   size: number;
 }
 
-const noopLog: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => noopLog };
+const noopLog: Logger = silentLogger();
 
 export class OciImageStore implements ImageStore {
   readonly content: OciContentStore;

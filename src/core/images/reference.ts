@@ -28,7 +28,22 @@ function bad(ref: string, why: string, field: string): never {
   );
 }
 
-export function parseReference(input: string, field = 'reference'): ParsedReference {
+/** A reference cut into its parts, each as written; `tag` is absent when none was written. */
+export interface ReferenceParts {
+  /** `host[:port]` when the first path component names one (docker's rule: a dot, a colon, `localhost`, `[v6]`). */
+  registry?: string;
+  /** Repository path below the registry. */
+  path: string;
+  tag?: string;
+  digest?: string;
+}
+
+/**
+ * The one image-reference grammar (the image store, the registry plugin and the fakes all cut references
+ * with it). A first component that looks like a host must be a valid `host[:port]`: `reg_x.example/vm`
+ * is refused, as docker refuses it, rather than read as a local repository name.
+ */
+export function splitReference(input: string, field = 'reference'): ReferenceParts {
   const ref = input.trim();
   if (ref === '') bad(input, 'it is empty', field);
   if (ref.length > 1024) bad(ref.slice(0, 40) + '…', 'it is longer than 1024 characters', field);
@@ -40,29 +55,38 @@ export function parseReference(input: string, field = 'reference'): ParsedRefere
     rest = rest.slice(0, at);
     if (!isDigest(digest)) bad(ref, `"${digest}" is not a sha256 digest`, field);
   }
+  let registry: string | undefined;
+  const slash = rest.indexOf('/');
+  if (slash > 0) {
+    const first = rest.slice(0, slash);
+    if (first.includes('.') || first.includes(':') || first === 'localhost' || first.startsWith('[')) {
+      if (!HOST.test(first)) bad(ref, `registry "${first}" is not a host[:port]`, field);
+      registry = first;
+      rest = rest.slice(slash + 1);
+    }
+  }
   let tag: string | undefined;
-  const lastSlash = rest.lastIndexOf('/');
   const colon = rest.lastIndexOf(':');
-  if (colon > lastSlash) {
+  if (colon > rest.lastIndexOf('/')) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
     if (!TAG.test(tag)) bad(ref, `tag "${tag}" must be 1–128 of [A-Za-z0-9_.-], not starting with . or -`, field);
   }
-  const parts = rest.split('/');
-  let registry: string | undefined;
-  if (parts.length > 1 && HOST.test(parts[0]!) && (parts[0]!.includes('.') || parts[0]!.includes(':') || parts[0] === 'localhost' || parts[0]!.startsWith('['))) {
-    registry = parts.shift();
-  }
-  if (parts.length === 0 || parts.some((p) => !COMPONENT.test(p))) {
+  if (rest === '' || rest.split('/').some((p) => !COMPONENT.test(p))) {
     bad(ref, 'repository path components must be lowercase letters, digits and single separators (. _ __ -)', field);
   }
-  const repository = (registry ? registry + '/' : '') + parts.join('/');
+  return { registry, path: rest, tag, digest };
+}
+
+export function parseReference(input: string, field = 'reference'): ParsedReference {
+  const { registry, path, tag, digest } = splitReference(input, field);
+  const repository = (registry ? registry + '/' : '') + path;
   if (digest) {
     // A tag next to a digest is informational only (as in Docker); the digest decides.
     return { repository, registry, digest, reference: `${repository}@${digest}` };
   }
-  tag ??= DEFAULT_TAG;
-  return { repository, registry, tag, reference: `${repository}:${tag}` };
+  const t = tag ?? DEFAULT_TAG;
+  return { repository, registry, tag: t, reference: `${repository}:${t}` };
 }
 
 /** `sha256:<hex>` or a hex prefix of at least 8 characters: a reference to a manifest by id. */

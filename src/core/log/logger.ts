@@ -11,7 +11,4 @@ export function createLogger(opts: { level?: string; destination?: NodeJS.Writab
     opts.destination ?? pino.destination(2)) as unknown as Logger;
 }
 
-/** A logger that drops everything (tests that don't care about logs). */
-export function silentLogger(): Logger {
-  return pino({ level: 'silent' }) as unknown as Logger;
-}
+export { silentLogger } from './silentLogger.js';

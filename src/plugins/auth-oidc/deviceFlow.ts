@@ -8,7 +8,7 @@
 //      and deadline-friendly, while a CLI without a deadline still gets the tokens in one call most times.
 import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
-import { CancelledError, type KeyValueStore } from '../../plugin-api/index.js';
+import { CancelledError, type KeyValueStore, sleep } from '../../plugin-api/index.js';
 import { oauthErrorCode } from './oidcErrors.js';
 
 export const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -69,21 +69,6 @@ export async function pollDevice(
       }
     }
     if (Date.now() + interval * 1000 > deadline) return { done: false, interval };
-    await sleep(interval * 1000, signal);
+    await sleep(interval * 1000, signal, 'login cancelled while waiting for the user');
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(new CancelledError('login cancelled while waiting for the user'));
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new CancelledError('login cancelled while waiting for the user'));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

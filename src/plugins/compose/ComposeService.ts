@@ -3,9 +3,9 @@
 // every VM and network carries the project's labels from the moment it exists, so none is orphaned.
 import {
   type CallContext, CancelledError, type ComponentHealth, type ComposeRunner, type ComposeServiceStatus,
-  type ComposeSource, DeadlineExceededError, FailedPreconditionError, type Hypervisor, type ImageStore,
+  type ComposeSource, DeadlineExceededError, FailedPreconditionError, hasCode, type Hypervisor, type ImageStore,
   InternalError, InvalidArgumentError, type Issue, isVmrError, type Logger, type NetworkManager, NotFoundError,
-  type VMRecord, VmrError, type VmService,
+  sleep, type VMRecord, VmrError, type VmService,
 } from '../../plugin-api/index.js';
 import { withDependencies } from './graph.js';
 import { Limiter } from './limiter.js';
@@ -150,7 +150,7 @@ export class ComposeService implements ComposeRunner {
       await Promise.all(level.flatMap((svc) => st.byService.get(svc)!.map((vm) =>
         limiter.run(async () => {
           await this.d.hypervisor.delete(vm.name, { force: true }, ctx).catch((e) => {
-            if (!(isVmrError(e) && e.code === 'NOT_FOUND')) throw e;
+            if (!hasCode(e, 'NOT_FOUND')) throw e;
           });
           out.push(status(vm, 'removed', 'removed'));
         }).catch((error) => {
@@ -232,7 +232,7 @@ export class ComposeService implements ComposeRunner {
   private async ensureNetworks(p: Project, nets: ResolvedNetwork[], ctx: CallContext): Promise<void> {
     for (const n of nets) {
       const cur = await this.d.networks.get(n.name, ctx).catch((e) => {
-        if (isVmrError(e) && e.code === 'NOT_FOUND') return undefined;
+        if (hasCode(e, 'NOT_FOUND')) return undefined;
         throw e;
       });
       if (n.external) {
@@ -320,17 +320,7 @@ export class ComposeService implements ComposeRunner {
     const signal = AbortSignal.any([ctx.signal, timeout.signal]);
     const sub: CallContext = { ...ctx, signal };
     try {
-      const pause = () => new Promise<void>((resolve, reject) => {
-        const onAbort = () => {
-          clearTimeout(t);
-          reject(new CancelledError('cancelled'));
-        };
-        const t = setTimeout(() => {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        }, this.d.pollMs ?? 500);
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
+      const pause = () => sleep(this.d.pollMs ?? 500, signal, 'cancelled');
       await Promise.all(names.map(async (name) => {
         for (;;) {
           try {
@@ -342,7 +332,7 @@ export class ComposeService implements ComposeRunner {
             if (rec.networks.some((n) => n.ipAddresses.length)) return;
           } catch (e) {
             // A hypervisor that is reconnecting (libvirtd restarted) is no reason to give up a long wait.
-            if (!(isVmrError(e) && e.code === 'UNAVAILABLE') || signal.aborted) throw e;
+            if (!hasCode(e, 'UNAVAILABLE') || signal.aborted) throw e;
             ctx.log.warn({ vm: name, err: e.message }, 'hypervisor unavailable while waiting for an address; retrying');
           }
           await pause();

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { isMap, isPair, isScalar, isSeq, stringify, type Document, type LineCounter, type Node } from 'yaml';
 import {
   type CloudInit, type ComposeSource, type ImageStore, inNet, type Ipv4Net, isNetworkName, type Issue, isVmName,
-  type NetworkMode, overlaps, parseCidr, parseIpv4, parseYaml, quote, yamlValue,
+  type NetworkMode, overlaps, parseSubnet, parseIpv4, parseYaml, quote, yamlValue,
 } from '../../plugin-api/index.js';
 import { findCycles, levels } from './graph.js';
 import { interpolate } from './interpolate.js';
@@ -222,7 +222,7 @@ function resolveNetworks(project: string, rawNets: Raw, err: (p: P, m: string) =
       if (typeof d.subnet !== 'string') err([...at, 'subnet'], `a ${mode} network needs a subnet (CIDR, e.g. 10.42.0.0/24)`);
       continue;
     }
-    const net = parseCidr(subnet);
+    const net = parseSubnet(subnet);
     if (typeof net === 'string') {
       err([...at, 'subnet'], net);
       continue;

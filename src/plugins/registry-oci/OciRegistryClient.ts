@@ -1,8 +1,9 @@
 // RegistryClient over the OCI distribution API: pull into the image store, push from it, health.
 import { performance } from 'node:perf_hooks';
 import {
-  type AuthProvider, type BaseDiskBuilder, type BlobSink, type CallContext, type ComponentHealth, type ImageStore,
-  isVmrError, type OciDescriptor, type RegistryClient, type RegistryCredentials, type TransferResult,
+  type AuthProvider, type BaseDiskBuilder, type BlobSink, type CallContext, type ComponentHealth, hasCode,
+  type ImageStore, isVmrError, type OciDescriptor, type RegistryClient, type RegistryCredentials,
+  type TransferResult,
 } from '../../plugin-api/index.js';
 import { fetchBlob } from './blobFetcher.js';
 import { pushBlob, type UploadMemo } from './blobPusher.js';
@@ -105,7 +106,7 @@ export class OciRegistryClient implements RegistryClient {
           return;
         } catch (err) {
           // Another pull's download of this blob was cancelled; that is not our cancellation.
-          if (!own && isVmrError(err) && err.code === 'CANCELLED' && !signal.aborted) continue;
+          if (!own && hasCode(err, 'CANCELLED') && !signal.aborted) continue;
           throw err;
         }
       }

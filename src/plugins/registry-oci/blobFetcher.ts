@@ -2,11 +2,11 @@
 // Range from the bytes already written; the writer verifies size and digest on commit. A `sink` (the base
 // disk being built during a pull) gets the same bytes in order and is ended only after that commit.
 import {
-  type BlobSink, type CallContext, type ContentStore, DataLossError, isVmrError, type OciDescriptor,
+  type BlobSink, type CallContext, type ContentStore, DataLossError, isVmrError, type OciDescriptor, sleep,
 } from '../../plugin-api/index.js';
 import { byteReporter } from './progress.js';
 import type { Repository } from './repository.js';
-import { backoffMs, isTransient, sleep, toCancelled } from './transport.js';
+import { backoffMs, isTransient, toCancelled } from './transport.js';
 
 const WRITE_BATCH = 1024 * 1024;
 

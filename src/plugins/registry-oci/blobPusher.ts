@@ -2,10 +2,12 @@
 // following the newest Location each time and counting offsets ourselves (distribution 2.8 ignores
 // Content-Range); a failed chunk asks the upload URL where it stands and goes on from there.
 import { Readable } from 'node:stream';
-import { type CallContext, type ContentStore, isVmrError, type OciDescriptor } from '../../plugin-api/index.js';
+import {
+  type CallContext, type ContentStore, hasCode, isVmrError, type OciDescriptor, sleep,
+} from '../../plugin-api/index.js';
 import { byteReporter } from './progress.js';
 import { withQuery, type Repository, type UploadSession } from './repository.js';
-import { backoffMs, isTransient, readText, sleep, toCancelled } from './transport.js';
+import { backoffMs, isTransient, readText, toCancelled } from './transport.js';
 
 export interface PushOptions {
   /** Blobs up to this size go in one PUT; larger ones in chunks of this size (or the registry's minimum). */
@@ -116,7 +118,7 @@ export async function pushBlob(anyRepo: Repository, desc: OciDescriptor, content
       await sleep(backoffMs(failures++, t, err), signal);
       // Ask the registry how much it kept; it may hold part of the failed chunk.
       const st = await repo.uploadStatus(session.location).catch((e: unknown) => {
-        if (isVmrError(e) && e.code === 'UNAVAILABLE') return 'retry' as const;
+        if (hasCode(e, 'UNAVAILABLE')) return 'retry' as const;
         throw e;
       });
       if (st === 'retry') continue;

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
-import { DataLossError } from '../../plugin-api/index.js';
+import { DataLossError, sha256Of } from '../../plugin-api/index.js';
 
-export const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+export const sha256 = sha256Of;
 
 /** Throws DATA_LOSS unless `bytes` hash to `expected` (only sha256 is supported). */
 export function verifyBytes(bytes: Buffer, expected: string, what: string): void {

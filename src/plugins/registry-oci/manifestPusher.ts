@@ -1,7 +1,7 @@
 // Pushes a manifest after its blobs. Registries that predate OCI 1.1 may reject `artifactType`;
 // then the manifest goes again without it (config.mediaType still says what it is). That is a new
 // manifest with a new digest, which the caller reports.
-import { isVmrError, type Logger } from '../../plugin-api/index.js';
+import { hasCode, isVmrError, type Logger } from '../../plugin-api/index.js';
 import { sha256 } from './digest.js';
 import { OCI_MANIFEST } from './mediaTypes.js';
 import type { Repository } from './repository.js';
@@ -20,7 +20,7 @@ export async function pushManifest(repo: Repository, target: string, bytes: Buff
     await repo.putManifest(target, bytes, mediaType);
     return { digest: sha256(bytes), bytes };
   } catch (err) {
-    const rejected = isVmrError(err) && (err.code === 'INVALID_ARGUMENT' || err.code === 'UNIMPLEMENTED');
+    const rejected = hasCode(err, 'INVALID_ARGUMENT', 'UNIMPLEMENTED');
     if (!rejected || json.artifactType === undefined) throw err;
     const { artifactType, ...rest } = json;
     const fallback = Buffer.from(JSON.stringify(rest));

@@ -2,7 +2,7 @@
 // the connection and then says nothing must end a pull or push with UNAVAILABLE naming what it did,
 // not hang it; the caller's cancel or deadline stops everything at once.
 import {
-  CancelledError, DeadlineExceededError, UnavailableError, isVmrError, type CallContext,
+  type CallContext, CancelledError, DeadlineExceededError, hasCode, isVmrError, UnavailableError,
 } from '../../plugin-api/index.js';
 
 export interface TimeoutOptions {
@@ -103,7 +103,7 @@ export async function boundedOperation<T>(ctx: CallContext, host: string, what: 
       // grpc-js aborts on both cancel and deadline; say which when the call context can tell.
       const deadline = (ctx as { deadlinePassed?: () => boolean }).deadlinePassed?.();
       if (deadline) throw new DeadlineExceededError(`${what}: the call's deadline passed before the registry finished`, { cause: err });
-      if (isVmrError(err) && err.code === 'CANCELLED') throw err;
+      if (hasCode(err, 'CANCELLED')) throw err;
       throw new CancelledError(`${what}: cancelled`, { cause: err });
     }
     if (timer?.aborted) {

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import {
   CancelledError, FailedPreconditionError, isVmrError, type Logger, PermissionDeniedError, type RegistryCredentials,
-  UnauthenticatedError, UnavailableError,
+  sleep, UnauthenticatedError, UnavailableError,
 } from '../../plugin-api/index.js';
 import { Authenticator, type AuthSession } from './authenticator.js';
 import { MAX_REDIRECTS, REDIRECT_STATUSES, originOf, sameOrigin } from './origin.js';
@@ -54,14 +54,6 @@ export interface HttpResponse {
   headers: Record<string, string | string[] | undefined>;
   body: Readable;
 }
-
-export const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(new CancelledError('operation cancelled', { cause: signal.reason }));
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(t); reject(new CancelledError('operation cancelled', { cause: signal!.reason })); };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 
 export function backoffMs(attempt: number, o: Pick<TransportOptions, 'minBackoffMs' | 'maxBackoffMs'>, err?: unknown): number {
   // A registry's Retry-After (429/503) wins over our own schedule.

@@ -9,7 +9,7 @@ import {
 } from '../../core/errors.js';
 import type { CallContext, ComponentHealth } from '../../core/ports/common.js';
 import type { NetworkInfo, NetworkManager, NetworkMode, NetworkSpec } from '../../core/ports/network.js';
-import { contains, formatIpv4, type Ipv4Net, overlaps, parseCidr, parseIpv4 } from '../../core/net/ipv4.js';
+import { checkSubnet, contains, formatIpv4, type Ipv4Net, overlaps, parseCidr, parseIpv4 } from '../../core/net/ipv4.js';
 import { checkNetworkName } from '../../core/names.js';
 import { FakeControls, type FailMatcher } from './fakeControls.js';
 
@@ -198,9 +198,7 @@ export class InMemoryNetworkManager implements NetworkManager {
       }
     } else {
       if (!spec.subnet) throw new InvalidArgumentError(`${spec.mode} networks need a subnet (CIDR, e.g. 10.42.0.0/24)`, { field: 'subnet' });
-      const parsed = parseCidr(spec.subnet);
-      if (typeof parsed === 'string') throw new InvalidArgumentError(`subnet: ${parsed}`, { field: 'subnet' });
-      net = parsed;
+      net = checkSubnet(spec.subnet, 'subnet');
       for (const [other, st] of this.nets) {
         if (st.net && overlaps(st.net, net)) {
           throw new FailedPreconditionError(

@@ -2,7 +2,7 @@
 // copies them back through the image store's content API. For core tests and plugin authors.
 import { createHash } from 'node:crypto';
 import { NotFoundError } from '../../core/errors.js';
-import { parseReference } from '../../core/images/reference.js';
+import { splitReference } from '../../core/images/reference.js';
 import type { CallContext, ComponentHealth } from '../../core/ports/common.js';
 import type { ImageStore, OciManifest } from '../../core/ports/images.js';
 import type { RegistryClient, TransferResult } from '../../core/ports/registry.js';
@@ -16,9 +16,9 @@ export class InMemoryRegistry implements RegistryClient {
   constructor(private readonly images: ImageStore) {}
 
   private qualify(reference: string, ctx: CallContext): string {
-    const hasHost = parseReference(reference).registry !== undefined;
-    const withHost = hasHost || !ctx.context.registryUrl ? reference : `${ctx.context.registryUrl.replace(/^https?:\/\//, '')}/${reference}`;
-    return /:[^/]+$|@sha256:/.test(withHost) ? withHost : `${withHost}:latest`;
+    const { registry, tag, digest } = splitReference(reference);
+    const withHost = registry !== undefined || !ctx.context.registryUrl ? reference : `${ctx.context.registryUrl.replace(/^https?:\/\//, '')}/${reference}`;
+    return tag !== undefined || digest !== undefined ? withHost : `${withHost}:latest`;
   }
 
   async push(reference: string, destination: string, ctx: CallContext): Promise<TransferResult> {

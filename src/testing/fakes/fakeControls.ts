@@ -2,6 +2,7 @@
 // that lets tests observe ordering and overlap without looking at the clock.
 import { CancelledError, UnavailableError, throwIfAborted } from '../../core/errors.js';
 import type { CallContext } from '../../core/ports/common.js';
+import { sleep } from '../../core/async/sleep.js';
 
 /** Which targets (VM or network names) an operation fails for. */
 export type FailMatcher = string | readonly string[] | RegExp | ((target: string) => boolean);
@@ -19,22 +20,6 @@ export interface CallEvent {
   op: string;
   target: string;
   phase: 'begin' | 'end' | 'fail';
-}
-
-/** Resolves after `ms` (a macrotask even for 0), rejecting with CancelledError when the signal fires. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    throwIfAborted(signal);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new CancelledError('operation cancelled', { cause: signal?.reason }));
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 export class FakeControls<Op extends string> {

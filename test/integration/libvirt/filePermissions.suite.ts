@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { CallContext, Logger } from '../../../src/core/ports/common.js';
+import { silentLogger } from '../../../src/core/log/silentLogger.js';
 import { LibvirtConnectionManager } from '../../../src/plugins/libvirt/rpc/index.js';
 import { LibvirtHypervisor } from '../../../src/plugins/libvirt/vm/index.js';
 import { qemuIdentity } from '../../../src/plugins/libvirt/vm/filePermissions.js';
@@ -17,7 +18,7 @@ import { uniqueName } from '../../support/unique.js';
 
 const pexec = promisify(execFile);
 const URI = 'qemu:///system';
-const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+const quiet: Logger = silentLogger();
 const ctx = (): CallContext => ({
   signal: AbortSignal.timeout(120_000), log: quiet,
   context: { name: 'perm', description: '', registryUrl: '', authServer: '', authClientId: '', libvirtUri: URI,

@@ -10,6 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { isVmrError } from '../../../src/core/errors.js';
 import type { CallContext, Logger } from '../../../src/core/ports/common.js';
+import { silentLogger } from '../../../src/core/log/silentLogger.js';
 import type { RunVMSpec, VMRecord } from '../../../src/core/ports/hypervisor.js';
 import { LibvirtConnectionManager } from '../../../src/plugins/libvirt/rpc/index.js';
 import { LibvirtHypervisor } from '../../../src/plugins/libvirt/vm/index.js';
@@ -22,7 +23,7 @@ const pexec = promisify(execFile);
 const TEST_URI = 'test+unix:///default';
 const QEMU_URI = 'qemu:///system';
 
-const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+const quiet: Logger = silentLogger();
 
 function ctx(uri: string, timeoutMs = 60_000): CallContext {
   return {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { CallContext, Logger } from '../../../src/core/ports/common.js';
+import { silentLogger } from '../../../src/core/log/silentLogger.js';
 import { LibvirtConnectionManager } from '../../../src/plugins/libvirt/rpc/index.js';
 import { LibvirtHypervisor } from '../../../src/plugins/libvirt/vm/index.js';
 import libvirtPlugin from '../../../src/plugins/libvirt/index.js';
@@ -14,7 +15,7 @@ import { optedOut, requireService } from '../../support/services.js';
 import { uniqueName } from '../../support/unique.js';
 
 const URI = 'test+unix:///default';
-const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+const quiet: Logger = silentLogger();
 const ctx = (): CallContext => ({
   signal: AbortSignal.timeout(60_000),
   log: quiet,

@@ -1,25 +1,15 @@
 // The networks port on libvirt: NetworkInfo from the network XML, validation before libvirt sees
 // a request, and refusal to pull a network out from under running VMs.
 import {
-  AlreadyExistsError, type CallContext, checkNetworkName, type ComponentHealth, FailedPreconditionError,
-  InvalidArgumentError, isVmrError, type NetworkInfo, type NetworkManager, type NetworkMode, type NetworkSpec,
+  AlreadyExistsError, broadcastOf, type CallContext, checkNetworkName, checkSubnet, cidrOf, type ComponentHealth,
+  contains, FailedPreconditionError, formatCidr, formatIpv4, hasCode, InvalidArgumentError, type Ipv4Net, isVmrError,
+  type NetworkInfo, type NetworkManager, type NetworkMode, type NetworkSpec, overlaps, parseCidr, parseIpv4,
   throwIfAborted,
 } from '../../../plugin-api/index.js';
 import type { LibvirtClient, LibvirtConnectionManager, NetworkRef } from '../rpc/index.js';
 import { libvirtHealth } from '../health.js';
 import { resolveUri } from '../uri.js';
 import { systemHostNetwork, type HostNetwork } from './hostNetwork.js';
-import {
-  broadcastOf,
-  contains,
-  formatCidr,
-  formatIpv4,
-  overlaps,
-  parseCidr,
-  parseIpv4,
-  cidrOf,
-  type Cidr,
-} from './ipv4.js';
 import { buildNetworkXml, parseNetworkXml, type ResolvedNetworkSpec } from './networkXml.js';
 import { domainsOn, runningDomainNetworkUse } from './vmUsage.js';
 
@@ -53,7 +43,7 @@ export class LibvirtNetworkManager implements NetworkManager {
     const [nets, use] = await Promise.all([c.listAllNetworks(0, opts), runningDomainNetworkUse(c, opts)]);
     const infos = await Promise.all(nets.map((n) => this.info(c, n, ctx, use).catch((err) => {
       // Undefined between the listing and the lookup: it is simply gone.
-      if (isVmrError(err) && err.code === 'NOT_FOUND') return undefined;
+      if (hasCode(err, 'NOT_FOUND')) return undefined;
       throw err;
     })));
     return infos.filter((i): i is NetworkInfo => i !== undefined).sort((a, b) => a.name.localeCompare(b.name));
@@ -130,7 +120,7 @@ export class LibvirtNetworkManager implements NetworkManager {
     }
     // A transient network is gone once destroyed; only persistent ones need undefining.
     if (!active || (await c.networkIsPersistent(net, opts).catch((err) => {
-      if (isVmrError(err) && err.code === 'NOT_FOUND') return false;
+      if (hasCode(err, 'NOT_FOUND')) return false;
       throw err;
     }))) {
       await c.networkUndefine(net, opts);
@@ -241,11 +231,8 @@ export class LibvirtNetworkManager implements NetworkManager {
     if (!spec.subnet) {
       throw new InvalidArgumentError(`mode ${spec.mode} needs a subnet, e.g. 10.231.5.0/24`, { field: 'subnet' });
     }
-    const subnet = parseCidr(spec.subnet, 'subnet');
-    if (subnet.prefix < 8 || subnet.prefix > 29) {
-      throw new InvalidArgumentError(`subnet ${spec.subnet} must have a prefix between /8 and /29`, { field: 'subnet' });
-    }
-    const first = subnet.network + 1;
+    const subnet = checkSubnet(spec.subnet, 'subnet');
+    const first = subnet.base + 1;
     const last = broadcastOf(subnet) - 1;
     const inHostRange = (a: number) => contains(subnet, a) && a >= first && a <= last;
 
@@ -298,17 +285,17 @@ export class LibvirtNetworkManager implements NetworkManager {
     };
   }
 
-  private async checkOverlap(subnet: Cidr, bridgeName: string, existing: NetworkRef[], c: LibvirtClient, ctx: CallContext): Promise<void> {
+  private async checkOverlap(subnet: Ipv4Net, bridgeName: string, existing: NetworkRef[], c: LibvirtClient, ctx: CallContext): Promise<void> {
     const others = await Promise.all(existing.map(async (n) => {
       try {
         return parseNetworkXml(await c.networkGetXmlDesc(n, 0, { signal: ctx.signal }));
       } catch (err) {
-        if (isVmrError(err) && err.code === 'NOT_FOUND') return undefined;
+        if (hasCode(err, 'NOT_FOUND')) return undefined;
         throw err;
       }
     }));
     const clashes = others
-      .filter((o) => o?.subnet && overlaps(subnet, parseCidr(o.subnet, 'subnet')))
+      .filter((o) => { const n = o?.subnet ? parseCidr(o.subnet) : ''; return typeof n !== 'string' && overlaps(subnet, n); })
       .map((o) => `"${o!.name}" (${o!.subnet})`);
     if (clashes.length) {
       throw new FailedPreconditionError(

@@ -1,7 +1,6 @@
 // libvirt network XML <-> the fields of NetworkInfo / NetworkSpec.
-import type { NetworkMode } from '../../../plugin-api/index.js';
+import { cidrOf, formatCidr, type NetworkMode, parseIpv4, prefixFromNetmask } from '../../../plugin-api/index.js';
 import { attr, child, children, el, parseXml, text, toXml, type XmlElement } from '../xml/index.js';
-import { cidrOf, formatCidr, parseIpv4, prefixFromNetmask } from './ipv4.js';
 
 export const LABELS_NS = 'https://vmregistry.dev/xmlns/network-labels/v1';
 

@@ -1,7 +1,7 @@
 // Which running domains use which network: read from the live XML of every active domain.
 import { ConnectListDomainsFlags, type LibvirtClient, type CallOptions } from '../rpc/index.js';
 import { attr, child, findAll, parseXml } from '../xml/index.js';
-import { isVmrError } from '../../../plugin-api/index.js';
+import { hasCode, isVmrError } from '../../../plugin-api/index.js';
 
 export interface DomainNetworkUse {
   /** network name → running domains attached through `<interface type='network'>`. */
@@ -25,7 +25,7 @@ export async function runningDomainNetworkUse(client: LibvirtClient, opts?: Call
       xml = await client.domainGetXmlDesc(d, 0, opts);
     } catch (err) {
       // A domain that stopped or vanished since the listing no longer counts.
-      if (isVmrError(err) && (err.code === 'NOT_FOUND' || err.code === 'FAILED_PRECONDITION')) return;
+      if (hasCode(err, 'NOT_FOUND', 'FAILED_PRECONDITION')) return;
       throw err;
     }
     for (const iface of findAll(parseXml(xml), 'devices/interface')) {

@@ -3,7 +3,7 @@
 // down fail at once with UnavailableError instead of hanging.
 import { EventEmitter } from 'node:events';
 import {
-  CancelledError, isVmrError, type Logger, PermissionDeniedError, UnavailableError, type VmrError,
+  CancelledError, hasCode, isVmrError, type Logger, PermissionDeniedError, UnavailableError, type VmrError,
 } from '../../../plugin-api/index.js';
 import {
   AUTH_TYPE_LIST_MAX,
@@ -726,7 +726,7 @@ export class LibvirtClient extends EventEmitter {
       try {
         await this.register(conn, reg, opts);
       } catch (err) {
-        if (isVmrError(err) && err.code === 'UNAVAILABLE') {
+        if (hasCode(err, 'UNAVAILABLE')) {
           // Lost the connection meanwhile: the reconnect registers it.
         } else {
           reg.refs--;

@@ -7,9 +7,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
   AlreadyExistsError, type CallContext, CancelledError, type ComponentHealth, type ConsoleSession, type ContextInfo,
-  FailedPreconditionError, type Hypervisor, type HypervisorEvent, type Issue, isVmrError, type Logger,
-  type LogOptions, MAX_STOP_TIMEOUT_SECONDS, NotFoundError, NotImplementedError, type RunVMSpec, type StopOptions,
-  throwIfAborted, type VMRecord, type VmrError, type VMStatus,
+  FailedPreconditionError, hasCode, type Hypervisor, type HypervisorEvent, type Issue, isVmrError, type Logger,
+  type LogOptions, MAX_STOP_TIMEOUT_SECONDS, NotFoundError, NotImplementedError, type RunVMSpec, sleep,
+  type StopOptions, throwIfAborted, type VMRecord, type VmrError, type VMStatus,
 } from '../../../plugin-api/index.js';
 import { uriPolicyViolation, type UriPolicy } from '../uriPolicy.js';
 import {
@@ -168,7 +168,7 @@ export class LibvirtHypervisor implements Hypervisor {
         await ignoring(['NOT_FOUND'], () =>
           c.client.domainUndefine(f.dom, DomainUndefineFlags.NVRAM, CLEANUP).catch((err) => {
             // Drivers without NVRAM support (the test driver) reject the flag; the domain has none then.
-            if (isVmrError(err) && err.code === 'INVALID_ARGUMENT') return c.client.domainUndefine(f.dom, 0, CLEANUP);
+            if (hasCode(err, 'INVALID_ARGUMENT')) return c.client.domainUndefine(f.dom, 0, CLEANUP);
             throw err;
           }));
       }
@@ -224,7 +224,7 @@ export class LibvirtHypervisor implements Hypervisor {
         return { f: { dom, facts, meta: facts.metadata }, state };
       } catch (err) {
         // Gone between listing and reading (a transient domain that stopped).
-        if (isVmrError(err) && err.code === 'NOT_FOUND') return undefined;
+        if (hasCode(err, 'NOT_FOUND')) return undefined;
         throw err;
       }
     }))).filter((x) => x !== undefined);
@@ -338,7 +338,7 @@ export class LibvirtHypervisor implements Hypervisor {
     } catch (err) {
       await this.undoRun(c, uuid, paths.dir, spec.ephemeral).catch((cleanupErr) =>
         this.log.error({ err: cleanupErr, vm: spec.name }, 'could not clean up after a failed run'));
-      if (isVmrError(err) && err.code === 'ALREADY_EXISTS') {
+      if (hasCode(err, 'ALREADY_EXISTS')) {
         throw new AlreadyExistsError(
           `a VM named "${spec.name}" already exists; delete it first or pick another name`, { field: 'name', cause: err });
       }
@@ -359,7 +359,7 @@ export class LibvirtHypervisor implements Hypervisor {
           await ignoring(['FAILED_PRECONDITION', 'NOT_FOUND'], () => c.client.domainDestroy(dom, 0, CLEANUP));
           if (!ephemeral) await ignoring(['NOT_FOUND'], () => c.client.domainUndefine(dom, 0, CLEANUP));
         } catch (err) {
-          if (!(isVmrError(err) && err.code === 'NOT_FOUND')) throw err;
+          if (!hasCode(err, 'NOT_FOUND')) throw err;
         }
       });
     } finally {
@@ -373,7 +373,7 @@ export class LibvirtHypervisor implements Hypervisor {
     try {
       net = await c.client.networkLookupByName(name, opt);
     } catch (err) {
-      if (isVmrError(err) && err.code === 'NOT_FOUND') {
+      if (hasCode(err, 'NOT_FOUND')) {
         throw new NotFoundError(`network "${name}" does not exist; create it first or pick another network`, {
           field: 'network_name',
           cause: err,
@@ -440,7 +440,7 @@ export class LibvirtHypervisor implements Hypervisor {
       const check = () => {
         c.client.domainIsActive(dom, { timeoutMs: 5000 }).then(
           (a) => { if (!a) finish(true); },
-          (err) => { if (isVmrError(err) && err.code === 'NOT_FOUND') finish(true); },
+          (err) => { if (hasCode(err, 'NOT_FOUND')) finish(true); },
         );
       };
       c.client.on('domainLifecycle', onEvent);
@@ -485,9 +485,9 @@ export class LibvirtHypervisor implements Hypervisor {
         }
       } catch (err) {
         // A libvirtd restart does not stop the guest; keep waiting while the client reconnects.
-        if (!(isVmrError(err) && err.code === 'UNAVAILABLE')) throw err;
+        if (!hasCode(err, 'UNAVAILABLE')) throw err;
       }
-      await sleep(500, ctx.signal);
+      await sleep(500, ctx.signal, 'cancelled while waiting');
     }
   }
 
@@ -507,13 +507,13 @@ export class LibvirtHypervisor implements Hypervisor {
         ? await c.client.domainLookupByUuid(vm.toLowerCase(), { signal: ctx.signal })
         : await c.client.domainLookupByName(vm, { signal: ctx.signal });
     } catch (err) {
-      if (isVmrError(err) && err.code === 'NOT_FOUND') throw notOurs(vm, err);
+      if (hasCode(err, 'NOT_FOUND')) throw notOurs(vm, err);
       throw err;
     }
     try {
       return await this.read(c, dom, ctx);
     } catch (err) {
-      if (isVmrError(err) && err.code === 'NOT_FOUND') throw notOurs(vm, err);
+      if (hasCode(err, 'NOT_FOUND')) throw notOurs(vm, err);
       throw err;
     }
   }
@@ -534,7 +534,7 @@ export class LibvirtHypervisor implements Hypervisor {
       // Re-read: the start time and MACs live in the live definition.
       fresh = await this.read(c, f.dom, ctx);
     } catch (err) {
-      if (!(isVmrError(err) && err.code === 'NOT_FOUND')) throw err;
+      if (!hasCode(err, 'NOT_FOUND')) throw err;
       state = DomainState.SHUTOFF;
     }
     const leases = state === DomainState.SHUTOFF
@@ -547,7 +547,7 @@ export class LibvirtHypervisor implements Hypervisor {
     try {
       return await c.client.domainIsActive(dom, { signal: ctx.signal });
     } catch (err) {
-      if (isVmrError(err) && err.code === 'NOT_FOUND') return false;
+      if (hasCode(err, 'NOT_FOUND')) return false;
       throw err;
     }
   }
@@ -557,7 +557,7 @@ export class LibvirtHypervisor implements Hypervisor {
       await c.client.domainLookupByName(name, { signal: ctx.signal });
       return true;
     } catch (err) {
-      if (isVmrError(err) && err.code === 'NOT_FOUND') return false;
+      if (hasCode(err, 'NOT_FOUND')) return false;
       throw err;
     }
   }
@@ -773,22 +773,8 @@ async function retryWhileUnavailable<T>(ms: number, fn: () => Promise<T>): Promi
     try {
       return await fn();
     } catch (err) {
-      if (!(isVmrError(err) && err.code === 'UNAVAILABLE') || Date.now() > until) throw err;
+      if (!hasCode(err, 'UNAVAILABLE') || Date.now() > until) throw err;
       await new Promise((r) => setTimeout(r, 500));
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new CancelledError('cancelled while waiting', { cause: signal.reason }));
-    };
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -1,5 +1,5 @@
 // IP addresses come from the DHCP leases of the networks a VM is attached to, matched by MAC.
-import { isVmrError } from '../../../plugin-api/index.js';
+import { hasCode, isVmrError } from '../../../plugin-api/index.js';
 import type { LibvirtClient } from '../rpc/index.js';
 
 /** MAC (lowercase) → addresses, for the given networks; networks without leases support give none. */
@@ -17,7 +17,7 @@ export async function leasesByMac(
       leases = await client.networkGetDhcpLeases(net, null, { signal });
     } catch (err) {
       // The test driver has no leases; a missing network simply has none.
-      if (isVmrError(err) && (err.code === 'UNIMPLEMENTED' || err.code === 'NOT_FOUND')) return;
+      if (hasCode(err, 'UNIMPLEMENTED', 'NOT_FOUND')) return;
       throw err;
     }
     for (const l of leases) {
