@@ -4,6 +4,7 @@ import './networks.suite.js';
 import './daemon.suite.js';
 import './ssh.suite.js';
 import './networkContract.suite.js';
+import './hypervisorContract.suite.js';
 import './vm.suite.js';
 import './vmDaemon.suite.js';
 import './filePermissions.suite.js';
