@@ -1,43 +1,16 @@
-// A libvirt connection with typed procedure wrappers. It owns its socket's lifecycle: when libvirtd
+// A libvirt connection; its typed procedure wrappers come from the table in procedures.ts. It owns its socket's lifecycle: when libvirtd
 // goes away it reconnects with backoff and re-registers event callbacks; calls made while it is
 // down fail at once with UnavailableError instead of hanging.
 import { EventEmitter } from 'node:events';
 import {
-  CancelledError, hasCode, isVmrError, type Logger, PermissionDeniedError, UnavailableError, type VmrError,
+  CancelledError, hasCode, isVmrError, type Logger, UnavailableError, type VmrError,
 } from '../../../plugin-api/index.js';
-import {
-  AUTH_TYPE_LIST_MAX,
-  AuthType,
-  DHCP_LEASES_MAX,
-  DomainEventId,
-  Feature,
-  INTERFACE_MAX,
-  LIST_MAX,
-  Proc,
-} from './constants.js';
+import { DomainEventId, Proc } from './constants.js';
+import { handshake } from './handshake.js';
 import { decodeEvent, type LibvirtEventMap } from './events.js';
-import { STRING_MAX } from './packet.js';
 import { RpcConnection, type CallOptions } from './RpcConnection.js';
 import { dial as defaultDial, type Dialer } from './transports.js';
-import {
-  readDhcpLease,
-  readDomain,
-  readDomainInterface,
-  readNetwork,
-  str,
-  uuidToBytes,
-  wOptStr,
-  wStr,
-  writeDomain,
-  writeNetwork,
-  type DomainInfo,
-  type DomainInterface,
-  type DomainRef,
-  type DomainStateInfo,
-  type NetworkDhcpLease,
-  type NetworkRef,
-  type NodeInfo,
-} from './types.js';
+import { PROCEDURES, readInt, readVoid, type Procedure, type ProcedureMethods, type Reader } from './procedures.js';
 import { parseLibvirtUri, type LibvirtUri } from './uri.js';
 import { XdrReader, XdrWriter } from './xdr.js';
 
@@ -88,11 +61,10 @@ interface ServerRegistration {
 }
 
 type Writer = (w: XdrWriter) => void;
-type Reader<T> = (r: XdrReader) => T;
 
-const readVoid: Reader<void> = () => undefined;
-const readInt: Reader<number> = (r) => r.int();
-const readBool: Reader<boolean> = (r) => r.int() !== 0;
+// The typed procedure wrappers (domainLookupByName, networkCreate, …) come from the table in procedures.ts.
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type, @typescript-eslint/no-unsafe-declaration-merging
+export interface LibvirtClient extends ProcedureMethods {}
 
 /**
  * Events (EventEmitter): `connected` (), `disconnected` (reason: VmrError), `domainLifecycle`,
@@ -259,7 +231,7 @@ export class LibvirtClient extends EventEmitter {
         keepaliveIntervalMs: this.opts.keepaliveIntervalMs,
         keepaliveCount: this.opts.keepaliveCount,
       });
-      await this.handshake(conn, callOpts);
+      await handshake(conn, this.target, { uri: this.uri, keepalive: this.opts.keepaliveIntervalMs > 0, readOnly: this.opts.readOnly }, callOpts);
       if (this.stateValue === 'closed') {
         conn.destroy();
         return;
@@ -283,41 +255,6 @@ export class LibvirtClient extends EventEmitter {
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  private async handshake(conn: RpcConnection, opts: CallOptions): Promise<void> {
-    // AUTH_LIST must come first: on a polkit socket every other call fails until it has run.
-    const authTypes = new XdrReader(await conn.call(Proc.AUTH_LIST, undefined, 'list auth types', opts))
-      .array((r) => r.int(), AUTH_TYPE_LIST_MAX);
-    if (authTypes.length > 0 && !authTypes.includes(AuthType.NONE)) {
-      if (!authTypes.includes(AuthType.POLKIT)) {
-        throw new PermissionDeniedError(
-          `libvirtd at ${this.uri} requires SASL authentication, which vmregistry does not support; ` +
-            `connect as root or configure auth_unix_rw = "polkit"/"none"`,
-        );
-      }
-      let complete = false;
-      try {
-        complete = new XdrReader(await conn.call(Proc.AUTH_POLKIT, undefined, 'polkit authentication', opts)).int() !== 0;
-      } catch (err) {
-        throw new PermissionDeniedError(
-          `libvirtd at ${this.uri} refused this user (polkit): ${(err as Error).message}; ` +
-            `run as root or add the user to group "libvirt"`,
-          { cause: err },
-        );
-      }
-      if (!complete) throw new PermissionDeniedError(`polkit did not authorise this user for libvirtd at ${this.uri}`);
-    }
-    if (this.opts.keepaliveIntervalMs > 0) {
-      // Asking for the keepalive feature makes the daemon ping us too and drop us if we go silent.
-      await conn
-        .call(Proc.CONNECT_SUPPORTS_FEATURE, new XdrWriter(8).int(Feature.PROGRAM_KEEPALIVE).toBuffer(), 'enable keepalive', opts)
-        .catch(() => undefined);
-    }
-    const w = new XdrWriter();
-    wOptStr(w, this.target.openUri);
-    w.uint(this.opts.readOnly ? 1 : 0);
-    await conn.call(Proc.CONNECT_OPEN, w.toBuffer(), `open ${this.target.openUri}`, opts);
   }
 
   private onConnectionClosed(conn: RpcConnection, reason: VmrError): void {
@@ -378,323 +315,9 @@ export class LibvirtClient extends EventEmitter {
     return v;
   }
 
-  // ---- connection ------------------------------------------------------------------------------
-
-  /** Hypervisor version, major·1e6 + minor·1e3 + micro (formatVersion()). */
-  async getVersion(opts?: CallOptions): Promise<number> {
-    return Number(await this.rpc(Proc.CONNECT_GET_VERSION, 'get hypervisor version', undefined, (r) => r.uhyper(), opts));
-  }
-
-  /** libvirt version, major·1e6 + minor·1e3 + micro. */
-  async getLibVersion(opts?: CallOptions): Promise<number> {
-    return Number(await this.rpc(Proc.CONNECT_GET_LIB_VERSION, 'get libvirt version', undefined, (r) => r.uhyper(), opts));
-  }
-
-  getHostname(opts?: CallOptions): Promise<string> {
-    return this.rpc(Proc.CONNECT_GET_HOSTNAME, 'get hostname', undefined, str, opts);
-  }
-
-  getCapabilities(opts?: CallOptions): Promise<string> {
-    return this.rpc(Proc.CONNECT_GET_CAPABILITIES, 'get capabilities', undefined, str, opts);
-  }
-
-  /** Driver name: `QEMU`, `TEST` … */
-  getType(opts?: CallOptions): Promise<string> {
-    return this.rpc(Proc.CONNECT_GET_TYPE, 'get driver type', undefined, str, opts);
-  }
-
-  /** The canonical URI the daemon opened. */
-  getUri(opts?: CallOptions): Promise<string> {
-    return this.rpc(Proc.CONNECT_GET_URI, 'get URI', undefined, str, opts);
-  }
-
-  nodeGetInfo(opts?: CallOptions): Promise<NodeInfo> {
-    return this.rpc(Proc.NODE_GET_INFO, 'get node info', undefined, (r) => ({
-      model: r.charArray(32),
-      memoryKiB: r.uhyper(),
-      cpus: r.int(),
-      mhz: r.int(),
-      nodes: r.int(),
-      sockets: r.int(),
-      cores: r.int(),
-      threads: r.int(),
-    }), opts);
-  }
-
-  supportsFeature(feature: number, opts?: CallOptions): Promise<boolean> {
-    return this.rpc(Proc.CONNECT_SUPPORTS_FEATURE, `check feature ${feature}`, (w) => w.int(feature), readBool, opts);
-  }
-
-  // ---- domains ---------------------------------------------------------------------------------
-
-  domainLookupByName(name: string, opts?: CallOptions): Promise<DomainRef> {
-    return this.rpc(Proc.DOMAIN_LOOKUP_BY_NAME, `look up domain "${name}"`, (w) => wStr(w, name), readDomain, opts);
-  }
-
-  domainLookupByUuid(uuid: string, opts?: CallOptions): Promise<DomainRef> {
-    const bytes = uuidToBytes(uuid);
-    return this.rpc(Proc.DOMAIN_LOOKUP_BY_UUID, `look up domain ${uuid}`, (w) => w.fixedOpaque(bytes, 16), readDomain, opts);
-  }
-
-  domainLookupById(id: number, opts?: CallOptions): Promise<DomainRef> {
-    return this.rpc(Proc.DOMAIN_LOOKUP_BY_ID, `look up domain id ${id}`, (w) => w.int(id), readDomain, opts);
-  }
-
-  /** Defines (or redefines) a persistent domain. `flags`: DomainDefineFlags (VALIDATE = 1). */
-  domainDefineXml(xml: string, flags = 0, opts?: CallOptions): Promise<DomainRef> {
-    return this.rpc(Proc.DOMAIN_DEFINE_XML_FLAGS, 'define domain', (w) => {
-      wStr(w, xml);
-      w.uint(flags);
-    }, readDomain, opts);
-  }
-
-  /** Starts a defined domain; returns the handle with its new id. `flags`: DomainStartFlags. */
-  domainCreate(dom: DomainRef, flags = 0, opts?: CallOptions): Promise<DomainRef> {
-    return this.rpc(Proc.DOMAIN_CREATE_WITH_FLAGS, `start domain "${dom.name}"`, (w) => {
-      writeDomain(w, dom);
-      w.uint(flags);
-    }, readDomain, opts);
-  }
-
-  /** Creates and starts a transient domain (gone after destroy). */
-  domainCreateXml(xml: string, flags = 0, opts?: CallOptions): Promise<DomainRef> {
-    return this.rpc(Proc.DOMAIN_CREATE_XML, 'create transient domain', (w) => {
-      wStr(w, xml);
-      w.uint(flags);
-    }, readDomain, opts);
-  }
-
-  /** Hard power-off. `flags`: DomainDestroyFlags. Not running → FailedPreconditionError. */
-  domainDestroy(dom: DomainRef, flags = 0, opts?: CallOptions): Promise<void> {
-    return this.rpc(Proc.DOMAIN_DESTROY_FLAGS, `destroy domain "${dom.name}"`, (w) => {
-      writeDomain(w, dom);
-      w.uint(flags);
-    }, readVoid, opts);
-  }
-
-  /** Asks the guest to shut down (returns at once). `flags`: DomainShutdownFlags. */
-  domainShutdown(dom: DomainRef, flags = 0, opts?: CallOptions): Promise<void> {
-    return this.rpc(Proc.DOMAIN_SHUTDOWN_FLAGS, `shut down domain "${dom.name}"`, (w) => {
-      writeDomain(w, dom);
-      w.uint(flags);
-    }, readVoid, opts);
-  }
-
-  domainReboot(dom: DomainRef, flags = 0, opts?: CallOptions): Promise<void> {
-    return this.rpc(Proc.DOMAIN_REBOOT, `reboot domain "${dom.name}"`, (w) => {
-      writeDomain(w, dom);
-      w.uint(flags);
-    }, readVoid, opts);
-  }
-
-  domainSuspend(dom: DomainRef, opts?: CallOptions): Promise<void> {
-    return this.rpc(Proc.DOMAIN_SUSPEND, `pause domain "${dom.name}"`, (w) => writeDomain(w, dom), readVoid, opts);
-  }
-
-  domainResume(dom: DomainRef, opts?: CallOptions): Promise<void> {
-    return this.rpc(Proc.DOMAIN_RESUME, `resume domain "${dom.name}"`, (w) => writeDomain(w, dom), readVoid, opts);
-  }
-
-  /** `flags`: DomainUndefineFlags (e.g. NVRAM | MANAGED_SAVE | SNAPSHOTS_METADATA). */
-  domainUndefine(dom: DomainRef, flags = 0, opts?: CallOptions): Promise<void> {
-    return this.rpc(Proc.DOMAIN_UNDEFINE_FLAGS, `undefine domain "${dom.name}"`, (w) => {
-      writeDomain(w, dom);
-      w.uint(flags);
-    }, readVoid, opts);
-  }
-
-  /** `flags`: DomainXmlFlags (INACTIVE = 2 for the persistent config). */
-  domainGetXmlDesc(dom: DomainRef, flags = 0, opts?: CallOptions): Promise<string> {
-    return this.rpc(Proc.DOMAIN_GET_XML_DESC, `get XML of domain "${dom.name}"`, (w) => {
-      writeDomain(w, dom);
-      w.uint(flags);
-    }, str, opts);
-  }
-
-  domainGetInfo(dom: DomainRef, opts?: CallOptions): Promise<DomainInfo> {
-    return this.rpc(Proc.DOMAIN_GET_INFO, `get info of domain "${dom.name}"`, (w) => writeDomain(w, dom), (r) => ({
-      state: r.int(),
-      maxMemKiB: r.uhyper(),
-      memoryKiB: r.uhyper(),
-      nrVirtCpu: r.int(),
-      cpuTimeNs: r.uhyper(),
-    }), opts);
-  }
-
-  /** `state`: DomainState; `reason` depends on it. */
-  domainGetState(dom: DomainRef, opts?: CallOptions): Promise<DomainStateInfo> {
-    return this.rpc(Proc.DOMAIN_GET_STATE, `get state of domain "${dom.name}"`, (w) => {
-      writeDomain(w, dom);
-      w.uint(0);
-    }, (r) => ({ state: r.int(), reason: r.int() }), opts);
-  }
-
-  domainIsActive(dom: DomainRef, opts?: CallOptions): Promise<boolean> {
-    return this.rpc(Proc.DOMAIN_IS_ACTIVE, `check domain "${dom.name}"`, (w) => writeDomain(w, dom), readBool, opts);
-  }
-
-  domainIsPersistent(dom: DomainRef, opts?: CallOptions): Promise<boolean> {
-    return this.rpc(Proc.DOMAIN_IS_PERSISTENT, `check domain "${dom.name}"`, (w) => writeDomain(w, dom), readBool, opts);
-  }
-
-  domainGetAutostart(dom: DomainRef, opts?: CallOptions): Promise<boolean> {
-    return this.rpc(Proc.DOMAIN_GET_AUTOSTART, `get autostart of domain "${dom.name}"`, (w) => writeDomain(w, dom), readBool, opts);
-  }
-
-  domainSetAutostart(dom: DomainRef, autostart: boolean, opts?: CallOptions): Promise<void> {
-    return this.rpc(Proc.DOMAIN_SET_AUTOSTART, `set autostart of domain "${dom.name}"`, (w) => {
-      writeDomain(w, dom);
-      w.int(autostart ? 1 : 0);
-    }, readVoid, opts);
-  }
-
-  /** All domains (flags 0) or a subset (ConnectListDomainsFlags, e.g. ACTIVE = 1). */
-  listAllDomains(flags = 0, opts?: CallOptions): Promise<DomainRef[]> {
-    return this.rpc(Proc.CONNECT_LIST_ALL_DOMAINS, 'list domains', (w) => {
-      w.int(1);
-      w.uint(flags);
-    }, (r) => {
-      const doms = r.array(readDomain, LIST_MAX);
-      r.uint();
-      return doms;
-    }, opts);
-  }
-
-  /**
-   * Reads metadata. `type`: DomainMetadataType (ELEMENT = 2 with the namespace `uri`); `flags`:
-   * DomainModificationImpact (CONFIG = 2 for the persistent definition). Missing → NotFoundError.
-   */
-  domainGetMetadata(dom: DomainRef, type: number, uri: string | null, flags = 0, opts?: CallOptions): Promise<string> {
-    return this.rpc(Proc.DOMAIN_GET_METADATA, `get metadata of domain "${dom.name}"`, (w) => {
-      writeDomain(w, dom);
-      w.int(type);
-      wOptStr(w, uri);
-      w.uint(flags);
-    }, str, opts);
-  }
-
-  /**
-   * Writes metadata. For ELEMENT: `metadata` is one element without namespace, `key` the prefix,
-   * `uri` the namespace; metadata = key = null removes the entry. `flags`: LIVE = 1 | CONFIG = 2.
-   */
-  domainSetMetadata(
-    dom: DomainRef,
-    type: number,
-    metadata: string | null,
-    key: string | null,
-    uri: string | null,
-    flags = 0,
-    opts?: CallOptions,
-  ): Promise<void> {
-    return this.rpc(Proc.DOMAIN_SET_METADATA, `set metadata of domain "${dom.name}"`, (w) => {
-      writeDomain(w, dom);
-      w.int(type);
-      wOptStr(w, metadata);
-      wOptStr(w, key);
-      wOptStr(w, uri);
-      w.uint(flags);
-    }, readVoid, opts);
-  }
-
-  /** `source`: InterfaceAddressesSource (LEASE = 0, AGENT = 1, ARP = 2). */
-  domainInterfaceAddresses(dom: DomainRef, source: number, opts?: CallOptions): Promise<DomainInterface[]> {
-    return this.rpc(Proc.DOMAIN_INTERFACE_ADDRESSES, `get addresses of domain "${dom.name}"`, (w) => {
-      writeDomain(w, dom);
-      w.uint(source);
-      w.uint(0);
-    }, (r) => r.array(readDomainInterface, INTERFACE_MAX), opts);
-  }
-
-  // ---- networks --------------------------------------------------------------------------------
-
-  /** All networks (flags 0) or a subset (ConnectListNetworksFlags). */
-  listAllNetworks(flags = 0, opts?: CallOptions): Promise<NetworkRef[]> {
-    return this.rpc(Proc.CONNECT_LIST_ALL_NETWORKS, 'list networks', (w) => {
-      w.int(1);
-      w.uint(flags);
-    }, (r) => {
-      const nets = r.array(readNetwork, LIST_MAX);
-      r.uint();
-      return nets;
-    }, opts);
-  }
-
-  networkLookupByName(name: string, opts?: CallOptions): Promise<NetworkRef> {
-    return this.rpc(Proc.NETWORK_LOOKUP_BY_NAME, `look up network "${name}"`, (w) => wStr(w, name), readNetwork, opts);
-  }
-
-  networkLookupByUuid(uuid: string, opts?: CallOptions): Promise<NetworkRef> {
-    const bytes = uuidToBytes(uuid);
-    return this.rpc(Proc.NETWORK_LOOKUP_BY_UUID, `look up network ${uuid}`, (w) => w.fixedOpaque(bytes, 16), readNetwork, opts);
-  }
-
-  /** Defines a persistent network (inactive until networkCreate). */
-  networkDefineXml(xml: string, opts?: CallOptions): Promise<NetworkRef> {
-    return this.rpc(Proc.NETWORK_DEFINE_XML, 'define network', (w) => wStr(w, xml), readNetwork, opts);
-  }
-
-  /** Starts (activates) a defined network. */
-  networkCreate(net: NetworkRef, opts?: CallOptions): Promise<void> {
-    return this.rpc(Proc.NETWORK_CREATE, `start network "${net.name}"`, (w) => writeNetwork(w, net), readVoid, opts);
-  }
-
-  /** Creates and starts a transient network. */
-  networkCreateXml(xml: string, opts?: CallOptions): Promise<NetworkRef> {
-    return this.rpc(Proc.NETWORK_CREATE_XML, 'create transient network', (w) => wStr(w, xml), readNetwork, opts);
-  }
-
-  /** Stops (deactivates) a network. */
-  networkDestroy(net: NetworkRef, opts?: CallOptions): Promise<void> {
-    return this.rpc(Proc.NETWORK_DESTROY, `stop network "${net.name}"`, (w) => writeNetwork(w, net), readVoid, opts);
-  }
-
-  networkUndefine(net: NetworkRef, opts?: CallOptions): Promise<void> {
-    return this.rpc(Proc.NETWORK_UNDEFINE, `undefine network "${net.name}"`, (w) => writeNetwork(w, net), readVoid, opts);
-  }
-
-  /** `flags`: NetworkXmlFlags (INACTIVE = 1). */
-  networkGetXmlDesc(net: NetworkRef, flags = 0, opts?: CallOptions): Promise<string> {
-    return this.rpc(Proc.NETWORK_GET_XML_DESC, `get XML of network "${net.name}"`, (w) => {
-      writeNetwork(w, net);
-      w.uint(flags);
-    }, str, opts);
-  }
-
-  networkGetAutostart(net: NetworkRef, opts?: CallOptions): Promise<boolean> {
-    return this.rpc(Proc.NETWORK_GET_AUTOSTART, `get autostart of network "${net.name}"`, (w) => writeNetwork(w, net), readBool, opts);
-  }
-
-  networkSetAutostart(net: NetworkRef, autostart: boolean, opts?: CallOptions): Promise<void> {
-    return this.rpc(Proc.NETWORK_SET_AUTOSTART, `set autostart of network "${net.name}"`, (w) => {
-      writeNetwork(w, net);
-      w.int(autostart ? 1 : 0);
-    }, readVoid, opts);
-  }
-
-  networkIsActive(net: NetworkRef, opts?: CallOptions): Promise<boolean> {
-    return this.rpc(Proc.NETWORK_IS_ACTIVE, `check network "${net.name}"`, (w) => writeNetwork(w, net), readBool, opts);
-  }
-
-  networkIsPersistent(net: NetworkRef, opts?: CallOptions): Promise<boolean> {
-    return this.rpc(Proc.NETWORK_IS_PERSISTENT, `check network "${net.name}"`, (w) => writeNetwork(w, net), readBool, opts);
-  }
-
-  networkGetBridgeName(net: NetworkRef, opts?: CallOptions): Promise<string> {
-    return this.rpc(Proc.NETWORK_GET_BRIDGE_NAME, `get bridge of network "${net.name}"`, (w) => writeNetwork(w, net), str, opts);
-  }
-
-  /** DHCP leases of a network (all, or those of one MAC). The test driver → NotImplementedError. */
-  networkGetDhcpLeases(net: NetworkRef, mac: string | null = null, opts?: CallOptions): Promise<NetworkDhcpLease[]> {
-    return this.rpc(Proc.NETWORK_GET_DHCP_LEASES, `get DHCP leases of network "${net.name}"`, (w) => {
-      writeNetwork(w, net);
-      wOptStr(w, mac);
-      w.int(1);
-      w.uint(0);
-    }, (r) => {
-      const leases = r.array(readDhcpLease, DHCP_LEASES_MAX);
-      r.uint();
-      return leases;
-    }, opts);
+  /** A procedure of the table (procedures.ts); each is also a method of the client. */
+  invoke<A extends unknown[], R>(p: Procedure<A, R>, args: A, opts?: CallOptions): Promise<R> {
+    return this.rpc(p.proc, p.what(...args), p.write && ((w) => p.write!(w, ...args)), p.read, opts);
   }
 
   // ---- events ----------------------------------------------------------------------------------
@@ -780,4 +403,14 @@ export class LibvirtClient extends EventEmitter {
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
     return super.on(event, listener);
   }
+}
+
+for (const [name, p] of Object.entries(PROCEDURES) as [string, Procedure<unknown[], unknown>][]) {
+  Object.defineProperty(LibvirtClient.prototype, name, {
+    value(this: LibvirtClient, ...args: unknown[]) {
+      return this.invoke(p, args.slice(0, p.arity), args[p.arity] as CallOptions | undefined);
+    },
+    writable: true,
+    configurable: true,
+  });
 }

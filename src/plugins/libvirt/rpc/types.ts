@@ -18,17 +18,6 @@ export interface NetworkRef {
   uuid: string;
 }
 
-export interface DomainInfo {
-  /** virDomainState. */
-  state: (typeof DomainState)[keyof typeof DomainState] | number;
-  /** KiB. */
-  maxMemKiB: bigint;
-  memoryKiB: bigint;
-  nrVirtCpu: number;
-  /** Nanoseconds. */
-  cpuTimeNs: bigint;
-}
-
 export interface DomainStateInfo {
   state: number;
   reason: number;
@@ -59,17 +48,6 @@ export interface NetworkDhcpLease {
   prefix: number;
   hostname: string | null;
   clientid: string | null;
-}
-
-export interface NodeInfo {
-  model: string;
-  memoryKiB: bigint;
-  cpus: number;
-  mhz: number;
-  nodes: number;
-  sockets: number;
-  cores: number;
-  threads: number;
 }
 
 export function uuidToBytes(uuid: string): Buffer {
