@@ -8,7 +8,7 @@
 //      and deadline-friendly, while a CLI without a deadline still gets the tokens in one call most times.
 import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
-import { CancelledError, type KeyValueStore, sleep } from '../../plugin-api/index.js';
+import { type KeyValueStore, sleep } from '../../plugin-api/index.js';
 import { oauthErrorCode } from './oidcErrors.js';
 
 export const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';

@@ -1,7 +1,7 @@
 // Pushes a manifest after its blobs. Registries that predate OCI 1.1 may reject `artifactType`;
 // then the manifest goes again without it (config.mediaType still says what it is). That is a new
 // manifest with a new digest, which the caller reports.
-import { hasCode, isVmrError, type Logger } from '../../plugin-api/index.js';
+import { hasCode, type Logger } from '../../plugin-api/index.js';
 import { sha256 } from './digest.js';
 import { OCI_MANIFEST } from './mediaTypes.js';
 import type { Repository } from './repository.js';

@@ -1,6 +1,6 @@
 // What both fakes share: injected delays and failures, cancellation, use-after-shutdown, and a call log
 // that lets tests observe ordering and overlap without looking at the clock.
-import { CancelledError, UnavailableError, throwIfAborted } from '../../core/errors.js';
+import { UnavailableError, throwIfAborted } from '../../core/errors.js';
 import type { CallContext } from '../../core/ports/common.js';
 import { sleep } from '../../core/async/sleep.js';
 

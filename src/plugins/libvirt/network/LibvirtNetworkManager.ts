@@ -2,7 +2,7 @@
 // a request, and refusal to pull a network out from under running VMs.
 import {
   AlreadyExistsError, broadcastOf, type CallContext, checkNetworkName, checkSubnet, cidrOf, type ComponentHealth,
-  contains, FailedPreconditionError, formatCidr, formatIpv4, hasCode, InvalidArgumentError, type Ipv4Net, isVmrError,
+  contains, FailedPreconditionError, formatCidr, formatIpv4, hasCode, InvalidArgumentError, type Ipv4Net,
   type NetworkInfo, type NetworkManager, type NetworkMode, type NetworkSpec, overlaps, parseCidr, parseIpv4,
   throwIfAborted,
 } from '../../../plugin-api/index.js';

@@ -1,7 +1,7 @@
 // Which running domains use which network: read from the live XML of every active domain.
 import { ConnectListDomainsFlags, type LibvirtClient, type CallOptions } from '../rpc/index.js';
 import { attr, child, findAll, parseXml } from '../xml/index.js';
-import { hasCode, isVmrError } from '../../../plugin-api/index.js';
+import { hasCode } from '../../../plugin-api/index.js';
 
 export interface DomainNetworkUse {
   /** network name → running domains attached through `<interface type='network'>`. */

@@ -1,7 +1,7 @@
 // Typed values of the remote protocol and their XDR codecs (remote_protocol.x field order).
 import { InvalidArgumentError } from '../../../plugin-api/index.js';
 import { STRING_MAX } from './packet.js';
-import { IP_ADDR_MAX, type DomainState } from './constants.js';
+import { IP_ADDR_MAX } from './constants.js';
 import type { XdrReader, XdrWriter } from './xdr.js';
 
 /** remote_nonnull_domain. `id` is -1 while the domain is not running. */

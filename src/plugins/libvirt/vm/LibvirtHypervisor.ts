@@ -163,11 +163,6 @@ export class LibvirtHypervisor implements Hypervisor {
     return this.domains.record(c, await this.domains.find(c, vm, ctx), ctx);
   }
 
-  /** Where the VM lives (inspect): on every record, so records from any call compare equal. */
-  private async withPlace(c: Conn, rec: VMRecord): Promise<VMRecord> {
-    return { ...rec, libvirtUri: c.uri, domainType: await this.conns.domainType(c).catch(() => undefined) };
-  }
-
   async *logs(vm: string, opts: LogOptions, ctx: CallContext): AsyncIterable<Buffer> {
     const c = this.conns.get(ctx);
     const f = await this.domains.find(c, vm, ctx);

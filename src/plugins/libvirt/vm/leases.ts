@@ -1,5 +1,5 @@
 // IP addresses come from the DHCP leases of the networks a VM is attached to, matched by MAC.
-import { hasCode, isVmrError } from '../../../plugin-api/index.js';
+import { hasCode } from '../../../plugin-api/index.js';
 import type { LibvirtClient } from '../rpc/index.js';
 
 /** MAC (lowercase) → addresses, for the given networks; networks without leases support give none. */
