@@ -1,6 +1,6 @@
 // VMRecord from what libvirt holds (domain XML, our metadata, state, leases), and the small error
 // helpers the lifecycle code shares.
-import { hasCode, isVmrError, NotFoundError, type VMRecord, type VmrError, type VMStatus } from '../../../plugin-api/index.js';
+import { type ErrorCode, hasCode, NotFoundError, type VMRecord, type VmrError, type VMStatus } from '../../../plugin-api/index.js';
 import { DomainState } from '../rpc/index.js';
 import type { Found } from './connections.js';
 
@@ -59,11 +59,11 @@ export function notOurs(vm: string, cause?: unknown): VmrError {
 export const IGNORED = Symbol('ignored');
 
 /** Runs fn, turning errors with one of `codes` into IGNORED (e.g. "domain is not running" on destroy). */
-export async function ignoring<T>(codes: string[], fn: () => Promise<T>): Promise<T | typeof IGNORED> {
+export async function ignoring<T>(codes: ErrorCode[], fn: () => Promise<T>): Promise<T | typeof IGNORED> {
   try {
     return await fn();
   } catch (err) {
-    if (isVmrError(err) && codes.includes(err.code)) return IGNORED;
+    if (hasCode(err, ...codes)) return IGNORED;
     throw err;
   }
 }
