@@ -1,4 +1,5 @@
 #!/usr/bin/env node
 import { main } from '../cli/program.js';
 
-process.exitCode = await main();
+// No top-level await: this file is also the entry of the CommonJS bundle (scripts/bundle-cli.mjs).
+void main().then((code) => { process.exitCode = code; });

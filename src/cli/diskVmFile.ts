@@ -1,14 +1,14 @@
 // `vmr import ./disk.qcow2`: a disk without a VMFile gets one made for it — name from the file,
 // format from `qemu-img info` (or the qcow2 magic when qemu-img is not installed), default resources.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { childProcess } from './builtins.js';
 import { UsageError } from './errors.js';
 import { camelKeys, type LocalVmFile } from './files.js';
 
-const pexec = promisify(execFile);
+const pexec = (file: string, args: string[], opts: { timeout: number }) => promisify(childProcess().execFile)(file, args, opts);
 const DISK_EXTENSIONS = new Set(['.qcow2', '.qcow', '.img', '.raw', '.disk']);
 const QCOW_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb]);
 

@@ -1,14 +1,14 @@
 // `vmr export` / `vmr save`: the daemon streams the bytes (ExportImageStream) and the CLI writes them
 // with the user's own permissions — never the daemon's. Files appear atomically (a temp file beside the
 // destination, fsync, rename); a failed or cancelled export leaves nothing at the destination.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Cli } from './runtime.js';
+import { childProcess, crypto } from './builtins.js';
 import { ServerError, UsageError } from './errors.js';
 import type { ExportImageResponse, Progress } from './messages.js';
 import { progressFor } from './operations.js';
@@ -27,7 +27,7 @@ interface StreamEvent {
   done?: ExportImageResponse;
 }
 
-const tempBeside = (dest: string) => path.join(path.dirname(dest), `.${path.basename(dest).slice(0, 64)}.${randomBytes(6).toString('hex')}.tmp`);
+const tempBeside = (dest: string) => path.join(path.dirname(dest), `.${path.basename(dest).slice(0, 64)}.${crypto().randomBytes(6).toString('hex')}.tmp`);
 
 /** What is at `dest` now; with `force`, a file (or an earlier layout dir) may be replaced. */
 async function checkDest(dest: string, force: boolean, kind: 'file' | 'dir'): Promise<{ exists: boolean }> {
@@ -86,7 +86,7 @@ export async function layoutSink(dest: string, force: boolean): Promise<ExportSi
   const { exists } = await checkDest(dest, force, 'dir');
   const tmp = tempBeside(dest);
   await fs.mkdir(tmp, { mode: 0o777 });
-  const child = spawn('tar', ['-xf', '-', '-C', tmp, '--no-same-owner'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const child = childProcess().spawn('tar', ['-xf', '-', '-C', tmp, '--no-same-owner'], { stdio: ['pipe', 'ignore', 'pipe'] });
   const err: Buffer[] = [];
   child.stderr!.on('data', (b: Buffer) => err.push(b));
   const exited = new Promise<number | null>((resolve, reject) => { child.on('error', reject); child.on('close', resolve); });

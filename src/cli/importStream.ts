@@ -1,6 +1,5 @@
 // `vmr import VMFILE`: the disk goes to the daemon over ImportImageStream in 1 MiB chunks, waiting for
 // 'drain' whenever gRPC's buffer is full, so memory stays flat for a multi-GB disk.
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import { once } from 'node:events';
@@ -10,6 +9,7 @@ import { CancelledError, UsageError } from './errors.js';
 import type { LocalVmFile } from './files.js';
 import type { ImportImageResponse } from './messages.js';
 import { progressFor } from './operations.js';
+import { crypto } from './builtins.js';
 
 export const CHUNK_SIZE = 1024 * 1024;
 
@@ -39,7 +39,7 @@ export async function streamImport(cli: Cli, local: LocalVmFile, opts: StreamImp
   try {
     let sha256 = '';
     if (opts.verify) {
-      const hash = createHash('sha256');
+      const hash = crypto().createHash('sha256');
       let done = 0;
       for await (const chunk of createReadStream(local.diskPath, { highWaterMark: CHUNK_SIZE })) {
         if (daemon.cancelled) throw new CancelledError();

@@ -15,7 +15,39 @@ import { registerSystemCommands } from './commands/system.js';
 import { registerSshCommands } from './commands/ssh.js';
 import { registerConsoleCommands } from './commands/logs.js';
 
-export function buildProgram(): Command {
+/**
+ * Every command group with the top-level words it registers. `vmr ps` builds only the group holding `ps`:
+ * commander's objects for all ~80 commands are a large share of what the CLI itself costs at start
+ * (issue 17). test/cli/program.test.ts checks these words against what each group registers.
+ */
+export const COMMAND_GROUPS: { register: (program: Command) => void; words: string[] }[] = [
+  { register: registerImageCommands, words: ['pull', 'push', 'import', 'export', 'images', 'rmi', 'tag', 'inspect', 'validate', 'gc', 'image', 'save', 'load'] },
+  { register: registerVmCommands, words: ['run', 'start', 'stop', 'restart', 'rm', 'ps', 'ls'] },
+  { register: registerSshCommands, words: ['ssh', 'exec'] },
+  { register: registerConsoleCommands, words: ['logs', 'console'] },
+  { register: registerNetworkCommands, words: ['network'] },
+  { register: registerComposeCommands, words: ['compose'] },
+  { register: registerContextCommands, words: ['context'] },
+  { register: registerAuthCommands, words: ['login', 'logout', 'register'] },
+  { register: registerSystemCommands, words: ['health', 'version', 'events', 'system', 'completion'] },
+];
+
+/** Words that need the whole tree: help lists it, completion prints it. */
+const WHOLE_TREE = new Set(['help', 'completion']);
+
+/** The command word of `argv` (after the global options), or undefined when there is none. */
+export function commandWord(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-H' || a === '--host') i++;
+    else if (a === '--json' || a.startsWith('--host=') || (a.startsWith('-H') && a.length > 2)) continue;
+    else return a.startsWith('-') ? undefined : a;
+  }
+  return undefined;
+}
+
+/** The program with every command, or (given the command line) only the group its command word is in. */
+export function buildProgram(argv?: string[]): Command {
   const program = new Command('vmr')
     .description('Command-line client of the vmregistry daemon: VM images in OCI registries, VMs, networks, compose.')
     .version(clientVersion(), '-v, --version', 'print the client version')
@@ -24,15 +56,10 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .configureHelp({ showGlobalOptions: true });
-  registerImageCommands(program);
-  registerVmCommands(program);
-  registerSshCommands(program);
-  registerConsoleCommands(program);
-  registerNetworkCommands(program);
-  registerComposeCommands(program);
-  registerContextCommands(program);
-  registerAuthCommands(program);
-  registerSystemCommands(program);
+  const word = argv && commandWord(argv.slice(2));
+  const only = word && !WHOLE_TREE.has(word) ? COMMAND_GROUPS.find((g) => g.words.includes(word)) : undefined;
+  // An unknown word gets the whole tree too, so commander can suggest the command meant.
+  for (const g of only ? [only] : COMMAND_GROUPS) g.register(program);
   examples(program, [
     'vmr pull localhost:5000/demo/debian:12',
     'vmr run --name web --wait-ip localhost:5000/demo/debian:12',
@@ -47,7 +74,7 @@ Exit codes: 0 ok, 1 the daemon refused (its message is printed), 2 usage error, 
 
 /** Runs the CLI and resolves with its exit code; never throws for user-facing failures. */
 export async function main(argv: string[] = process.argv): Promise<number> {
-  const program = buildProgram();
+  const program = buildProgram(argv);
   // `vmr … | head` closes the pipe early: stop quietly instead of dying on EPIPE.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (err: NodeJS.ErrnoException) => {

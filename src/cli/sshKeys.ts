@@ -1,13 +1,13 @@
 // The CLI's side of "keys by default": which public key `vmr run` sends (the user's own, else a pair
 // the CLI makes once under its config dir), which private keys `vmr ssh` offers, and where host keys
 // it learns are kept (its own known_hosts per VM id, never the user's ~/.ssh/known_hosts).
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { childProcess } from './builtins.js';
 
-const pexec = promisify(execFile);
+const pexec = (file: string, args: string[], opts: { timeout: number }) => promisify(childProcess().execFile)(file, args, opts);
 
 /** The user's own keys, in the order `vmr run` prefers them. */
 export const USER_KEY_NAMES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];

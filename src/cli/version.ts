@@ -2,8 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// Baked in by the CLI bundle (scripts/bundle-cli.mjs); undefined in the unbundled build.
+declare const VMR_BUNDLE_VERSION: string | undefined;
+
 /** The package's version, read from package.json beside dist/ (or beside src/ when run from source). */
 export function clientVersion(): string {
+  if (typeof VMR_BUNDLE_VERSION === 'string') return VMR_BUNDLE_VERSION;
   const here = path.dirname(fileURLToPath(import.meta.url));
   for (const rel of ['../../../package.json', '../../package.json']) {
     try {

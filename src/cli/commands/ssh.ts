@@ -1,14 +1,13 @@
 // `vmr ssh VM [-- CMD…]` and `vmr exec VM -- CMD`: the system ssh client with the right key, user and
 // address, host keys learned on first use into the CLI's own known_hosts (one file per VM id), after
 // a bounded wait for the VM's address and its sshd. The exit code is the remote command's.
-import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { action, type Cli } from '../runtime.js';
 import { examples, positiveInt } from '../help.js';
 import { CliError, UsageError } from '../errors.js';
 import { ExitCode } from '../exitCodes.js';
+import { childProcess, net } from '../builtins.js';
 import { candidateKeys, knownHostsFor, MissingSshError, OPENSSH_PACKAGE_HINT } from '../sshKeys.js';
 import { consoleTail } from './logs.js';
 import type { VMDetail } from './inspect.js';
@@ -56,7 +55,7 @@ export async function waitForAddress(cli: Cli, vm: string, waitSeconds: number):
 /** True once something on ip:22 speaks SSH (sends its "SSH-" banner). */
 function sshBanner(ip: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const sock = net.connect({ host: ip, port });
+    const sock = net().connect({ host: ip, port });
     const done = (ok: boolean) => {
       sock.destroy();
       resolve(ok);
@@ -89,7 +88,7 @@ async function waitForSshd(cli: Cli, vm: string, name: string, ip: string, until
 async function requireSshClient(env: NodeJS.ProcessEnv): Promise<string> {
   const bin = env.VMR_SSH || 'ssh';
   const ok = await new Promise<boolean>((resolve) => {
-    const p = spawn(bin, ['-V'], { stdio: 'ignore' });
+    const p = childProcess().spawn(bin, ['-V'], { stdio: 'ignore' });
     p.once('error', () => resolve(false));
     p.once('exit', () => resolve(true));
   });
@@ -137,7 +136,7 @@ export async function sshArgs(env: NodeJS.ProcessEnv, t: SshTarget, command: str
 
 function runSsh(bin: string, args: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: 'inherit' });
+    const child = childProcess().spawn(bin, args, { stdio: 'inherit' });
     child.once('error', (err: NodeJS.ErrnoException) =>
       reject(err.code === 'ENOENT' ? new AccessError('FAILED_PRECONDITION', `"${bin}" is not installed; ${OPENSSH_PACKAGE_HINT}`) : err));
     child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + (signal === 'SIGINT' ? 2 : 15) : 1)));

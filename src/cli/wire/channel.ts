@@ -2,8 +2,8 @@
 // server- and client-streaming calls, deadlines and cancellation, and loading @grpc/grpc-js costs more
 // than the whole rest of a `vmr ps` (issue 17). Wire format: https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md
 import { EventEmitter } from 'node:events';
-import http2 from 'node:http2';
-import net from 'node:net';
+import type http2 from 'node:http2';
+import { http2 as h2, net } from '../builtins.js';
 import type { MethodDef } from './methods.js';
 import { ServiceError, Status } from './status.js';
 
@@ -18,7 +18,7 @@ export class Channel {
 
   private connect(): http2.ClientHttp2Session {
     if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
-    const session = http2.connect('http://localhost', { createConnection: () => net.connect(this.socketPath) });
+    const session = h2().connect('http://localhost', { createConnection: () => net().connect(this.socketPath) });
     // Each call reports a broken connection through its own stream.
     session.on('error', () => undefined);
     this.session = session;
@@ -111,7 +111,7 @@ export class Call extends EventEmitter {
   cancel(code: number = Status.CANCELLED, details = 'Cancelled on client'): void {
     if (this.finished) return;
     this.local ??= new ServiceError(code, details);
-    this.stream.close(http2.constants.NGHTTP2_CANCEL);
+    this.stream.close(h2().constants.NGHTTP2_CANCEL);
   }
 
   private onData(chunk: Buffer): void {
@@ -169,15 +169,16 @@ export class Call extends EventEmitter {
     if (this.finished) return;
     this.finished = true;
     clearTimeout(this.timer);
+    const { constants } = h2();
     let outcome: ServiceError | null;
     if (this.local) outcome = this.local;
     else if (this.status) outcome = this.status instanceof ServiceError ? this.status : null;
     else if (this.httpStatus !== 200) outcome = new ServiceError(httpToStatus(this.httpStatus), `Received HTTP status code ${this.httpStatus}`);
     // The socket layer's message ("connect ENOENT /run/…") is what tells "daemon not running" apart.
     else if (this.error) outcome = new ServiceError(Status.UNAVAILABLE, this.error.message);
-    else if (this.stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) outcome = new ServiceError(Status.UNAVAILABLE, 'stream refused');
-    else if (this.stream.rstCode && this.stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) {
-      outcome = new ServiceError(this.stream.rstCode === http2.constants.NGHTTP2_CANCEL ? Status.CANCELLED : Status.INTERNAL, `Received RST_STREAM with code ${this.stream.rstCode}`);
+    else if (this.stream.rstCode === constants.NGHTTP2_REFUSED_STREAM) outcome = new ServiceError(Status.UNAVAILABLE, 'stream refused');
+    else if (this.stream.rstCode && this.stream.rstCode !== constants.NGHTTP2_NO_ERROR) {
+      outcome = new ServiceError(this.stream.rstCode === constants.NGHTTP2_CANCEL ? Status.CANCELLED : Status.INTERNAL, `Received RST_STREAM with code ${this.stream.rstCode}`);
     } else outcome = new ServiceError(Status.UNAVAILABLE, 'Connection dropped');
     this.emit('status', outcome);
   }

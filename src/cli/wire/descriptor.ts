@@ -2,9 +2,7 @@
 // vmservice.json (the compiled contract of proto/, with camelCase fields as proto-loader makes them) beside
 // this file; at start it is checked against a hash of proto/ and, when missing or stale (a plain `tsc` build,
 // an edited .proto), the .proto files are parsed instead — same result, just slower.
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compileContract, type Contract } from './contract.js';
@@ -14,7 +12,6 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** dist/src/cli/wire → <repo>/proto (src/cli/wire → <repo>/proto when run from source). */
 export const protoDir = path.resolve(here, here.includes(`${path.sep}dist${path.sep}`) ? '../../../../proto' : '../../../proto');
 export const descriptorFile = path.join(here, 'vmservice.json');
-const require = createRequire(import.meta.url);
 
 export interface ContractJson extends Contract {
   /** sha256 over proto/'s files (names and contents); tells a stale descriptor. */
@@ -23,7 +20,7 @@ export interface ContractJson extends Contract {
 
 /** Hash of every .proto under `dir`, in name order. */
 export function hashProtoDir(dir = protoDir): string {
-  const h = createHash('sha256');
+  const h = process.getBuiltinModule('node:crypto').createHash('sha256');
   const files = (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.proto')).sort();
   for (const f of files) h.update(`${f}\0`).update(readFileSync(path.join(dir, f))).update('\0');
   return h.digest('hex');
@@ -32,7 +29,7 @@ export function hashProtoDir(dir = protoDir): string {
 /** Parses proto/vm.proto the way @grpc/proto-loader does (include dir = proto/, keepCase false). */
 export function parseContract(dir = protoDir): ContractJson {
   // The full protobufjs (with its .proto parser) only on this slow path.
-  const protobuf = require('protobufjs') as typeof import('protobufjs');
+  const protobuf = process.getBuiltinModule('node:module').createRequire(import.meta.url)('protobufjs') as typeof import('protobufjs');
   const root = new protobuf.Root();
   // proto-loader's include dir: imports are relative to proto/, not to the importing file.
   root.resolvePath = (origin: string, target: string) =>
@@ -42,8 +39,13 @@ export function parseContract(dir = protoDir): ContractJson {
   return { protoHash: hashProtoDir(dir), ...compileContract(root, SERVICE, protobuf) };
 }
 
+// The contract as JSON text, baked in by the CLI bundle (scripts/bundle-cli.mjs) from loadContract() at
+// build time; undefined in the unbundled build.
+declare const VMR_BUNDLE_CONTRACT: string | undefined;
+
 /** The generated descriptor when it matches proto/, else a freshly parsed one. */
 export function loadContract(): ContractJson {
+  if (typeof VMR_BUNDLE_CONTRACT === 'string') return JSON.parse(VMR_BUNDLE_CONTRACT) as ContractJson;
   try {
     const json = JSON.parse(readFileSync(descriptorFile, 'utf8')) as ContractJson;
     if (json.protoHash === hashProtoDir()) return json;

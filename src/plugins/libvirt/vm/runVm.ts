@@ -86,18 +86,24 @@ export class VmRunner {
   /** The VM's own files: the ephemeral marker, the overlay over the base disk, the cloud-init seed. */
   private async writeFiles(c: Conn, spec: RunVMSpec, uuid: string, paths: VmPaths, progress: Progress, ctx: CallContext): Promise<void> {
     if (spec.ephemeral) await fs.writeFile(paths.ephemeralMarker, uuid);
-    if (parseLibvirtUri(c.uri).transport === 'unix') await c.files.prepareBaseDisk(spec.image.baseDiskPath);
+    // Overlay and seed are independent files, each made by a short-lived tool (qemu-img, xorriso) whose time is
+    // mostly its process start: made side by side (issue 17). allSettled, so a failing one never leaves the
+    // other still writing into the directory undo removes.
     progress('disk', 'creating the overlay disk');
-    await createOverlay({
-      basePath: spec.image.baseDiskPath,
-      overlayPath: paths.overlay,
-      sizeGb: spec.diskSizeGb,
-      signal: ctx.signal,
-    });
-    await c.files.secure(paths.overlay);
     progress('seed', 'writing the cloud-init seed');
-    await writeSeedIso(paths.seed, seedFiles(spec.name, spec.cloudInit), ctx.signal);
-    await c.files.secure(paths.seed);
+    const made = await Promise.allSettled([
+      (async () => {
+        if (parseLibvirtUri(c.uri).transport === 'unix') await c.files.prepareBaseDisk(spec.image.baseDiskPath);
+        await createOverlay({ basePath: spec.image.baseDiskPath, overlayPath: paths.overlay, sizeGb: spec.diskSizeGb, signal: ctx.signal });
+        await c.files.secure(paths.overlay);
+      })(),
+      (async () => {
+        await writeSeedIso(paths.seed, seedFiles(spec.name, spec.cloudInit), ctx.signal);
+        await c.files.secure(paths.seed);
+      })(),
+    ]);
+    const failed = made.find((m): m is PromiseRejectedResult => m.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** An ephemeral VM is a transient domain (created running); any other is defined, then started if asked. */

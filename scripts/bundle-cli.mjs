@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// Build step (`npm run build`, after tsc): bundles the compiled CLI (dist/src/bin/vmr.js and everything it
+// imports) into one CommonJS file, dist/src/bin/vmr-bundle.cjs, run by dist/src/bin/vmr.cjs (package.json's
+// `bin.vmr`, a copy of scripts/cli-loader.cjs) with a V8 code cache this script makes by running it once. Why: Node resolves and
+// links every ES module separately (~40 of them, plus commander's files) and an ES entry alone costs more than
+// a CommonJS one; one CJS file starts in about half the time. The CLI needs no decorator metadata, so esbuild
+// is fine here. The compiled contract (what generateDescriptor writes) and the package version are baked in,
+// so the bundle reads no file at start. Rarely used, heavy packages (yaml, protobufjs) stay outside: they
+// load from node_modules when a command needs them.
+//   node scripts/bundle-cli.mjs [outdir]   (default dist/src/bin; writes vmr.cjs, vmr-bundle.cjs and its cache)
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, chmodSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const entry = path.join(root, 'dist/src/bin/vmr.js');
+const outdir = path.resolve(process.argv[2] ?? path.join(root, 'dist/src/bin'));
+const outfile = path.join(outdir, 'vmr-bundle.cjs');
+const loader = path.join(outdir, 'vmr.cjs');
+const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+// The descriptor as the unbundled CLI would load it: the generated one when it matches proto/, else parsed.
+const { loadContract } = await import(pathToFileURL(path.join(root, 'dist/src/cli/wire/descriptor.js')).href);
+
+// commander requires node:child_process at load for executable subcommands, which vmr has none of; that
+// module (with dgram and its socket machinery) is a tenth of the start time. Commander gets it on first use.
+const lazyChildProcess = {
+  name: 'lazy-child-process-for-commander',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+      /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer) ? { path: 'lazy-child-process', namespace: 'vmr-lazy' } : undefined);
+    b.onLoad({ filter: /.*/, namespace: 'vmr-lazy' }, () => ({
+      contents: 'let cp; module.exports = new Proxy({}, { get: (_, key) => (cp ??= require("node:child_process"))[key] });',
+      loader: 'js',
+    }));
+  },
+};
+
+// `import('yaml')` (or of a builtin) would stay a dynamic import, which code run through vm.Script
+// (the loader) cannot do on Node 20; a require behind the same lazy promise loads the package's CJS build.
+const externalAsRequire = {
+  name: 'external-dynamic-import-as-require',
+  setup(b) {
+    b.onResolve({ filter: /^(yaml|protobufjs|node:.*)$/ }, (args) =>
+      args.kind === 'dynamic-import' ? { path: args.path, namespace: 'vmr-require' } : undefined);
+    b.onLoad({ filter: /.*/, namespace: 'vmr-require' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
+
+await build({
+  entryPoints: [entry],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external: ['yaml', 'protobufjs'],
+  // import.meta.url of every bundled module is the bundle's own; paths derived from it still resolve
+  // because the bundle sits beside vmr.js at the same depth.
+  banner: { js: '"use strict";\nconst __vmrBundleUrl = require("node:url").pathToFileURL(__filename).href;' },
+  define: {
+    'import.meta.url': '__vmrBundleUrl',
+    VMR_BUNDLE_VERSION: JSON.stringify(version),
+    VMR_BUNDLE_CONTRACT: JSON.stringify(JSON.stringify(loadContract())),
+  },
+  plugins: [lazyChildProcess, externalAsRequire],
+  sourcemap: 'linked',
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+
+copyFileSync(path.join(root, 'scripts/cli-loader.cjs'), loader);
+chmodSync(loader, 0o755);
+// The cache holds what one start compiles: make it from a `vmr --help` (commander's tree and help). No
+// daemon is needed, and nothing outside the bundle's directory is written.
+rmSync(`${outfile}.v8cache`, { force: true });
+execFileSync(process.execPath, [loader, '--help'], { env: { ...process.env, VMR_WRITE_CODE_CACHE: '1' }, stdio: 'ignore' });
