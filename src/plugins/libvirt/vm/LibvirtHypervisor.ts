@@ -322,6 +322,7 @@ export class LibvirtHypervisor implements Hypervisor {
         seedPath: paths.seed,
         consolePath: paths.console,
         networkName,
+        ...(spec.macAddress ? { macAddress: spec.macAddress } : {}),
         metadata: m,
       });
       throwIfAborted(ctx.signal);
