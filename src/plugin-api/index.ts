@@ -11,3 +11,4 @@ export type * from '../core/ports/index.js';
 export { MAX_STOP_TIMEOUT_SECONDS } from '../core/vms/stopOptions.js';
 export * from '../core/net/ipv4.js';
 export * from '../core/net/hostEntries.js';
+export { metaDataWithDefaults } from '../core/vms/metaData.js';
