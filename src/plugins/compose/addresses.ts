@@ -46,7 +46,7 @@ export function checkAddresses(project: string, networks: ResolvedNetwork[], raw
       const p: P = [...at, 'networks', addr.key, 'ipv4_address'];
       const reason = addressProblem(addr.ip, net, replicas);
       if (reason) err(p, reason);
-      else {
+      else if (net) {
         const k = `${net!.key}/${addr.ip}`;
         const other = ips.get(k);
         if (other) err(p, `${addr.ip} is already the address of service "${other}" on network "${net!.key}"`);

@@ -19,7 +19,7 @@ import { checkAddresses, fixedAddress } from './addresses.js';
 export interface LoadResult {
   project?: Project;
   /** Line of a path in the file (for checks made after loading). */
-  lineOf?: (p: P) => number | undefined;
+  lineOf?: (p: P, atKey?: boolean) => number | undefined;
   projectName: string;
   services: string[];
   errors: Issue[];

@@ -33,7 +33,7 @@ export class ProjectHosts {
   }
 
   /** Names of the project that an entry not of this project already holds, as validate issues. */
-  async collisions(p: Project, ctx: CallContext, lineOf?: (path: (string | number)[]) => number | undefined): Promise<Issue[]> {
+  async collisions(p: Project, ctx: CallContext, lineOf?: (path: (string | number)[], atKey?: boolean) => number | undefined): Promise<Issue[]> {
     if (!this.d.networks.hosts || !projectHasNames(p.name)) return [];
     const issues: Issue[] = [];
     for (const net of p.networks.filter((n) => !n.external && n.mode !== 'bridge')) {
@@ -49,7 +49,7 @@ export class ProjectHosts {
         const clash = names.find((n) => taken.has(n));
         const path = ['services', s.name];
         if (clash) {
-          issues.push({ path: `services.${s.name}`, line: lineOf?.(path), severity: 'error',
+          issues.push({ path: `services.${s.name}`, line: lineOf?.(path, true), severity: 'error',
             message: `DNS name "${clash}" already exists in network "${net.name}" (${taken.get(clash)}), not made by this project; remove that entry or rename the service` });
         }
         if (s.ipv4Address && takenIps.has(s.ipv4Address)) {
@@ -63,7 +63,7 @@ export class ProjectHosts {
   }
 
   /** Refuses (before any VM exists) names and addresses taken by others, then reserves fixed addresses. */
-  async reserve(p: Project, ctx: CallContext, lineOf?: (path: (string | number)[]) => number | undefined): Promise<void> {
+  async reserve(p: Project, ctx: CallContext, lineOf?: (path: (string | number)[], atKey?: boolean) => number | undefined): Promise<void> {
     if (!this.d.networks.updateHosts) return;
     const issues = await this.collisions(p, ctx, lineOf);
     if (issues.length) {
