@@ -171,8 +171,8 @@ services:
     assert.deepEqual(await queryA(gw, 'web-1'), [webIp]);
 
     // The guest prints its seed: meta-data carries the service name as local-hostname.
-    const log = await fs.readFile(db.consoleLog ?? (await hv.get(db.name, ctx())).consoleLog!, 'utf8').catch(() => '');
-    if (log) assert.match(log, /^local-hostname: db\r?$/m);
+    assert.ok(db.consoleLog, 'the hypervisor reports the console log file');
+    assert.match(await fs.readFile(db.consoleLog, 'utf8'), /^local-hostname: db\r?$/m);
 
     await runner.down(project, { removeNetworks: false }, ctx());
     xml = await dumpxml();
