@@ -65,7 +65,7 @@ export class ComposeService implements ComposeRunner {
 
   async validate(src: ComposeSource, _ctx: CallContext) {
     const r = await loadProject(src, this.d.images);
-    if (r.project) r.errors.push(...await this.hosts.collisions(r.project, _ctx, r.lineOf));
+    if (r.project) r.errors.push(...await this.hosts.collisions(r.project, _ctx, r.lineOf, true));
     return { valid: r.errors.length === 0, errors: r.errors, warnings: r.warnings, services: r.services, project: r.projectName };
   }
 

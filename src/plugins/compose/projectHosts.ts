@@ -32,13 +32,17 @@ export class ProjectHosts {
     return { ...(s.macAddress ? { macAddress: s.macAddress } : {}), cloudInit: { ...s.cloudInit, metaData } };
   }
 
-  /** Names of the project that an entry not of this project already holds, as validate issues. */
-  async collisions(p: Project, ctx: CallContext, lineOf?: (path: (string | number)[], atKey?: boolean) => number | undefined): Promise<Issue[]> {
+  /**
+   * Names of the project that an entry not of this project already holds, as validate issues. `lenient`
+   * (validate): a network manager that cannot be asked now is no problem of the file (up asks again).
+   */
+  async collisions(p: Project, ctx: CallContext, lineOf?: (path: (string | number)[], atKey?: boolean) => number | undefined,
+    lenient = false): Promise<Issue[]> {
     if (!this.d.networks.hosts || !projectHasNames(p.name)) return [];
     const issues: Issue[] = [];
     for (const net of p.networks.filter((n) => !n.external && n.mode !== 'bridge')) {
       const hosts = await this.d.networks.hosts(net.name, ctx).catch((e) => {
-        if (isVmrError(e) && e.code === 'NOT_FOUND') return empty();
+        if ((isVmrError(e) && e.code === 'NOT_FOUND') || lenient) return empty();
         throw e;
       });
       const foreign = hosts.dns.filter((h) => !isProjectEntry(p.name, h.hostnames));
