@@ -11,6 +11,7 @@ import { withDependencies } from './graph.js';
 import { Limiter } from './limiter.js';
 import { loadProject } from './load.js';
 import { encodeDeps, LABEL, type Dependency, type Project, type ResolvedNetwork, type ResolvedService } from './model.js';
+import { ProjectHosts } from './projectHosts.js';
 import { readProject } from './state.js';
 
 export interface ComposeDeps {
@@ -35,7 +36,17 @@ type Status = ComposeServiceStatus;
 class Skipped extends Error {}
 
 export class ComposeService implements ComposeRunner {
-  constructor(private readonly d: ComposeDeps) {}
+  /** DNS names and fixed addresses in the project's networks (see projectHosts.ts). */
+  private readonly hosts: ProjectHosts;
+
+  constructor(private readonly d: ComposeDeps) {
+    this.hosts = new ProjectHosts({ hypervisor: d.hypervisor, networks: d.networks, log: d.log, followTimeoutSeconds: d.defaultTimeoutSeconds });
+  }
+
+  /** Stops background work (followers adding DNS names once leases come). */
+  stop(): void {
+    this.hosts.stop();
+  }
 
   async health(_ctx: CallContext): Promise<ComponentHealth> {
     return { name: 'compose', status: 'SERVING', message: 'ready', latencyMs: 0 };
@@ -43,6 +54,7 @@ export class ComposeService implements ComposeRunner {
 
   async validate(src: ComposeSource, _ctx: CallContext) {
     const r = await loadProject(src, this.d.images);
+    if (r.project) r.errors.push(...await this.hosts.collisions(r.project, _ctx, r.lineOf, true));
     return { valid: r.errors.length === 0, errors: r.errors, warnings: r.warnings, services: r.services, project: r.projectName };
   }
 
@@ -79,6 +91,7 @@ export class ComposeService implements ComposeRunner {
 
     const netNames = new Set(services.map((s) => s.networkName));
     await this.ensureNetworks(p, wanted.length ? p.networks.filter((n) => netNames.has(n.name)) : p.networks, ctx);
+    await this.hosts.reserve(p, ctx, loaded.lineOf);
 
     const limiter = new Limiter(this.d.parallelism);
     const converged = new Map<string, Promise<Status[]>>();
@@ -97,7 +110,8 @@ export class ComposeService implements ComposeRunner {
           if (dep.condition === 'ip_assigned') {
             let w = ipWaits.get(dep.service);
             if (!w) {
-              w = this.waitForIps(byName.get(dep.service)!, dep, s.name, dep.timeoutSeconds * 1000 || timeoutMs, ctx);
+              w = this.waitForIps(byName.get(dep.service)!, dep, s.name, dep.timeoutSeconds * 1000 || timeoutMs, ctx)
+                .then(() => this.hosts.sync(p.name, ctx, { project: p })); // dependents resolve it by name at once
               ipWaits.set(dep.service, w);
             }
             try {
@@ -138,6 +152,8 @@ export class ComposeService implements ComposeRunner {
       throw upFailed(p.name, failures, skipped, created);
     }
     const statuses = settled.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+    await this.hosts.sync(p.name, ctx, { project: p });
+    this.hosts.follow(p, statuses.filter((x) => x.action !== 'removed').map((x) => x.vmName), ctx);
     return { project: p.name, services: await this.refresh(statuses, ctx) };
   }
 
@@ -157,6 +173,7 @@ export class ComposeService implements ComposeRunner {
           failures.push({ service: `${svc} (VM ${vm.name})`, error });
         }))));
     }
+    await this.hosts.sync(project, ctx, { gone: st.vms }).catch((error) => failures.push({ service: 'DNS/DHCP entries', error }));
     const removedNetworks: string[] = [];
     if (opts.removeNetworks) {
       // Networks carry the project label; for a network manager that does not report labels, fall back on
@@ -276,7 +293,7 @@ export class ComposeService implements ComposeRunner {
       const cur = byVm.get(vmName);
       const run = () => this.d.vms.run({
         image: s.image, name: vmName, memoryMb: s.memoryMb, vcpuCount: s.vcpuCount, diskSizeGb: s.diskSizeGb,
-        ephemeral: s.ephemeral, ...(s.cloudInit ? { cloudInit: s.cloudInit } : {}),
+        ephemeral: s.ephemeral, ...this.hosts.runOptions(s, i + 1),
         networkName: s.networkName, activateNetwork: Boolean(external),
         labels: { ...s.labels, [LABEL.project]: project, [LABEL.service]: s.name, [LABEL.dependsOn]: encodeDeps(s.dependsOn) },
         compose: { project, service: s.name, index: i + 1, hash: s.hash },

@@ -3,7 +3,7 @@
 import {
   AlreadyExistsError, broadcastOf, type CallContext, checkNetworkName, checkSubnet, cidrOf, type ComponentHealth,
   contains, FailedPreconditionError, formatCidr, formatIpv4, hasCode, InvalidArgumentError, type Ipv4Net,
-  type NetworkInfo, type NetworkManager, type NetworkMode, type NetworkSpec, overlaps, parseCidr, parseIpv4,
+  type NetworkHosts, type NetworkInfo, type NetworkManager, type NetworkMode, type NetworkSpec, overlaps, parseCidr, parseIpv4,
   throwIfAborted,
 } from '../../../plugin-api/index.js';
 import type { LibvirtClient, LibvirtConnectionManager, NetworkRef } from '../rpc/index.js';
@@ -12,6 +12,8 @@ import { resolveUri } from '../uri.js';
 import { systemHostNetwork, type HostNetwork } from './hostNetwork.js';
 import { buildNetworkXml, parseNetworkXml, type ResolvedNetworkSpec } from './networkXml.js';
 import { domainsOn, runningDomainNetworkUse } from './vmUsage.js';
+import { readHosts, updateHosts } from './networkHosts.js';
+import { KeyedMutex } from '../vm/keyedMutex.js';
 
 const MODES: readonly NetworkMode[] = ['nat', 'isolated', 'routed', 'bridge'];
 const IFNAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
@@ -28,6 +30,8 @@ export class LibvirtNetworkManager implements NetworkManager {
   private readonly host: HostNetwork;
   /** Per-URI tail of the create queue: validation reads the current networks, so creates take turns. */
   private readonly createQueue = new Map<string, Promise<unknown>>();
+  /** Host updates read, check, then change: one at a time per network. */
+  private readonly hostsMutex = new KeyedMutex();
 
   constructor(private readonly deps: LibvirtNetworkManagerDeps) {
     this.host = deps.host ?? systemHostNetwork;
@@ -126,6 +130,15 @@ export class LibvirtNetworkManager implements NetworkManager {
       await c.networkUndefine(net, opts);
     }
     ctx.log.info({ network: name }, 'network deleted');
+  }
+
+  hosts(name: string, ctx: CallContext): Promise<NetworkHosts> {
+    return readHosts(this.client(ctx), name, ctx);
+  }
+
+  updateHosts(name: string, change: { remove: NetworkHosts; add: NetworkHosts }, ctx: CallContext): Promise<NetworkHosts> {
+    const uri = resolveUri(ctx, this.deps.defaultUri);
+    return this.hostsMutex.run(`${uri}\0${name}`, () => updateHosts(this.client(ctx), name, change, ctx), ctx.signal);
   }
 
   async health(ctx: CallContext): Promise<ComponentHealth> {

@@ -130,6 +130,16 @@ export const PROCEDURES = {
   networkIsPersistent: def(Proc.NETWORK_IS_PERSISTENT, 1, (net: NetworkRef) => `check network "${net.name}"`, netOnly, readBool),
   networkGetBridgeName: def(Proc.NETWORK_GET_BRIDGE_NAME, 1, (net: NetworkRef) => `get bridge of network "${net.name}"`,
     netOnly, str),
+  /**
+   * virNetworkUpdate: one element (`<host …/>`) added to or deleted from a `section` of the network, live and/or in
+   * its persistent config (`flags`: NetworkUpdateFlags), without restarting it. Wire order command, section,
+   * parentIndex (-1: any), xml, flags — checked against libvirtd 9.0.0 (the other order is refused as "can't update
+   * 'ip' section"); libvirt's C library swaps the two internally, hence its NETWORK_UPDATE_HAS_CORRECT_ORDER feature.
+   */
+  networkUpdate: def(Proc.NETWORK_UPDATE, 5,
+    (net: NetworkRef, _command: number, _section: number, _xml: string, _flags: number) => `update network "${net.name}"`,
+    (w, net, command, section, xml, flags) => { writeNetwork(w, net); w.uint(command); w.uint(section); w.int(-1); wStr(w, xml); w.uint(flags); },
+    readVoid),
   /** DHCP leases of a network (all, or those of one MAC). The test driver → NotImplementedError. */
   networkGetDhcpLeases: def(Proc.NETWORK_GET_DHCP_LEASES, 2,
     (net: NetworkRef, _mac?: string | null) => `get DHCP leases of network "${net.name}"`,

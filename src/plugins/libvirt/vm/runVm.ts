@@ -63,6 +63,7 @@ export class VmRunner {
         seedPath: paths.seed,
         consolePath: paths.console,
         networkName,
+        ...(spec.macAddress ? { macAddress: spec.macAddress } : {}),
         metadata: m,
       });
       throwIfAborted(ctx.signal);
