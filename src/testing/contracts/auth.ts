@@ -70,7 +70,7 @@ export function runAuthContract(
     });
 
     it(opts.registers ? 'register creates a user once; a second register of the name is ALREADY_EXISTS' : 'register is refused with a domain error', async () => {
-      const input = { username: `u${runTag()}`, password: 'a-long-enough-password', email: '', displayName: '' };
+      const input = { username: `u${runTag()}`, password: 'Contract-passw0rd-42' /* long, letters and digits: passes common policies */, email: '', displayName: '' };
       if (!opts.registers) {
         await rejectsWithCode(impl.auth.register(input, ctx), 'UNIMPLEMENTED', 'FAILED_PRECONDITION', 'PERMISSION_DENIED');
         return;
