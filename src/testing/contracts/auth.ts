@@ -53,10 +53,6 @@ export function runAuthContract(
       await rejectsWithCode(impl.auth.login(login({ password: `${impl.user.password}-wrong` }), ctx), 'UNAUTHENTICATED');
     });
 
-    it('login of an unknown user is UNAUTHENTICATED', async () => {
-      await rejectsWithCode(impl.auth.login(login({ username: `nobody-${runTag()}` }), ctx), 'UNAUTHENTICATED');
-    });
-
     it('logout is idempotent', async () => {
       await impl.auth.login(login(), ctx);
       assert.equal(typeof (await impl.auth.logout('', ctx)).message, 'string');
