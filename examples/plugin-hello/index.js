@@ -20,6 +20,8 @@ export default definePlugin({
   init({ config, deps, log }) {
     const sessions = deps.get(statePort).namespace('hello-sessions');
     log.info({ greeting: config.greeting }, 'hello plugin ready');
+    // Typed by its port, so `npm run build` (tsc --checkJs) holds it to the AuthProvider interface.
+    /** @type {import('vmregistry/plugin-api').AuthProvider} */
     const auth = {
       async login(input, ctx) {
         if (input.password !== config.secret) throw new UnauthenticatedError('wrong password (hint: it is in the plugin config)');

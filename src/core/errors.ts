@@ -68,31 +68,92 @@ export function hasCode(x: unknown, ...codes: ErrorCode[]): x is VmrError {
   return isVmrError(x) && codes.includes(x.code);
 }
 
-const make = (code: ErrorCode, name: string) => {
-  const C = class extends VmrError {
-    constructor(message: string, opts?: ErrorOptions) {
-      super(code, message, opts);
-      this.name = name;
-    }
-  };
-  Object.defineProperty(C, 'name', { value: name });
-  return C;
-};
-
-export const InvalidArgumentError = make('INVALID_ARGUMENT', 'InvalidArgumentError');
-export const NotFoundError = make('NOT_FOUND', 'NotFoundError');
-export const AlreadyExistsError = make('ALREADY_EXISTS', 'AlreadyExistsError');
-export const FailedPreconditionError = make('FAILED_PRECONDITION', 'FailedPreconditionError');
-export const UnauthenticatedError = make('UNAUTHENTICATED', 'UnauthenticatedError');
-export const PermissionDeniedError = make('PERMISSION_DENIED', 'PermissionDeniedError');
-export const ResourceExhaustedError = make('RESOURCE_EXHAUSTED', 'ResourceExhaustedError');
-export const UnavailableError = make('UNAVAILABLE', 'UnavailableError');
-export const AbortedError = make('ABORTED', 'AbortedError');
-export const NotImplementedError = make('UNIMPLEMENTED', 'NotImplementedError');
-export const DataLossError = make('DATA_LOSS', 'DataLossError');
-export const CancelledError = make('CANCELLED', 'CancelledError');
-export const DeadlineExceededError = make('DEADLINE_EXCEEDED', 'DeadlineExceededError');
-export const InternalError = make('INTERNAL', 'InternalError');
+// Declared as classes (not built by a factory) so each name is both a value and a type: a plugin can write
+// `let e: UnauthenticatedError` as well as `throw new UnauthenticatedError(...)`.
+export class InvalidArgumentError extends VmrError {
+  constructor(message: string, opts?: ErrorOptions) {
+    super('INVALID_ARGUMENT', message, opts);
+    this.name = 'InvalidArgumentError';
+  }
+}
+export class NotFoundError extends VmrError {
+  constructor(message: string, opts?: ErrorOptions) {
+    super('NOT_FOUND', message, opts);
+    this.name = 'NotFoundError';
+  }
+}
+export class AlreadyExistsError extends VmrError {
+  constructor(message: string, opts?: ErrorOptions) {
+    super('ALREADY_EXISTS', message, opts);
+    this.name = 'AlreadyExistsError';
+  }
+}
+export class FailedPreconditionError extends VmrError {
+  constructor(message: string, opts?: ErrorOptions) {
+    super('FAILED_PRECONDITION', message, opts);
+    this.name = 'FailedPreconditionError';
+  }
+}
+export class UnauthenticatedError extends VmrError {
+  constructor(message: string, opts?: ErrorOptions) {
+    super('UNAUTHENTICATED', message, opts);
+    this.name = 'UnauthenticatedError';
+  }
+}
+export class PermissionDeniedError extends VmrError {
+  constructor(message: string, opts?: ErrorOptions) {
+    super('PERMISSION_DENIED', message, opts);
+    this.name = 'PermissionDeniedError';
+  }
+}
+export class ResourceExhaustedError extends VmrError {
+  constructor(message: string, opts?: ErrorOptions) {
+    super('RESOURCE_EXHAUSTED', message, opts);
+    this.name = 'ResourceExhaustedError';
+  }
+}
+export class UnavailableError extends VmrError {
+  constructor(message: string, opts?: ErrorOptions) {
+    super('UNAVAILABLE', message, opts);
+    this.name = 'UnavailableError';
+  }
+}
+export class AbortedError extends VmrError {
+  constructor(message: string, opts?: ErrorOptions) {
+    super('ABORTED', message, opts);
+    this.name = 'AbortedError';
+  }
+}
+export class NotImplementedError extends VmrError {
+  constructor(message: string, opts?: ErrorOptions) {
+    super('UNIMPLEMENTED', message, opts);
+    this.name = 'NotImplementedError';
+  }
+}
+export class DataLossError extends VmrError {
+  constructor(message: string, opts?: ErrorOptions) {
+    super('DATA_LOSS', message, opts);
+    this.name = 'DataLossError';
+  }
+}
+export class CancelledError extends VmrError {
+  constructor(message: string, opts?: ErrorOptions) {
+    super('CANCELLED', message, opts);
+    this.name = 'CancelledError';
+  }
+}
+export class DeadlineExceededError extends VmrError {
+  constructor(message: string, opts?: ErrorOptions) {
+    super('DEADLINE_EXCEEDED', message, opts);
+    this.name = 'DeadlineExceededError';
+  }
+}
+export class InternalError extends VmrError {
+  constructor(message: string, opts?: ErrorOptions) {
+    super('INTERNAL', message, opts);
+    this.name = 'InternalError';
+  }
+}
 
 /** How much of a user's input an error message quotes; the rest is cut off with "…". */
 export const QUOTE_MAX = 128;

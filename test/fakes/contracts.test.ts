@@ -1,8 +1,10 @@
 // The fakes must pass the same contracts as the real implementations.
-import { runHypervisorContract } from '../contract/hypervisor.contract.js';
-import { runNetworkContract } from '../contract/network.contract.js';
+import { runAuthContract, runComposeContract, runHypervisorContract, runNetworkContract, runRegistryContract } from '../../src/testing/contracts/index.js';
 import { InMemoryHypervisor } from '../../src/testing/fakes/InMemoryHypervisor.js';
 import { InMemoryNetworkManager } from '../../src/testing/fakes/InMemoryNetworkManager.js';
+import { InMemoryAuthProvider } from '../../src/testing/fakes/InMemoryAuthProvider.js';
+import { InMemoryRegistry } from '../../src/testing/fakes/InMemoryRegistry.js';
+import { makeTestImage, TempImageStore } from '../support/tempImageStore.js';
 
 runHypervisorContract('in-memory', () => {
   const networks = new InMemoryNetworkManager();
@@ -20,3 +22,15 @@ runNetworkContract('in-memory', () => {
   const hypervisor = new InMemoryHypervisor({ networks });
   return { networks, hypervisor, shutdown: () => networks.shutdown() };
 }, { hostBridge: 'br0' });
+
+runRegistryContract('in-memory', async () => {
+  const images = await TempImageStore.create();
+  return {
+    registry: new InMemoryRegistry(images), images,
+    seed: async (ref: string) => ({ digest: (await makeTestImage(images, ref, [4096, 1000])).digest }),
+    dispose: () => images.dispose(),
+  };
+});
+
+runAuthContract('in-memory', () => ({ auth: new InMemoryAuthProvider({ alice: 'wonderland' }), user: { username: 'alice', password: 'wonderland' } }),
+  { registers: true });

@@ -8,6 +8,9 @@ import { hypervisorPort } from '../../src/core/plugins/refs.js';
 import { VmrError, type ErrorCode } from '../../src/core/errors.js';
 import type { CallContext } from '../../src/core/ports/common.js';
 
+const unimplemented = async (): Promise<never> => { throw new VmrError('UNIMPLEMENTED', 'not part of this probe'); };
+const unusedHypervisorMethods = { run: unimplemented, stop: unimplemented, restart: unimplemented, delete: unimplemented, get: unimplemented, list: unimplemented };
+
 const CODES: Array<[ErrorCode, number]> = [
   ['INVALID_ARGUMENT', status.INVALID_ARGUMENT], ['NOT_FOUND', status.NOT_FOUND], ['ALREADY_EXISTS', status.ALREADY_EXISTS],
   ['FAILED_PRECONDITION', status.FAILED_PRECONDITION], ['UNAUTHENTICATED', status.UNAUTHENTICATED],
@@ -36,9 +39,11 @@ function probePlugin(events: string[]) {
       else if (vm === 'plain-error') throw new Error('secret internal detail');
       else if (vm === 'unicode') throw new VmrError('INVALID_ARGUMENT', 'bad “name” …', { field: 'vm…', issues: [{ path: 'vm', message: 'ünïcode' }] });
       else if (vm !== 'ok') throw new VmrError(vm as ErrorCode, `mapped ${vm}`, { field: 'vm', issues: [{ path: 'vm', message: 'x' }] });
-      return { id: 'id-1', name: vm, status: 'running', image: 'i', imageDigest: 'd', created: '', memoryMb: 1, vcpuCount: 1, ephemeral: false, labels: {}, networks: [] };
+      return { id: 'id-1', name: vm, status: 'running' as const, image: 'i', imageDigest: 'd', created: '', memoryMb: 1, vcpuCount: 1, ephemeral: false, labels: {}, networks: [] };
     },
     async health() { return { name: 'hypervisor', status: 'SERVING' as const, message: 'probe', latencyMs: 0 }; },
+    // The rest of the port, so the loader's shape check passes; this suite only calls start.
+    ...unusedHypervisorMethods,
   };
   return definePlugin({ id: 'probe', apiVersion: '^1.0.0', provides: [hypervisorPort], init: () => ({ implementations: { [hypervisorPort.id]: impl } }) });
 }

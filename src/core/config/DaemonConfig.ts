@@ -147,7 +147,8 @@ export async function loadConfig(src: ConfigSources = {}): Promise<{ config: Dae
     throw new InvalidArgumentError(`${where}: ${checked.errors.map((e) => `${e.path} ${e.message}`).join('; ')}`, { issues: checked.errors });
   }
   const c = checked.value as Record<string, unknown>;
-  const plugins = normalisePlugins(pluginsRaw);
+  const pluginWarnings: Issue[] = [];
+  const plugins = normalisePlugins(pluginsRaw, pluginWarnings);
   const dataDir = path.resolve(src.flags?.dataDir ?? env.VMR_DATA_DIR ?? (c.dataDir as string | undefined) ?? defaultDataDir(env));
   const config: DaemonConfig = {
     version: 1,
@@ -171,10 +172,12 @@ export async function loadConfig(src: ConfigSources = {}): Promise<{ config: Dae
   for (const r of config.required) {
     if (!config.plugins[r]) throw new InvalidArgumentError(`required plugin "${r}" is not configured under plugins`, { field: 'required' });
   }
-  return { config, warnings: checked.warnings };
+  return { config, warnings: [...checked.warnings, ...pluginWarnings] };
 }
 
-function normalisePlugins(v: unknown): Record<string, PluginEntry> {
+const ENTRY_KEYS = new Set(['module', 'config', 'enabled']);
+
+function normalisePlugins(v: unknown, warnings: Issue[]): Record<string, PluginEntry> {
   if (v === undefined || v === null) {
     return Object.fromEntries(BUILTIN_PLUGINS.map((id) => [id, {}]));
   }
@@ -190,6 +193,11 @@ function normalisePlugins(v: unknown): Record<string, PluginEntry> {
       throw new InvalidArgumentError(`config: plugins.${id} must be a mapping ({ module, config })`, { field: `plugins.${id}` });
     }
     const e = entry as Record<string, unknown>;
+    // A plugin's own settings belong under `config:`; put beside `module:` they would be silently ignored.
+    for (const key of Object.keys(e).filter((k) => !ENTRY_KEYS.has(k))) {
+      warnings.push({ path: `plugins.${id}.${key}`, severity: 'warning',
+        message: `unknown key, ignored (a plugin's settings go under plugins.${id}.config.${key})` });
+    }
     if (e.module !== undefined && typeof e.module !== 'string') throw new InvalidArgumentError(`config: plugins.${id}.module must be a string`, { field: `plugins.${id}.module` });
     if (e.config !== undefined && (typeof e.config !== 'object' || e.config === null || Array.isArray(e.config))) {
       throw new InvalidArgumentError(`config: plugins.${id}.config must be a mapping`, { field: `plugins.${id}.config` });

@@ -3,7 +3,8 @@ import { Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 import { boundMessage, isVmrError, truncate, type ErrorCode, type Issue } from '../errors.js';
 import type { Logger } from '../ports/common.js';
 
-const CODES: Record<ErrorCode, Status> = {
+/** The gRPC status of each domain error code (exported to plugin authors as vmregistry/testing GRPC_STATUS_OF). */
+export const GRPC_STATUS_OF: Readonly<Record<ErrorCode, Status>> = {
   INVALID_ARGUMENT: Status.INVALID_ARGUMENT,
   NOT_FOUND: Status.NOT_FOUND,
   ALREADY_EXISTS: Status.ALREADY_EXISTS,
@@ -67,7 +68,7 @@ export function toGrpcStatus(err: unknown, opts: { log: Logger; method: string; 
     if (err.field) metadata.set('vmr-field', truncate(err.field, FIELD_MAX).replace(/[^\x20-\x7e]/g, '?'));
     if (err.issues?.length) metadata.set('vmr-issues-bin', issuesTrailer(err.issues));
     if (err.retryAfterMs !== undefined) metadata.set('vmr-retry-after-ms', String(err.retryAfterMs));
-    const code = CODES[err.code] ?? Status.UNKNOWN;
+    const code = GRPC_STATUS_OF[err.code] ?? Status.UNKNOWN;
     if (code === Status.INTERNAL) opts.log.error({ err, method: opts.method }, 'internal error');
     return { code, details: fitEncoded(boundMessage(err.message), DETAILS_BYTES), metadata };
   }

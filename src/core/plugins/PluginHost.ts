@@ -8,6 +8,7 @@ import type { PluginEntry } from '../config/DaemonConfig.js';
 import { checkConfig } from './configSchema.js';
 import { PLUGIN_API_VERSION, type PluginDefinition, type PluginDeps, type PluginInstance } from './definePlugin.js';
 import { buildPluginGraph } from './pluginGraph.js';
+import { implementationProblem } from './portMethods.js';
 import { PLUGGABLE_PORTS, type PortRef } from './refs.js';
 import { loadPluginModule } from './resolvePluginModule.js';
 
@@ -127,9 +128,16 @@ export class PluginHost {
         await instance.shutdown?.();
         throw new InvalidArgumentError(`plugin "${def.id}" init returned implementations for [${provided.join(', ')}] but declares provides [${declared.join(', ')}]`);
       }
+      const impls = instance.implementations as Record<string, unknown>;
+      const wrong = declared.map((id) => ({ id, problem: implementationProblem(id, impls[id]) })).filter((w) => w.problem);
+      if (wrong.length) {
+        await instance.shutdown?.();
+        throw new InvalidArgumentError(`plugin "${def.id}" init returned an implementation that does not fit its port: ` +
+          wrong.map((w) => `${w.id} ${w.problem}`).join('; '));
+      }
       this.started.push({ id: def.id, instance });
       for (const id of declared) {
-        if (graph.providers.get(id) === def.id) this.bound.set(id, { impl: instance.implementations[id], plugin: def.id });
+        if (graph.providers.get(id) === def.id) this.bound.set(id, { impl: impls[id], plugin: def.id });
       }
       status.state = 'ready';
       log.info({ plugin: def.id, provides: declared }, 'plugin ready');

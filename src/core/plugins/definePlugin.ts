@@ -1,7 +1,7 @@
 // The plugin contract third parties write against. A plugin is a plain, branded data object:
 // no classes to extend, no tsyringe, no decorators.
 import type { Logger } from '../ports/common.js';
-import type { PortRef } from './refs.js';
+import type { PortRef, PortTypes } from './refs.js';
 import type { ConfigSchema } from './configSchema.js';
 
 export const PLUGIN_BRAND = 'vmregistry.plugin/v1';
@@ -25,9 +25,15 @@ export interface PluginEnv<C> {
   host: { version: string; apiVersion: string };
 }
 
+/**
+ * Implementations keyed by port id, each typed by its port: a wrong id or a wrong shape fails to compile
+ * (write `[authPort.id]: impl`); the loader checks the same at startup for plugins written in JavaScript.
+ */
+export type PortImplementations = { [K in keyof PortTypes]?: PortTypes[K] };
+
 export interface PluginInstance {
   /** Implementations keyed by port id; must cover exactly `provides`. */
-  implementations: Record<string, unknown>;
+  implementations: PortImplementations;
   /** Called in reverse init order at daemon shutdown. */
   shutdown?: () => Promise<void> | void;
 }

@@ -1,12 +1,13 @@
 // Finds a plugin's module from its config entry: a built-in id, an npm package name, or a path.
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { InvalidArgumentError } from '../errors.js';
 import { PACKAGE_ROOT } from '../version.js';
 import { isPluginDefinition, type PluginDefinition } from './definePlugin.js';
 import { BUILTIN_PLUGINS } from '../config/DaemonConfig.js';
+import { packageEntry } from './packageEntry.js';
 
 export function builtinModulePath(id: string): string {
   return path.join(PACKAGE_ROOT, 'dist', 'src', 'plugins', id, 'index.js');
@@ -23,7 +24,7 @@ export async function loadPluginModule(id: string, module: string | undefined, b
     const abs = path.resolve(baseDir, spec);
     if (!existsSync(abs)) throw new InvalidArgumentError(`plugin "${id}": module path ${abs} does not exist`, { field: `plugins.${id}.module` });
     from = abs;
-    url = pathToFileURL(abs).href;
+    url = pathToFileURL(statSync(abs).isDirectory() ? packageEntry(abs, `plugins.${id}.module`) : abs).href;
   } else {
     // An npm package: installed beside the config file first, then beside the daemon.
     from = `package ${spec}`;

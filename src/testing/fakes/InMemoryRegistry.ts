@@ -1,7 +1,7 @@
 // A strict in-memory registry: push copies a local image's manifest and blobs into memory, pull
 // copies them back through the image store's content API. For core tests and plugin authors.
 import { createHash } from 'node:crypto';
-import { NotFoundError } from '../../core/errors.js';
+import { NotFoundError, throwIfAborted } from '../../core/errors.js';
 import { splitReference } from '../../core/images/reference.js';
 import type { CallContext, ComponentHealth } from '../../core/ports/common.js';
 import type { ImageStore, OciManifest } from '../../core/ports/images.js';
@@ -21,27 +21,33 @@ export class InMemoryRegistry implements RegistryClient {
     return tag !== undefined || digest !== undefined ? withHost : `${withHost}:latest`;
   }
 
+  // Cancellation is checked before each step, as a real client's transfers are aborted by ctx.signal.
   async push(reference: string, destination: string, ctx: CallContext): Promise<TransferResult> {
+    throwIfAborted(ctx.signal);
     const img = await this.images.get(reference);
     const target = this.qualify(destination || reference, ctx);
     let transferred = 0;
     for (const d of [img.manifest.config, ...img.manifest.layers]) {
+      throwIfAborted(ctx.signal);
       if (this.blobs.has(d.digest)) continue;
       const data = await this.images.content.readAll(d.digest);
       this.blobs.set(d.digest, data);
       transferred += data.length;
     }
+    throwIfAborted(ctx.signal);
     this.manifests.set(target, img.manifestBytes);
     return { reference: target, digest: img.digest, size: sizeOf(img.manifest), transferred };
   }
 
   async pull(reference: string, ctx: CallContext): Promise<TransferResult> {
+    throwIfAborted(ctx.signal);
     const ref = this.qualify(reference, ctx);
     const bytes = this.manifests.get(ref);
     if (!bytes) throw new NotFoundError(`${ref}: no such image in the registry`);
     const manifest = JSON.parse(bytes.toString('utf8')) as OciManifest;
     let transferred = 0;
     for (const d of [manifest.config, ...manifest.layers]) {
+      throwIfAborted(ctx.signal);
       if (await this.images.content.has(d.digest)) continue;
       const data = this.blobs.get(d.digest);
       if (!data) throw new NotFoundError(`blob ${d.digest} missing in the registry`);
@@ -51,6 +57,7 @@ export class InMemoryRegistry implements RegistryClient {
       // Per blob, as registry-oci reports it: current/total of this item.
       ctx.progress?.({ phase: 'download', item: d.digest, current: data.length, total: d.size, unit: 'bytes' });
     }
+    throwIfAborted(ctx.signal);
     const img = await this.images.commitManifest(ref, bytes, ctx);
     await this.images.baseDisk(img.digest, ctx);
     return { reference: ref, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, size: sizeOf(manifest), transferred };
