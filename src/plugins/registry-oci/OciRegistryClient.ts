@@ -6,6 +6,7 @@ import type { CallContext, ComponentHealth } from '../../core/ports/common.js';
 import type { BaseDiskBuilder, BlobSink, ImageStore, OciDescriptor } from '../../core/ports/images.js';
 import type { RegistryClient, TransferResult } from '../../core/ports/registry.js';
 import { fetchBlob } from './blobFetcher.js';
+import { containerDiskName, isContainerImage, pullContainerDisk } from './containerDiskPull.js';
 import { pushBlob, type UploadMemo } from './blobPusher.js';
 import type { RegistryOciConfig } from './config.js';
 import { dockerCredentials } from './dockerConfig.js';
@@ -84,6 +85,9 @@ export class OciRegistryClient implements RegistryClient {
     if (isIndex(m.mediaType)) {
       const pick = selectFromIndex(m, reference);
       m = await repo.getManifest(pick.digest, pick.digest);
+    }
+    if (isContainerImage(m)) {
+      return pullContainerDisk({ images: this.images, repo, manifest: m, ref, shown: formatReference(ref), localName: containerDiskName(this.localName(reference, ref)) }, ctx);
     }
     const blobs = dedupe(blobsOf(m));
     const size = blobs.reduce((n, b) => n + b.size, 0);
