@@ -4,9 +4,10 @@ import { isVmrError } from '../../core/errors.js';
 import type { AuthProvider, RegistryCredentials } from '../../core/ports/auth.js';
 import type { CallContext, ComponentHealth } from '../../core/ports/common.js';
 import type { BaseDiskBuilder, BlobSink, ImageStore, OciDescriptor } from '../../core/ports/images.js';
-import type { RegistryClient, TransferResult } from '../../core/ports/registry.js';
+import type { PushOptions, RegistryClient, TransferResult } from '../../core/ports/registry.js';
 import { fetchBlob } from './blobFetcher.js';
 import { containerDiskName, isContainerImage, pullContainerDisk } from './containerDiskPull.js';
+import { pushContainerDisk } from './containerDiskPush.js';
 import { pushBlob, type UploadMemo } from './blobPusher.js';
 import type { RegistryOciConfig } from './config.js';
 import { dockerCredentials } from './dockerConfig.js';
@@ -73,7 +74,14 @@ export class OciRegistryClient implements RegistryClient {
     return this.bounded('pull', reference, ctx, (c) => this.pullBounded(reference, c));
   }
 
-  push(reference: string, destination: string, ctx: CallContext): Promise<PushResult> {
+  push(reference: string, destination: string, ctx: CallContext, opts: PushOptions = {}): Promise<PushResult> {
+    if (opts.format === 'containerdisk') {
+      return this.bounded('push', destination || reference, ctx, async (c) => {
+        const dst = parseReference(destination || reference, c.context.registryUrl);
+        return pushContainerDisk({ images: this.images, repo: await this.repository(dst, c, true), dst, reference,
+          push: { chunkSize: this.config.chunkSize }, uploads: this.uploads }, c);
+      });
+    }
     return this.bounded('push', destination || reference, ctx, (c) => this.pushBounded(reference, destination, c));
   }
 
