@@ -111,13 +111,15 @@ describe('containerDisk extraction', () => {
     assert.deepEqual(await readdir(work), []);
   });
 
-  it('refuses path traversal, device files, FIFOs and a symlinked disk', async () => {
+  it('refuses path traversal, device files, FIFOs, sparse members and a symlinked disk', async () => {
     await refused(extractDisk(layers(rawTar([{ name: 'disk/../../etc/passwd', type: '0', data: Buffer.from('x') }])), await newWork(), never),
       'INVALID_ARGUMENT', /leaves the image root \(path traversal\)/);
     await refused(extractDisk(layers(rawTar([{ name: 'dev/sda', type: '0', typeOverride: '4' }])), await newWork(), never),
       'INVALID_ARGUMENT', /"dev\/sda" is a device file/);
     await refused(extractDisk(layers(rawTar([{ name: 'disk/pipe', type: '0', typeOverride: '6' }])), await newWork(), never),
       'INVALID_ARGUMENT', /is a FIFO/);
+    await refused(extractDisk(layers(rawTar([{ name: 'disk/disk.img', type: '0', typeOverride: 'S' }])), await newWork(), never),
+      'INVALID_ARGUMENT', /type "S" \(e\.g\. GNU sparse\)/);
     const t = await tarOf(tmp, { 'disk/disk.qcow2': 'symlink:/etc/passwd' });
     await refused(extractDisk(layers(t), await newWork(), never), 'INVALID_ARGUMENT', /symbolic link; the disk under \/disk\/ must be a regular file/);
   });

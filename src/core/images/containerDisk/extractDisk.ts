@@ -110,6 +110,9 @@ export async function extractDisk(layers: DiskLayer[], workDir: string, signal: 
         if ((m.type === '1' || m.type === '2') && (inDisk || p === DISK_DIR)) {
           throw bad(`${layer.what}: "/${p.slice(0, 128)}" is a ${m.type === '1' ? 'hard link' : 'symbolic link'}; the disk under /disk/ must be a regular file`);
         }
+        if (inDisk && !['0', '7', '5'].includes(m.type)) {
+          throw bad(`${layer.what}: "/${p.slice(0, 128)}" is a tar member of type ${JSON.stringify(m.type)} (e.g. GNU sparse); the disk under /disk/ must be a plain regular file`);
+        }
         // Whatever lands on a path replaces what lower layers had there (a directory only replaces a file).
         await drop((q) => (m.type === '5' ? q === p : under(q, p)) && !added.has(q));
         if (m.type !== '0' && m.type !== '7') continue;
