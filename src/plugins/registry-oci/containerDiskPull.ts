@@ -136,6 +136,12 @@ export async function pullContainerDisk(p: ContainerDiskPull, ctx: CallContext):
   const { images, repo, manifest: m, ref } = p;
   if (!images.importDisk) throw new FailedPreconditionError('this image store cannot import KubeVirt containerDisks');
   const where = `${ref.host}/${ref.repository}`;
+  const size0 = (m.json.layers ?? []).reduce((n, l) => n + l.size, m.json.config!.size);
+  // Converted before from this very manifest: nothing to fetch (a new conversion would only change `created`).
+  const have = await images.resolve(p.localName).catch(() => undefined);
+  if (have?.config.origin?.format === 'containerdisk' && have.config.origin.digest === m.digest) {
+    return { reference: have.reference, digest: have.digest, size: size0, transferred: 0 };
+  }
   const config = await fetchConfig(repo, m.json.config!, `config ${m.json.config!.digest} of ${where}`);
   const layers = m.json.layers ?? [];
   if (layers.length === 0) throw new InvalidArgumentError(`${p.shown} is a container image without layers; a containerDisk has its disk in one`, { field: 'reference' });
@@ -150,7 +156,7 @@ export async function pullContainerDisk(p: ContainerDiskPull, ctx: CallContext):
   for (const [k, v] of [...Object.entries(config.config?.Labels ?? {}), ...Object.entries(annotations)]) {
     if (OCI_LABEL.test(k) && typeof v === 'string') labels[k] = v.slice(0, 1024);
   }
-  const size = layers.reduce((n, l) => n + l.size, m.json.config!.size);
+  const size = size0;
   let transferred = m.json.config!.size;
   const local = await images.importDisk(p.localName, async (work) => {
     const blobs = plan.map(({ l, what }) => verifiedBlob(repo, l, what, byteReporter(ctx, 'download', l.digest, l.size)));

@@ -88,6 +88,8 @@ describe('KubeVirt containerDisks through a registry', { skip: optedOut('registr
     assert.equal(img.config.vmfile.spec.resources.memoryMb, 1024);
     assert.deepEqual(await readFile(await s.baseDisk(img.digest, ctx())), raw);
     assert.deepEqual(await readdir(s.paths.tmp), [], 'no copy of the disk is left behind');
+    const again = await c.pull(`${reg.host}/containerdisks/debian:12`, ctx());
+    assert.deepEqual([again.digest, again.transferred], [img.digest, 0], 'a re-pull of the same manifest is up to date');
   });
 
   it('several layers (zstd over plain tar): a whiteout removes the lower disk, the top layer\'s raw .img wins', async () => {
