@@ -37,7 +37,7 @@ export interface ImageInfo {
   diskFormat: string;
   architecture: string;
   /** The format the image came in: `vmregistry` (ours) or `containerdisk` (a KubeVirt containerDisk converted on pull). */
-  sourceFormat: string;
+  sourceFormat?: string;
 }
 
 /** A local image resolved from a reference: what RunVM and push need. */
