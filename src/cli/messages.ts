@@ -28,6 +28,8 @@ export interface ImageInfo {
   reference: string; repository: string; tag: string; digest: string; size: string; created: string;
   name: string; description: string; author: string; labels: Record<string, string>;
   diskFormat: string; architecture: string; diskSize: string;
+  /** Absent from daemons before issue 20. */
+  sourceFormat?: string;
 }
 
 export interface ValidationIssue { path: string; message: string; line: number }

@@ -18,3 +18,4 @@ export { MAX_STOP_TIMEOUT_SECONDS } from '../core/vms/stopOptions.js';
 export * from '../core/net/ipv4.js';
 export * from '../core/net/hostEntries.js';
 export { metaDataWithDefaults } from '../core/vms/metaData.js';
+export * from '../core/images/containerDisk/index.js';

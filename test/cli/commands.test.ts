@@ -22,9 +22,9 @@ describe('images', () => {
     const r = await run(['images']);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
-    assert.match(lines[0], /^REPOSITORY\s+TAG\s+IMAGE ID\s+ARCH\s+CREATED\s+SIZE$/);
-    assert.match(lines[1], /^localhost:5000\/demo\/debian\s+12\s+a1b2c3d4e5f6\s+x86_64\s+3 minutes ago\s+1\.23GB$/);
-    assert.match(lines[2], /^alpine\s+3\.20\s+ffffffffffff\s+aarch64\s+2 days ago\s+52\.4MB$/);
+    assert.match(lines[0], /^REPOSITORY\s+TAG\s+IMAGE ID\s+ARCH\s+SOURCE\s+CREATED\s+SIZE$/);
+    assert.match(lines[1], /^localhost:5000\/demo\/debian\s+12\s+a1b2c3d4e5f6\s+x86_64\s+containerdisk\s+3 minutes ago\s+1\.23GB$/);
+    assert.match(lines[2], /^alpine\s+3\.20\s+ffffffffffff\s+aarch64\s+vmregistry\s+2 days ago\s+52\.4MB$/);
     // columns line up: TAG starts at the same offset on every line
     const col = lines[0].indexOf('TAG');
     assert.equal(lines[1].slice(col, col + 2), '12');
@@ -74,7 +74,13 @@ describe('images', () => {
 
   test('push, export, tag, inspect, gc send what the flags say', async () => {
     assert.equal((await json(['push', 'a:1', 'reg/b:2'])).reference, 'reg/b:2');
-    assert.deepEqual(fake.last('PushImageWithProgress'), { reference: 'a:1', destination: 'reg/b:2' });
+    // the default format is field 3's zero value (what older clients send)
+    assert.deepEqual(fake.last('PushImageWithProgress'), { reference: 'a:1', destination: 'reg/b:2', format: 'VMREGISTRY' });
+    await json(['push', '--format', 'containerdisk', 'a:1', 'reg/kv:2']);
+    assert.deepEqual(fake.last('PushImageWithProgress'), { reference: 'a:1', destination: 'reg/kv:2', format: 'CONTAINERDISK' });
+    const bad = await run(['push', '--format', 'docker', 'a:1']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /containerdisk/);
 
     const ex = await json(['export', '--on-daemon', '--format', 'disk', '--disk-format', 'qcow2', '-f', 'a:1', 'rel/out.qcow2']);
     const req = fake.last('ExportImageWithProgress');

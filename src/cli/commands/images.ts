@@ -40,16 +40,21 @@ function push(cmd: Command): Command {
   cmd.description('Upload an image to a registry')
     .argument('<reference>', 'local image')
     .argument('[destination]', 'push under this name instead')
+    .addOption(new Option('--format <format>', 'vmregistry: our VM image; containerdisk: a KubeVirt containerDisk (disk/disk.qcow2 in a container image)')
+      .choices(['vmregistry', 'containerdisk']).default('vmregistry'))
     .option('-q, --quiet', 'no progress output')
     .action(action(async (cli, opts, reference: string, destination?: string) => {
+      // Field 3 is left out for the default, so a daemon from before it gets the request it knows.
+      const format = opts.format === 'containerdisk' ? { format: 'CONTAINERDISK' } : {};
       const res = await imageOperation<PushImageResponse>(cli, 'PushImageWithProgress',
-        { reference, destination: destination ?? '' }, 'push', { quiet: opts.quiet, fallback: 'PushImage' });
+        { reference, destination: destination ?? '', ...format }, 'push', { quiet: opts.quiet, fallback: 'PushImage' });
       cli.result(res, (r) => opts.quiet ? r.reference : [
         `${r.reference}: digest: ${r.digest} size: ${humanSize(r.size)} (${humanSize(r.transferred)} uploaded)`,
         r.message,
       ].filter(Boolean).join('\n'));
     }));
-  return examples(cmd, ['{cmd} localhost:5000/demo/debian:12', '{cmd} debian-12:latest localhost:5000/team/debian:12']);
+  return examples(cmd, ['{cmd} localhost:5000/demo/debian:12', '{cmd} debian-12:latest localhost:5000/team/debian:12',
+    '{cmd} --format containerdisk debian-12:latest registry.example/kubevirt/debian:12']);
 }
 
 function importCmd(cmd: Command): Command {
@@ -145,9 +150,9 @@ function list(cmd: Command): Command {
         return;
       }
       const full = opts.digests || opts.trunc === false;
-      cli.result(res, (r) => table(['REPOSITORY', 'TAG', full ? 'DIGEST' : 'IMAGE ID', 'ARCH', 'CREATED', 'SIZE'],
+      cli.result(res, (r) => table(['REPOSITORY', 'TAG', full ? 'DIGEST' : 'IMAGE ID', 'ARCH', 'SOURCE', 'CREATED', 'SIZE'],
         r.images.map((i) => [i.repository, i.tag || '<none>', shortDigest(i.digest, !full), i.architecture || '-',
-          relativeTime(i.created), humanSize(i.size)])));
+          i.sourceFormat || '-', relativeTime(i.created), humanSize(i.size)])));
     }));
   return examples(cmd, ['{cmd}', '{cmd} -q', '{cmd} --json | jq -r \'.images[].reference\'']);
 }

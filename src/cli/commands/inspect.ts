@@ -61,10 +61,11 @@ const notAVm = (err: unknown) => err instanceof ServerError && ['NOT_FOUND', 'UN
 const couldBeVm = (name: string) => isVmName(name) || isUuid(name);
 
 export async function inspectImage(cli: Cli, reference: string): Promise<void> {
-  const res = await cli.daemon().unary<{ digest: string; mediaType: string; manifestJson: string; configJson: string }>(
+  const res = await cli.daemon().unary<{ digest: string; mediaType: string; manifestJson: string; configJson: string; sourceFormat?: string }>(
     'GetImageManifest', { reference });
   cli.result(res, (r) => JSON.stringify({
-    reference, digest: r.digest, mediaType: r.mediaType, manifest: parseOrRaw(r.manifestJson), config: parseOrRaw(r.configJson),
+    reference, digest: r.digest, mediaType: r.mediaType, sourceFormat: r.sourceFormat || 'vmregistry',
+    manifest: parseOrRaw(r.manifestJson), config: parseOrRaw(r.configJson),
   }, null, 2));
 }
 

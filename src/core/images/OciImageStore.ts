@@ -8,8 +8,9 @@ import path from 'node:path';
 import type { CallContext, Logger } from '../ports/common.js';
 import { silentLogger } from '../log/silentLogger.js';
 import type {
-  BaseDiskBuilder, ExportFormat, ImageInfo, ImageStore, ImportHeader, LocalImage, OciDescriptor, OciManifest, VMFile, VmImageConfig,
+  BaseDiskBuilder, ExportFormat, ImageInfo, ImageOrigin, ImageStore, ImportHeader, LocalImage, OciDescriptor, OciManifest, ProducedDisk, VMFile, VmImageConfig,
 } from '../ports/images.js';
+import { importProducedDisk } from './containerDisk/importDisk.js';
 import {
   CancelledError, DataLossError, FailedPreconditionError, InvalidArgumentError, NotFoundError, fromSystemError, isVmrError, throwIfAborted,
 } from '../errors.js';
@@ -169,6 +170,7 @@ export class OciImageStore implements ImageStore {
       labels: vf?.metadata?.labels ?? {},
       diskFormat: vf?.spec?.disk?.format ?? disk?.format ?? '',
       architecture: vf?.spec?.os?.architecture ?? '',
+      sourceFormat: l.config.origin?.format ?? 'vmregistry',
     };
   }
 
@@ -332,7 +334,7 @@ export class OciImageStore implements ImageStore {
    * Windows of `source` → blobs → config → manifest → index; `raw` becomes the base disk (the source itself,
    * or the file `copyTo` writes during the same read).
    */
-  private async storeDisk(disk: { source: string; raw: string; copyTo?: FileHandle }, virtualSize: number, vmfile: VMFile, sourceFormat: string, reference: string, lease: Lease, ctx: CallContext): Promise<LocalImage> {
+  private async storeDisk(disk: { source: string; raw: string; copyTo?: FileHandle }, virtualSize: number, vmfile: VMFile, sourceFormat: string, reference: string, lease: Lease, ctx: CallContext, origin?: ImageOrigin): Promise<LocalImage> {
     const { raw } = disk;
     const comp = byteProgress(ctx, 'compress', virtualSize);
     const layers = await compressWindows(disk.source, virtualSize, {
@@ -346,6 +348,7 @@ export class OciImageStore implements ImageStore {
       vmfile,
       disks: [{ name: DISK_NAME, format: 'raw', virtualSize, windowSize: this.windowSize, codec: this.codec, sourceFormat }],
       created,
+      ...(origin ? { origin } : {}),
     };
     const configBytes = Buffer.from(JSON.stringify(config));
     const configDigest = sha256Of(configBytes);
@@ -422,6 +425,14 @@ export class OciImageStore implements ImageStore {
       if (size !== virtualSize) throw new FailedPreconditionError(`${source} changed while it was read (virtual size ${size}, checked ${virtualSize}); nothing was stored`);
       return this.storeDisk({ source: raw, raw }, virtualSize, vmfile, 'qcow2', reference, lease, ctx);
     });
+  }
+
+  /** A containerDisk pull: the disk a producer extracts into a work dir of the store (containerDisk/importDisk.ts). */
+  async importDisk(reference: string, produce: (workDir: string) => Promise<ProducedDisk>, ctx: CallContext): Promise<LocalImage> {
+    await this.init();
+    const ref = taggable(reference);
+    return this.importInWork(ref, ctx, (work, lease) => importProducedDisk(work, produce, ctx,
+      (disk, size, vmfile, format, origin) => this.storeDisk(disk, size, vmfile, format, ref, lease, ctx, origin)));
   }
 
   /** A private work dir and a lease for an import; on failure the blobs it created are removed. */

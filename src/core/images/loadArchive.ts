@@ -11,22 +11,9 @@ import type { CallContext } from '../ports/common.js';
 import type { LocalImage } from '../ports/images.js';
 import { byteProgress } from './progress.js';
 import { spoolToSparseFile } from './spool.js';
+import { TAR_BLOCK, octal } from './tar.js';
 
-const BLOCK = 512;
-
-function octal(b: Buffer, off: number, len: number): number {
-  const f = b.subarray(off, off + len);
-  if (f[0]! & 0x80) {
-    // GNU base-256 for sizes past 8 GiB.
-    let n = 0;
-    for (let i = 1; i < f.length; i++) n = n * 256 + f[i]!;
-    return n;
-  }
-  const s = f.toString('latin1').replace(/\0.*$/s, '').trim();
-  if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) return NaN;
-  return parseInt(s, 8);
-}
+const BLOCK = TAR_BLOCK;
 
 /** Walks the tar headers: only files, directories and the metadata entries that describe them. */
 export async function checkTarMembers(file: string): Promise<void> {

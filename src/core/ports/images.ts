@@ -36,6 +36,8 @@ export interface ImageInfo {
   labels: Record<string, string>;
   diskFormat: string;
   architecture: string;
+  /** The format the image came in: `vmregistry` (ours) or `containerdisk` (a KubeVirt containerDisk converted on pull). */
+  sourceFormat?: string;
 }
 
 /** A local image resolved from a reference: what RunVM and push need. */
@@ -79,6 +81,30 @@ export interface VmImageConfig {
     sourceFormat?: string;
   }>;
   created: string;
+  /** Set when the image was converted from another format on pull (absent: made as a vmregistry image). */
+  origin?: ImageOrigin;
+}
+
+/** Where a converted image came from. */
+export interface ImageOrigin {
+  /** `containerdisk`. */
+  format: string;
+  /** The reference it was pulled from and that manifest's digest. */
+  reference: string;
+  digest: string;
+  /** The disk's path in the container image, e.g. `disk/disk.qcow2`. */
+  path?: string;
+  /** The container image's `org.opencontainers.image.*` labels and annotations. */
+  annotations?: Record<string, string>;
+}
+
+/** What a producer of `ImageStore.importDisk` extracted into the work dir. */
+export interface ProducedDisk {
+  /** A file inside the work dir. */
+  file: string;
+  /** The VMFile to store with it; spec.disk.format is set from the disk's header. */
+  vmfile: VMFile;
+  origin: ImageOrigin;
 }
 
 /** A resumable, digest-verified write into the content store (containerd content.Writer). */
@@ -156,6 +182,11 @@ export interface ImageStore {
    * layers arrive. undefined when there is nothing to build (not a VM image here, disk already present).
    */
   beginBaseDisk?(manifestBytes: Buffer, ctx: CallContext): Promise<BaseDiskBuilder | undefined>;
+  /**
+   * Imports a disk that `produce` writes into a private work dir of the store (a containerDisk pull): its header is
+   * checked as for any import (no backing or external files), then it is stored as our image. Nothing is left on failure.
+   */
+  importDisk?(reference: string, produce: (workDir: string) => Promise<ProducedDisk>, ctx: CallContext): Promise<LocalImage>;
   /** Imports the image a local OCI layout holds (e.g. written by `skopeo copy … oci:<dir>:<ref>`). */
   importLayout?(dir: string, reference: string | undefined, ctx: CallContext): Promise<LocalImage>;
 }

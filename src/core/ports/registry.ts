@@ -14,5 +14,10 @@ export interface RegistryClient extends HealthProbe {
   /** Fetches `reference` into the local image store (port images) and prepares its base disk. */
   pull(reference: string, ctx: CallContext): Promise<TransferResult>;
   /** Pushes a local image; `destination` pushes it under another name (cross-repo mount where possible). */
-  push(reference: string, destination: string, ctx: CallContext): Promise<TransferResult>;
+  push(reference: string, destination: string, ctx: CallContext, opts?: PushOptions): Promise<TransferResult>;
+}
+
+export interface PushOptions {
+  /** `vmregistry` (default): our VM image; `containerdisk`: a KubeVirt containerDisk (disk/disk.qcow2 in one tar layer). */
+  format?: 'vmregistry' | 'containerdisk';
 }

@@ -2,10 +2,12 @@
 import { performance } from 'node:perf_hooks';
 import {
   type AuthProvider, type BaseDiskBuilder, type BlobSink, type CallContext, type ComponentHealth, hasCode,
-  type ImageStore, isVmrError, type OciDescriptor, type RegistryClient, type RegistryCredentials,
+  type ImageStore, isVmrError, type OciDescriptor, type PushOptions, type RegistryClient, type RegistryCredentials,
   type TransferResult,
 } from '../../plugin-api/index.js';
 import { fetchBlob } from './blobFetcher.js';
+import { containerDiskName, isContainerImage, pullContainerDisk } from './containerDiskPull.js';
+import { pushContainerDisk } from './containerDiskPush.js';
 import { pushBlob, type UploadMemo } from './blobPusher.js';
 import type { RegistryOciConfig } from './config.js';
 import { dockerCredentials } from './dockerConfig.js';
@@ -72,7 +74,14 @@ export class OciRegistryClient implements RegistryClient {
     return this.bounded('pull', reference, ctx, (c) => this.pullBounded(reference, c));
   }
 
-  push(reference: string, destination: string, ctx: CallContext): Promise<PushResult> {
+  push(reference: string, destination: string, ctx: CallContext, opts: PushOptions = {}): Promise<PushResult> {
+    if (opts.format === 'containerdisk') {
+      return this.bounded('push', destination || reference, ctx, async (c) => {
+        const dst = parseReference(destination || reference, c.context.registryUrl);
+        return pushContainerDisk({ images: this.images, repo: await this.repository(dst, c, true), dst, reference,
+          push: { chunkSize: this.config.chunkSize }, uploads: this.uploads }, c);
+      });
+    }
     return this.bounded('push', destination || reference, ctx, (c) => this.pushBounded(reference, destination, c));
   }
 
@@ -84,6 +93,9 @@ export class OciRegistryClient implements RegistryClient {
     if (isIndex(m.mediaType)) {
       const pick = selectFromIndex(m, reference);
       m = await repo.getManifest(pick.digest, pick.digest);
+    }
+    if (isContainerImage(m)) {
+      return pullContainerDisk({ images: this.images, repo, manifest: m, ref, shown: formatReference(ref), localName: containerDiskName(this.localName(reference, ref)) }, ctx);
     }
     const blobs = dedupe(blobsOf(m));
     const size = blobs.reduce((n, b) => n + b.size, 0);

@@ -20,7 +20,7 @@ export interface PushOptions {
 export type UploadMemo = Map<string, { location: string; offset: number }>;
 
 /** Bytes [start, start+len) of a stored blob. */
-function slice(content: ContentStore, digest: string, start: number, len: number): Readable {
+function slice(content: Pick<ContentStore, 'read'>, digest: string, start: number, len: number): Readable {
   return Readable.from((async function* () {
     let left = len;
     const src = content.read(digest, { start });
@@ -38,7 +38,7 @@ function slice(content: ContentStore, digest: string, start: number, len: number
   })(), { objectMode: false });
 }
 
-export async function pushBlob(anyRepo: Repository, desc: OciDescriptor, content: ContentStore, ctx: CallContext,
+export async function pushBlob(anyRepo: Repository, desc: OciDescriptor, content: Pick<ContentStore, 'read'>, ctx: CallContext,
   signal: AbortSignal, opts: PushOptions, memo: UploadMemo): Promise<number> {
   const repo = anyRepo.withSignal(signal);
   if (await repo.blobExists(desc.digest)) return 0;

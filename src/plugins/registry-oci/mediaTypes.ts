@@ -10,6 +10,9 @@ export const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2
 /** distribution 2.8 answers 404 for an OCI manifest unless Accept names the OCI type, so list them all. */
 export const MANIFEST_ACCEPT = [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST].join(', ');
 
+export const OCI_IMAGE_CONFIG = 'application/vnd.oci.image.config.v1+json';
+export const DOCKER_IMAGE_CONFIG = 'application/vnd.docker.container.image.v1+json';
+
 export const isIndex = (mt: string) => mt === OCI_INDEX || mt === DOCKER_LIST;
 
 export interface ParsedManifest {
@@ -45,11 +48,20 @@ export function blobsOf(m: ParsedManifest): OciDescriptor[] {
   return out;
 }
 
-/** From an index: the linux/amd64 manifest, else the only one. */
-export function selectFromIndex(m: ParsedManifest, ref: string): OciDescriptor {
+/** The OCI platform architecture of this host (Node's process.arch → GOARCH names). */
+export function hostArchitecture(arch: string = process.arch): string {
+  return ({ x64: 'amd64', ia32: '386', ppc64: 'ppc64le' } as Record<string, string>)[arch] ?? arch;
+}
+
+/**
+ * From an index: the linux manifest for this host's architecture; an index of one manifest without a
+ * platform is taken as is. NOT_FOUND naming the platforms the index has otherwise.
+ */
+export function selectFromIndex(m: ParsedManifest, ref: string, arch = hostArchitecture()): OciDescriptor {
   const list = m.json.manifests ?? [];
-  if (list.length === 1) return list[0]!;
-  const amd = list.find((d) => d.platform?.os === 'linux' && d.platform.architecture === 'amd64');
-  if (amd) return amd;
-  throw new NotFoundError(`"${ref}" is an index of ${list.length} manifests and none is for linux/amd64; pull one by digest`);
+  if (list.length === 1 && !list[0]!.platform) return list[0]!;
+  const hit = list.find((d) => d.platform?.os === 'linux' && d.platform.architecture === arch);
+  if (hit) return hit;
+  const have = [...new Set(list.map((d) => d.platform ? `${d.platform.os ?? '?'}/${d.platform.architecture ?? '?'}` : '(no platform)'))];
+  throw new NotFoundError(`"${ref}" has no image for this host's platform linux/${arch}; it has ${have.slice(0, 12).join(', ') || 'no manifests'}; pull one by digest`);
 }

@@ -43,10 +43,10 @@ export const canned = {
   images: [
     { reference: 'localhost:5000/demo/debian:12', repository: 'localhost:5000/demo/debian', tag: '12', digest: DIGEST,
       size: '1234567890', created: minutesAgo(3), name: 'debian-12', description: 'Debian 12', author: 'ops',
-      labels: { os: 'debian' }, diskFormat: 'qcow2', architecture: 'x86_64', diskSize: '21474836480' },
+      labels: { os: 'debian' }, diskFormat: 'qcow2', architecture: 'x86_64', diskSize: '21474836480', sourceFormat: 'containerdisk' },
     { reference: 'alpine:3.20', repository: 'alpine', tag: '3.20', digest: `sha256:${'f'.repeat(64)}`,
       size: '52428800', created: minutesAgo(60 * 50), name: 'alpine', description: '', author: '',
-      labels: {}, diskFormat: 'raw', architecture: 'aarch64', diskSize: '1073741824' },
+      labels: {}, diskFormat: 'raw', architecture: 'aarch64', diskSize: '1073741824', sourceFormat: 'vmregistry' },
   ],
   vms: [
     { vmId: '6f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b', name: 'web', status: 'running', image: 'alpine:3.20',

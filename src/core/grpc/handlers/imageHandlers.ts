@@ -25,7 +25,11 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost, hostPaths?: H
       message: r.transferred ? `pulled ${r.reference}` : `${r.reference} is up to date` };
   };
   const push = async (req: Wire, ctx: CallContext) => {
-    const r = await plugins.get(registryPort).push(required(req.reference, 'reference'), req.destination ?? '', ctx);
+    const format = req.format || 'VMREGISTRY';
+    // proto3 passes unknown enum numbers through; refuse them here.
+    if (format !== 'VMREGISTRY' && format !== 'CONTAINERDISK') throw new InvalidArgumentError(`format ${String(req.format)} is not VMREGISTRY or CONTAINERDISK`, { field: 'format' });
+    const r = await plugins.get(registryPort).push(required(req.reference, 'reference'), req.destination ?? '', ctx,
+      format === 'CONTAINERDISK' ? { format: 'containerdisk' } : undefined);
     return { reference: r.reference, digest: r.digest, size: String(r.size), transferred: String(r.transferred), message: `pushed ${r.reference}` };
   };
   const exportFormat = (req: Wire): { format: ExportFormat; diskFormat: 'raw' | 'qcow2' } => {
@@ -156,7 +160,7 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost, hostPaths?: H
 
     GetImageManifest: rt.unary<Wire, Wire>('GetImageManifest', async (req) => {
       const img = await images().get(required(req.reference, 'reference'));
-      return { digest: img.digest, mediaType: img.manifest.mediaType, manifestJson: img.manifestBytes.toString('utf8'), configJson: JSON.stringify(img.config) };
+      return { digest: img.digest, mediaType: img.manifest.mediaType, manifestJson: img.manifestBytes.toString('utf8'), configJson: JSON.stringify(img.config), sourceFormat: img.info.sourceFormat };
     }),
 
     ValidateVMFile: rt.unary<Wire, Wire>('ValidateVMFile', async (req) => {
