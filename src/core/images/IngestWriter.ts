@@ -1,10 +1,10 @@
 // A resumable, digest-verified blob write (containerd's content.Writer). The partial lives under
 // the ingest dir keyed by digest, so an interrupted pull resumes where it stopped.
-import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import type { IngestWriter } from '../ports/images.js';
 import { DataLossError, FailedPreconditionError, fromSystemError } from '../errors.js';
+import { streamHash, type StreamHash } from './hashWorkers.js';
 
 export interface IngestTarget {
   digest: string;
@@ -29,9 +29,10 @@ export class PresentWriter implements IngestWriter {
 export class FileIngestWriter implements IngestWriter {
   private done = false;
 
-  private constructor(private readonly t: IngestTarget, private fh: FileHandle, private readonly hash: Hash, public offset: number) {}
+  private constructor(private readonly t: IngestTarget, private fh: FileHandle, private readonly hash: StreamHash, public offset: number) {}
 
   static async open(t: IngestTarget): Promise<FileIngestWriter> {
+    let hash: StreamHash | undefined;
     try {
       let have = 0;
       try {
@@ -41,14 +42,15 @@ export class FileIngestWriter implements IngestWriter {
         await truncate(t.partialPath, 0);
         have = 0;
       }
-      const hash = createHash('sha256');
+      hash = streamHash();
       if (have > 0) {
         // Node cannot persist a hash state, so a resume re-reads what is already there.
-        for await (const b of createReadStream(t.partialPath, { end: have - 1 })) hash.update(b as Buffer);
+        for await (const b of createReadStream(t.partialPath, { end: have - 1 })) await hash.update(b as Buffer);
       }
       const fh = await open(t.partialPath, have > 0 ? 'r+' : 'w');
       return new FileIngestWriter(t, fh, hash, have);
     } catch (err) {
+      hash?.drop();
       t.release();
       throw fromSystemError(err, `opening ingest for ${t.digest}`);
     }
@@ -65,8 +67,8 @@ export class FileIngestWriter implements IngestWriter {
     } catch (err) {
       throw fromSystemError(err, `writing blob ${this.t.digest}`);
     }
-    this.hash.update(chunk);
     this.offset += chunk.length;
+    await this.hash.update(chunk);
   }
 
   async commit(): Promise<void> {
@@ -75,7 +77,7 @@ export class FileIngestWriter implements IngestWriter {
       await this.close();
       throw new DataLossError(`blob ${this.t.digest}: got ${this.offset} of ${this.t.size} bytes; resume the transfer`);
     }
-    const got = 'sha256:' + this.hash.digest('hex');
+    const got = await this.hash.digest();
     if (got !== this.t.digest) {
       await this.fail();
       throw new DataLossError(`blob content does not match its digest: expected ${this.t.digest}, got ${got}; the partial was discarded`);
@@ -95,6 +97,7 @@ export class FileIngestWriter implements IngestWriter {
   async close(opts: { discard?: boolean } = {}): Promise<void> {
     if (this.done) return;
     this.done = true;
+    this.hash.drop();
     try {
       await this.fh.close();
       if (opts.discard) await rm(this.t.partialPath, { force: true });

@@ -1,11 +1,11 @@
 // Reassembly of an image's disk into a sparse raw file: the backing file of every VM overlay.
 // Windows decompress in parallel and are written at their offsets; zero runs are left as holes.
-import { createHash } from 'node:crypto';
 import { chmod, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DataLossError, fromSystemError } from '../errors.js';
 import { fsyncDir, tempName } from './atomicFile.js';
+import { streamHash } from './hashWorkers.js';
 import { codecByName } from './codecs.js';
 import type { Window } from './coverage.js';
 import type { BaseDiskBuilder, BlobSink } from '../ports/images.js';
@@ -21,22 +21,26 @@ export interface AssembleOptions {
 
 /** Decompressed bytes of window `w` → `fh` at its offset, checking size and uncompressed digest. */
 function windowWriter(fh: FileHandle, w: Window, opts: { dense?: boolean; onBytes?: (n: number) => void } = {}) {
-  const h = createHash('sha256');
+  const h = streamHash();
   let pos = w.offset;
   return {
     async *sink(src: AsyncIterable<Buffer>) {
       for await (const chunk of src) {
         if (pos + chunk.length > w.offset + w.size) throw new DataLossError(`window at ${w.offset} (${w.layer.digest}) decompresses to more than ${w.size} bytes`);
-        h.update(chunk);
+        await h.update(chunk);
         // Zero runs stay holes, unless the region may hold bytes of an abandoned attempt.
         if (opts.dense || !isZero(chunk)) await fh.write(chunk, 0, chunk.length, pos);
         pos += chunk.length;
         opts.onBytes?.(chunk.length);
       }
     },
-    check() {
-      if (pos !== w.offset + w.size) throw new DataLossError(`window at ${w.offset} (${w.layer.digest}) decompresses to ${pos - w.offset} bytes, expected ${w.size}`);
-      const got = 'sha256:' + h.digest('hex');
+    drop: () => h.drop(),
+    async check() {
+      if (pos !== w.offset + w.size) {
+        h.drop();
+        throw new DataLossError(`window at ${w.offset} (${w.layer.digest}) decompresses to ${pos - w.offset} bytes, expected ${w.size}`);
+      }
+      const got = await h.digest();
       if (got !== w.udigest) throw new DataLossError(`window at ${w.offset} (${w.layer.digest}) decompresses to ${got}, annotated ${w.udigest}`);
     },
   };
@@ -44,8 +48,13 @@ function windowWriter(fh: FileHandle, w: Window, opts: { dense?: boolean; onByte
 
 async function writeWindow(fh: FileHandle, w: Window, content: OciContentStore, signal: AbortSignal, onBytes?: (n: number) => void, dense = false): Promise<void> {
   const out = windowWriter(fh, w, { dense, onBytes });
-  await pipeline(content.read(w.layer.digest), codecByName(w.codec).decompress(), out.sink, { signal });
-  out.check();
+  try {
+    await pipeline(content.read(w.layer.digest), codecByName(w.codec).decompress(), out.sink, { signal });
+  } catch (err) {
+    out.drop();
+    throw err;
+  }
+  await out.check();
 }
 
 /** Writes the disk to `dest` atomically (temp + rename): a reader sees all of it or nothing. */
@@ -124,7 +133,7 @@ export class DiskBuilder implements BaseDiskBuilder {
     const start = () => {
       const input = codecByName(w.codec).decompress();
       const out = windowWriter(this.fh, w, { onBytes: this.o.onBytes });
-      const finished = pipeline(input, out.sink).then(() => out.check());
+      const finished = pipeline(input, out.sink).then(() => out.check(), (err) => { out.drop(); throw err; });
       finished.catch(() => { failed = true; this.dirty.add(w); });
       this.running.push(finished.catch(() => undefined));
       this.children.add(child);

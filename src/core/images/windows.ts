@@ -1,6 +1,5 @@
 // Cutting a raw disk into fixed windows, each an independently compressed layer. All-zero windows
 // are omitted; the manifest's coverage check accounts for them as holes.
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { Transform } from 'node:stream';
@@ -9,6 +8,7 @@ import type { OciDescriptor } from '../ports/images.js';
 import { CancelledError, FailedPreconditionError, fromSystemError } from '../errors.js';
 import { tempName } from './atomicFile.js';
 import { codecByName } from './codecs.js';
+import { streamHash } from './hashWorkers.js';
 import { ANN_DISK_NAME, ANN_OFFSET, ANN_TITLE, ANN_UDIGEST, ANN_USIZE, diskLayerMediaType } from './mediaTypes.js';
 import type { OciContentStore } from './OciContentStore.js';
 import type { Lease } from './Leases.js';
@@ -47,8 +47,8 @@ export async function compressWindows(rawFile: string, virtualSize: number, o: W
   const layers = await mapLimit(idx, o.concurrency, async (i, _k, signal) => {
     const offset = i * o.windowSize;
     const usize = Math.min(o.windowSize, virtualSize - offset);
-    const uhash = createHash('sha256');
-    const chash = createHash('sha256');
+    const uhash = streamHash();
+    const chash = streamHash();
     let zero = true;
     let csize = 0;
     let at = offset;
@@ -59,23 +59,34 @@ export async function compressWindows(rawFile: string, virtualSize: number, o: W
         createReadStream(rawFile, { start: offset, end: offset + usize - 1, highWaterMark: 1 << 20 }),
         new Transform({
           transform(chunk: Buffer, _enc, cb) {
-            uhash.update(chunk);
             const pos = at;
             at += chunk.length;
             o.onBytes?.(chunk.length);
-            if (isZero(chunk)) return cb(null, chunk);
-            zero = false;
-            if (!o.copyTo) return cb(null, chunk);
-            o.copyTo.write(chunk, 0, chunk.length, pos).then(() => cb(null, chunk), cb);
+            (async () => {
+              await uhash.update(chunk);
+              if (isZero(chunk)) return;
+              zero = false;
+              if (o.copyTo) await o.copyTo.write(chunk, 0, chunk.length, pos);
+            })().then(() => cb(null, chunk), cb);
           },
         }),
         codec.compress(o.level, threads),
         async function* (src: AsyncIterable<Buffer>) {
+          // zstd's stdout arrives in pipe-sized pieces; written in batches of ~1 MiB.
+          let batch: Buffer[] = [];
+          let batched = 0;
           for await (const c of src) {
-            chash.update(c);
+            await chash.update(c);
             csize += c.length;
-            await out.write(c);
+            batch.push(c);
+            batched += c.length;
+            if (batched >= 1 << 20) {
+              await out.writev(batch);
+              batch = [];
+              batched = 0;
+            }
           }
+          if (batch.length > 0) await out.writev(batch);
         },
         { signal },
       );
@@ -84,7 +95,7 @@ export async function compressWindows(rawFile: string, virtualSize: number, o: W
       if (zero) return undefined;
       await out.sync();
       await out.close();
-      const digest = 'sha256:' + chash.digest('hex');
+      const [digest, udigest] = await Promise.all([chash.digest(), uhash.digest()]);
       o.lease.add(digest);
       if (await o.content.publish(tmp, digest)) o.lease.created.add(digest);
       const layer: OciDescriptor = {
@@ -96,7 +107,7 @@ export async function compressWindows(rawFile: string, virtualSize: number, o: W
           [ANN_DISK_NAME]: o.diskName,
           [ANN_OFFSET]: String(offset),
           [ANN_USIZE]: String(usize),
-          [ANN_UDIGEST]: 'sha256:' + uhash.digest('hex'),
+          [ANN_UDIGEST]: udigest,
         },
       };
       return layer;
@@ -106,6 +117,8 @@ export async function compressWindows(rawFile: string, virtualSize: number, o: W
       }
       throw fromSystemError(err, `compressing window ${i} of ${rawFile}`);
     } finally {
+      uhash.drop();
+      chash.drop();
       await out.close().catch(() => {});
       await rm(tmp, { force: true });
     }
