@@ -1,5 +1,5 @@
-import type { PluginHost } from '../../plugins/PluginHost.js';
-import { hypervisorPort } from '../../plugins/refs.js';
+import type { PortSlot } from '../../plugins/PortBindings.js';
+import type { Hypervisor } from '../../ports/hypervisor.js';
 import { stopOptions } from '../../vms/stopOptions.js';
 import type { VmActions } from '../../vms/VmActions.js';
 import type { RpcRuntime } from '../RpcRuntime.js';
@@ -7,8 +7,8 @@ import { networkName, vmRef, vmToInfoWire, vmToProcessWire, type Wire } from './
 
 const stopOpts = (req: Wire) => stopOptions(req.force, req.timeoutSeconds);
 
-export function actionHandlers(rt: RpcRuntime, plugins: PluginHost, vms: VmActions) {
-  const hv = () => plugins.get(hypervisorPort);
+export function actionHandlers(rt: RpcRuntime, hypervisor: PortSlot<Hypervisor>, vms: VmActions) {
+  const hv = () => hypervisor.get();
   return {
     RunVM: rt.unary<Wire, Wire>('RunVM', async (req, ctx) => {
       const o = req.options ?? {};

@@ -1,9 +1,8 @@
 import path from 'node:path';
 import { InvalidArgumentError } from '../../errors.js';
-import type { ComposeServiceStatus, ComposeSource } from '../../ports/compose.js';
+import type { ComposeRunner, ComposeServiceStatus, ComposeSource } from '../../ports/compose.js';
 import type { HostPaths } from '../../hostfs/HostPaths.js';
-import type { PluginHost } from '../../plugins/PluginHost.js';
-import { composePort } from '../../plugins/refs.js';
+import type { PortSlot } from '../../plugins/PortBindings.js';
 import type { RpcRuntime } from '../RpcRuntime.js';
 import { checkSshKeys } from '../../vms/cloudInitKeys.js';
 import { issueToWire, required, type Wire } from './mappers.js';
@@ -21,8 +20,8 @@ function source(req: Wire, hostPaths?: HostPaths): ComposeSource {
   };
 }
 
-export function composeHandlers(rt: RpcRuntime, plugins: PluginHost, hostPaths?: HostPaths) {
-  const compose = () => plugins.get(composePort);
+export function composeHandlers(rt: RpcRuntime, runner: PortSlot<ComposeRunner>, hostPaths?: HostPaths) {
+  const compose = () => runner.get();
   return {
     ComposeUp: rt.unary<Wire, Wire>('ComposeUp', async (req, ctx) => {
       const r = await compose().up(source(req, hostPaths), { services: req.services ?? [], forceRecreate: Boolean(req.forceRecreate), timeoutSeconds: req.timeoutSeconds || 300, sshAuthorizedKeys: checkSshKeys(req.sshAuthorizedKeys, 'ssh_authorized_keys') }, ctx);

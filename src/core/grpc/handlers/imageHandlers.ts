@@ -3,29 +3,25 @@ import { FailedPreconditionError, InvalidArgumentError } from '../../errors.js';
 import type { CallContext } from '../../ports/common.js';
 import type { ExportFormat, ImportHeader } from '../../ports/images.js';
 import type { HostPaths } from '../../hostfs/HostPaths.js';
-import type { PluginHost } from '../../plugins/PluginHost.js';
-import { contextsPort, hypervisorPort, imagesPort, registryPort } from '../../plugins/refs.js';
-import { imagesInUse } from '../../vms/imagesInUse.js';
+import type { ImageService } from '../../images/ImageService.js';
+import type { PortSlot } from '../../plugins/PortBindings.js';
+import type { RegistryClient } from '../../ports/registry.js';
 import type { RpcRuntime } from '../RpcRuntime.js';
 import { byteProgress } from '../../images/progress.js';
 import { imageInfoToWire, issueToWire, required, vmfileFromWire, vmfileToWire, type Wire } from './mappers.js';
 
 const progressEvent = (p: Wire) => ({ progress: { ...p, item: p.item ?? '', message: p.message ?? '', current: String(p.current), total: String(p.total) } });
 
-export function imageHandlers(rt: RpcRuntime, plugins: PluginHost, hostPaths?: HostPaths) {
-  const images = () => plugins.get(imagesPort);
-
-  /** Digests of images that VMs of any context use; GC and delete must not pull the floor from under them. */
-  const inUse = (ctx: CallContext): Promise<Map<string, string[]>> =>
-    imagesInUse(plugins.maybe(hypervisorPort), plugins.get(contextsPort), ctx);
+export function imageHandlers(rt: RpcRuntime, service: ImageService, registry: PortSlot<RegistryClient>, hostPaths?: HostPaths) {
+  const images = () => service.store;
 
   const pull = async (req: Wire, ctx: CallContext) => {
-    const r = await plugins.get(registryPort).pull(required(req.reference, 'reference'), ctx);
+    const r = await registry.get().pull(required(req.reference, 'reference'), ctx);
     return { reference: r.reference, digest: r.digest, size: String(r.size), transferred: String(r.transferred),
       message: r.transferred ? `pulled ${r.reference}` : `${r.reference} is up to date` };
   };
   const push = async (req: Wire, ctx: CallContext) => {
-    const r = await plugins.get(registryPort).push(required(req.reference, 'reference'), req.destination ?? '', ctx);
+    const r = await registry.get().push(required(req.reference, 'reference'), req.destination ?? '', ctx);
     return { reference: r.reference, digest: r.digest, size: String(r.size), transferred: String(r.transferred), message: `pushed ${r.reference}` };
   };
   const exportFormat = (req: Wire): { format: ExportFormat; diskFormat: 'raw' | 'qcow2' } => {
@@ -141,18 +137,8 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost, hostPaths?: H
 
     ListLocalImages: rt.unary<Wire, Wire>('ListLocalImages', async () => ({ images: (await images().list()).map(imageInfoToWire) })),
 
-    DeleteImage: rt.unary<Wire, Wire>('DeleteImage', async (req, ctx) => {
-      const ref = required(req.reference, 'reference');
-      const img = await images().get(ref);
-      if (!req.force) {
-        const users = (await inUse(ctx)).get(img.digest);
-        const others = (await images().list()).filter((i) => i.digest === img.digest && i.reference !== img.reference);
-        if (users?.length && !others.length) {
-          throw new FailedPreconditionError(`image "${ref}" is used by VM(s) ${users.join(', ')}; delete them first or use --force`, { field: 'reference' });
-        }
-      }
-      return images().untag(ref);
-    }),
+    DeleteImage: rt.unary<Wire, Wire>('DeleteImage', async (req, ctx) =>
+      service.delete(required(req.reference, 'reference'), { force: Boolean(req.force) }, ctx)),
 
     GetImageManifest: rt.unary<Wire, Wire>('GetImageManifest', async (req) => {
       const img = await images().get(required(req.reference, 'reference'));
@@ -176,26 +162,16 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost, hostPaths?: H
     }),
 
     SystemCheck: rt.unary<Wire, Wire>('SystemCheck', async (req, ctx) => {
-      const store = images();
-      if (!store.check) throw new FailedPreconditionError('this image store cannot check itself');
-      const used = await inUse(ctx);
-      const c = await store.check({ verifyDisks: Boolean(req.verifyDisks) }, ctx);
-      const orphans = await store.gc({ dryRun: true, inUseDigests: new Set(used.keys()) }, ctx);
+      const r = await service.systemCheck({ verifyDisks: Boolean(req.verifyDisks) }, ctx);
       return {
-        ok: !c.corruptBlobs.length && !c.missingBlobs.length && !c.corruptDisks.length,
-        checkedBlobs: String(c.checkedBlobs), corruptBlobs: c.corruptBlobs, missingBlobs: c.missingBlobs,
-        checkedDisks: String(c.checkedDisks), corruptDisks: c.corruptDisks,
-        orphanBlobs: orphans.removedBlobs, orphanManifests: orphans.removedManifests,
-        orphanDisks: c.orphanDisks.filter((d) => !used.has(d)), partialIngests: String(c.partialIngests),
-        partialIngestList: (c.partialIngestList ?? []).map((p) => ({ digest: p.digest, size: String(p.size), ageSeconds: String(p.ageSeconds) })),
+        ...r, checkedBlobs: String(r.checkedBlobs), checkedDisks: String(r.checkedDisks), partialIngests: String(r.partialIngests),
+        partialIngestList: r.partialIngestList.map((p) => ({ digest: p.digest, size: String(p.size), ageSeconds: String(p.ageSeconds) })),
       };
     }),
 
     GarbageCollect: rt.unary<Wire, Wire>('GarbageCollect', async (req, ctx) => {
-      const used = await inUse(ctx);
-      const r = await images().gc({ dryRun: Boolean(req.dryRun), inUseDigests: new Set(used.keys()) }, ctx);
-      const disks = (r as { removedDisks?: string[] }).removedDisks ?? [];
-      return { removedBlobs: r.removedBlobs, removedManifests: r.removedManifests, freedBytes: String(r.freedBytes), removedDisks: disks };
+      const r = await service.gc({ dryRun: Boolean(req.dryRun) }, ctx);
+      return { removedBlobs: r.removedBlobs, removedManifests: r.removedManifests, freedBytes: String(r.freedBytes), removedDisks: r.removedDisks };
     }),
   };
 }

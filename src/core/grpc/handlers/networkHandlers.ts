@@ -1,14 +1,13 @@
 import { InvalidArgumentError } from '../../errors.js';
-import type { NetworkMode } from '../../ports/network.js';
-import type { PluginHost } from '../../plugins/PluginHost.js';
-import { networksPort } from '../../plugins/refs.js';
+import type { NetworkManager, NetworkMode } from '../../ports/network.js';
+import type { PortSlot } from '../../plugins/PortBindings.js';
 import type { RpcRuntime } from '../RpcRuntime.js';
 import { networkName, networkToWire, type Wire } from './mappers.js';
 
 const MODES: NetworkMode[] = ['nat', 'isolated', 'routed', 'bridge'];
 
-export function networkHandlers(rt: RpcRuntime, plugins: PluginHost) {
-  const nets = () => plugins.get(networksPort);
+export function networkHandlers(rt: RpcRuntime, networks: PortSlot<NetworkManager>) {
+  const nets = () => networks.get();
   return {
     NetworkList: rt.unary<Wire, Wire>('NetworkList', async (_req, ctx) => ({ networks: (await nets().list(ctx)).map(networkToWire) })),
     NetworkGet: rt.unary<Wire, Wire>('NetworkGet', async (req, ctx) => ({ network: networkToWire(await nets().get(networkName(req.name, 'name'), ctx)) })),

@@ -1,9 +1,8 @@
 // Getting into a VM: GetVM (inspect), VMLogs (the console log) and AttachVMConsole (the interactive
 // serial console). All go through the daemon, so a client that cannot read the daemon's files works.
 import { NotImplementedError } from '../../errors.js';
-import type { VMRecord } from '../../ports/hypervisor.js';
-import type { PluginHost } from '../../plugins/PluginHost.js';
-import { hypervisorPort } from '../../plugins/refs.js';
+import type { Hypervisor, VMRecord } from '../../ports/hypervisor.js';
+import type { PortSlot } from '../../plugins/PortBindings.js';
 import type { RpcRuntime } from '../RpcRuntime.js';
 import { required, vmToInfoWire, type Wire } from './mappers.js';
 
@@ -22,8 +21,8 @@ export function vmDetailToWire(v: VMRecord): Wire {
   };
 }
 
-export function vmAccessHandlers(rt: RpcRuntime, plugins: PluginHost) {
-  const hv = () => plugins.get(hypervisorPort);
+export function vmAccessHandlers(rt: RpcRuntime, hypervisor: PortSlot<Hypervisor>) {
+  const hv = () => hypervisor.get();
   return {
     GetVM: rt.unary<Wire, Wire>('GetVM', async (req, ctx) => vmDetailToWire(await hv().get(required(req.vm, 'vm'), ctx))),
 
