@@ -20,7 +20,9 @@ import type { Logger } from './ports/common.js';
 import type { ImageStore } from './ports/images.js';
 import type { PluginDefinition } from './plugins/definePlugin.js';
 import { PluginHost } from './plugins/PluginHost.js';
-import { contextsPort, hypervisorPort, imagesPort, statePort, vmsPort } from './plugins/refs.js';
+import { PortBindings } from './plugins/PortBindings.js';
+import { authPort, composePort, contextsPort, hypervisorPort, imagesPort, networksPort, registryPort, statePort, vmsPort } from './plugins/refs.js';
+import { ImageService } from './images/ImageService.js';
 import { KeyvStateStore } from './state/KeyvStateStore.js';
 import { TOKENS } from './tokens.js';
 import { VERSION } from './version.js';
@@ -95,21 +97,26 @@ export class Daemon {
       c.registerSingleton(TOKENS.Contexts, ContextService);
       const images = await (opts.imageStore ?? createImageStore)(config, log);
       c.register(TOKENS.Images, { useValue: images });
-      // VmActions needs the host, the host's core ports include VmActions: break the knot with a late-bound proxy.
-      const vmsProxy = { run: (...a: Parameters<VmActions['run']>) => c.resolve<VmActions>(TOKENS.Vms).run(...a) };
+      // The core's services take slots of the plugin ports they use; the host binds the plugins into the
+      // same table later. So VmActions (itself a port plugins require) exists before the host: no cycle.
+      const ports = new PortBindings();
+      c.register(TOKENS.Ports, { useValue: ports });
+      c.register(TOKENS.HypervisorSlot, { useValue: ports.slot(hypervisorPort) });
+      c.register(TOKENS.RegistrySlot, { useValue: ports.slot(registryPort) });
+      c.registerSingleton(TOKENS.ImageService, ImageService);
+      c.registerSingleton(TOKENS.Vms, VmActions);
       host = new PluginHost({
         plugins: config.plugins, required: config.required, bindings: config.bindings, baseDir: config.baseDir,
         dataDir: config.dataDir, version: VERSION, log, definitions: opts.definitions,
-        shutdownTimeoutMs: Math.max(1000, config.shutdownTimeoutSeconds * 1000),
+        shutdownTimeoutMs: Math.max(1000, config.shutdownTimeoutSeconds * 1000), ports,
         corePorts: new Map<string, unknown>([
           [imagesPort.id, images],
           [statePort.id, state],
           [contextsPort.id, c.resolve(TOKENS.Contexts)],
-          [vmsPort.id, vmsProxy],
+          [vmsPort.id, c.resolve<VmActions>(TOKENS.Vms)],
         ]),
       });
       c.register(TOKENS.Plugins, { useValue: host });
-      c.registerSingleton(TOKENS.Vms, VmActions);
       c.registerSingleton(TOKENS.Health, HealthService);
       c.registerSingleton(TOKENS.Events, EventBus);
       c.registerSingleton(TOKENS.Metrics, DaemonMetrics);
@@ -121,15 +128,15 @@ export class Daemon {
       const rt = c.resolve(RpcRuntime);
       const hostPaths = hostPathsOf(config);
       const contexts = c.resolve<ContextService>(TOKENS.Contexts);
-      contexts.addValidator((ctxInfo) => host?.maybe(hypervisorPort)?.validateContext?.(ctxInfo) ?? []);
+      contexts.addValidator((ctxInfo) => ports.maybe(hypervisorPort)?.validateContext?.(ctxInfo) ?? []);
       const handlers = {
-        ...authHandlers(rt, host, c.resolve<HealthService>(TOKENS.Health)),
-        ...imageHandlers(rt, host, hostPaths),
+        ...authHandlers(rt, ports.slot(authPort), c.resolve<HealthService>(TOKENS.Health)),
+        ...imageHandlers(rt, c.resolve<ImageService>(TOKENS.ImageService), ports.slot(registryPort), hostPaths),
         ...contextHandlers(rt, contexts),
-        ...actionHandlers(rt, host, c.resolve<VmActions>(TOKENS.Vms)),
-        ...vmAccessHandlers(rt, host),
-        ...networkHandlers(rt, host),
-        ...composeHandlers(rt, host, hostPaths),
+        ...actionHandlers(rt, ports.slot(hypervisorPort), c.resolve<VmActions>(TOKENS.Vms)),
+        ...vmAccessHandlers(rt, ports.slot(hypervisorPort)),
+        ...networkHandlers(rt, ports.slot(networksPort)),
+        ...composeHandlers(rt, ports.slot(composePort), hostPaths),
         ...eventHandlers(rt, ops.events),
       } as UntypedServiceImplementation;
       const server = new GrpcServer(handlers, { maxMessageBytes: config.maxMessageBytes });

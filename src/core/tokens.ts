@@ -5,6 +5,12 @@ export const TOKENS = {
   StateStore: Symbol('StateStore'),
   Contexts: Symbol('ContextService'),
   Plugins: Symbol('PluginHost'),
+  /** The PortBindings table the PluginHost fills. */
+  Ports: Symbol('PortBindings'),
+  /** PortSlot<Hypervisor> / PortSlot<RegistryClient>: the plugin ports core services use, resolved per call. */
+  HypervisorSlot: Symbol('HypervisorSlot'),
+  RegistrySlot: Symbol('RegistrySlot'),
+  ImageService: Symbol('ImageService'),
   Images: Symbol('ImageStore'),
   Vms: Symbol('VmActions'),
   Health: Symbol('HealthService'),

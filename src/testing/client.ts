@@ -2,6 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { PROTO_OPTIONS } from '../core/grpc/loadProto.js';
+import type { ClientRequestOf, ClientResponseOf, RpcName } from '../core/grpc/messages.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Msg = Record<string, any>;
@@ -25,6 +26,11 @@ export class VmClient {
     const md = new grpc.Metadata();
     for (const [k, v] of Object.entries(o.metadata ?? {})) md.set(k, v);
     return [md, o.deadlineMs ? { deadline: Date.now() + o.deadlineMs } : {}];
+  }
+
+  /** `call` typed by the RPC's name from the message types generated from proto/ (int64 as strings, enum names). */
+  unary<M extends RpcName>(method: M, req?: NoInfer<ClientRequestOf<M>>, o: CallOptions = {}): Promise<ClientResponseOf<M>> {
+    return this.call<ClientResponseOf<M>>(method, (req ?? {}) as Msg, o);
   }
 
   /** Unary call; rejects with the grpc ServiceError (code, details, metadata). */

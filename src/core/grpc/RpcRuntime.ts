@@ -15,6 +15,7 @@ import { progressDeltas, type DaemonMetrics } from '../metrics/DaemonMetrics.js'
 import { createCallContext, type RpcCallContext } from './callContext.js';
 import { toGrpcStatus as mapStatus } from './statusMapping.js';
 import { assertWellFormed, wellFormed } from './strictDecode.js';
+import type { ProgressEvent, RequestOf, ResponseOf, RpcName } from './messages.js';
 
 // Whatever happens while mapping, the call still gets exactly one status.
 const toGrpcStatus: typeof mapStatus = (err, opts) => {
@@ -142,7 +143,17 @@ export class RpcRuntime {
     })());
   }
 
-  unary<Req, Res>(method: string, h: UnaryHandler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
+  // Each kind takes the RPC's name and types the handler from the generated messages; the overload with
+  // explicit <Req, Res> is for an RPC added to proto/ before the types were regenerated (npm run build).
+  unary<M extends RpcName>(method: M, h: NoInfer<UnaryHandler<RequestOf<M>, ResponseOf<M>>>): grpc.handleUnaryCall<RequestOf<M>, ResponseOf<M>>;
+  /** @deprecated run `npm run build` to regenerate the message types, then drop the type arguments. */
+  unary<Req, Res>(method: string, h: UnaryHandler<Req, Res>): grpc.handleUnaryCall<Req, Res>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  unary(method: string, h: UnaryHandler<never, any>): any {
+    return this.unaryCall(method, h as UnaryHandler<unknown, unknown>);
+  }
+
+  private unaryCall<Req, Res>(method: string, h: UnaryHandler<Req, Res>): grpc.handleUnaryCall<Req, Res> {
     return (call, cb) => this.serve(call, method, {
       run: (ctx) => h(call.request, ctx),
       reply: (res) => cb(null, res),
@@ -151,7 +162,15 @@ export class RpcRuntime {
     });
   }
 
-  serverStream<Req, Ev>(method: string, h: StreamHandler<Req, Ev>, progressEvent?: (p: Progress) => Ev): grpc.handleServerStreamingCall<Req, Ev> {
+  serverStream<M extends RpcName>(method: M, h: NoInfer<StreamHandler<RequestOf<M>, ResponseOf<M>>>, progressEvent?: (p: Progress) => ProgressEvent): grpc.handleServerStreamingCall<RequestOf<M>, ResponseOf<M>>;
+  /** @deprecated run `npm run build` to regenerate the message types, then drop the type arguments. */
+  serverStream<Req, Ev>(method: string, h: StreamHandler<Req, Ev>, progressEvent?: (p: Progress) => Ev): grpc.handleServerStreamingCall<Req, Ev>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  serverStream(method: string, h: StreamHandler<never, unknown>, progressEvent?: (p: Progress) => unknown): grpc.handleServerStreamingCall<any, any> {
+    return this.serverStreamCall(method, h as StreamHandler<unknown, unknown>, progressEvent);
+  }
+
+  private serverStreamCall<Req, Ev>(method: string, h: StreamHandler<Req, Ev>, progressEvent?: (p: Progress) => Ev): grpc.handleServerStreamingCall<Req, Ev> {
     return (call) => {
       let signal: AbortSignal | undefined;
       const emit = async (ev: Ev) => {
@@ -190,7 +209,14 @@ export class RpcRuntime {
     };
   }
 
-  bidiStream<Req, Ev>(method: string, h: BidiStreamHandler<Req, Ev>): grpc.handleBidiStreamingCall<Req, Ev> {
+  bidiStream<M extends RpcName>(method: M, h: NoInfer<BidiStreamHandler<RequestOf<M>, ResponseOf<M>>>): grpc.handleBidiStreamingCall<RequestOf<M>, ResponseOf<M>>;
+  /** @deprecated run `npm run build` to regenerate the message types, then drop the type arguments. */
+  bidiStream<Req, Ev>(method: string, h: BidiStreamHandler<Req, Ev>): grpc.handleBidiStreamingCall<Req, Ev>;
+  bidiStream(method: string, h: BidiStreamHandler<never, unknown>): grpc.UntypedHandleCall {
+    return this.bidiStreamCall(method, h as BidiStreamHandler<unknown, unknown>);
+  }
+
+  private bidiStreamCall<Req, Ev>(method: string, h: BidiStreamHandler<Req, Ev>): grpc.handleBidiStreamingCall<Req, Ev> {
     return (call) => {
       let signal: AbortSignal | undefined;
       const emit = async (ev: Ev) => {
@@ -211,7 +237,14 @@ export class RpcRuntime {
     };
   }
 
-  clientStream<Req, Res>(method: string, h: ClientStreamHandler<Req, Res>): grpc.handleClientStreamingCall<Req, Res> {
+  clientStream<M extends RpcName>(method: M, h: NoInfer<ClientStreamHandler<RequestOf<M>, ResponseOf<M>>>): grpc.handleClientStreamingCall<RequestOf<M>, ResponseOf<M>>;
+  /** @deprecated run `npm run build` to regenerate the message types, then drop the type arguments. */
+  clientStream<Req, Res>(method: string, h: ClientStreamHandler<Req, Res>): grpc.handleClientStreamingCall<Req, Res>;
+  clientStream(method: string, h: ClientStreamHandler<never, unknown>): grpc.UntypedHandleCall {
+    return this.clientStreamCall(method, h as ClientStreamHandler<unknown, unknown>);
+  }
+
+  private clientStreamCall<Req, Res>(method: string, h: ClientStreamHandler<Req, Res>): grpc.handleClientStreamingCall<Req, Res> {
     return (call, cb) => this.serve(call, method, {
       run: (ctx) => h(wellFormed(call as AsyncIterable<Req>), ctx),
       reply: (res) => cb(null, res),

@@ -10,6 +10,7 @@ import { PLUGIN_API_VERSION, type PluginDefinition, type PluginDeps, type Plugin
 import { buildPluginGraph } from './pluginGraph.js';
 import { implementationProblem } from './portMethods.js';
 import { PLUGGABLE_PORTS, type PortRef } from './refs.js';
+import { PortBindings } from './PortBindings.js';
 import { loadPluginModule } from './resolvePluginModule.js';
 
 export type PluginState = 'loaded' | 'ready' | 'skipped' | 'failed' | 'stopped';
@@ -36,16 +37,20 @@ export interface PluginHostOptions {
   /** Definitions given directly (tests, embedders), used instead of loading a module for that id. */
   definitions?: Record<string, PluginDefinition>;
   shutdownTimeoutMs?: number;
+  /** The table the host binds ports into; given when services need their slots before the host exists. */
+  ports?: PortBindings;
 }
 
 export class PluginHost {
-  private readonly bound = new Map<string, { impl: unknown; plugin: string }>();
+  readonly ports: PortBindings;
   private readonly statuses = new Map<string, PluginStatus>();
   private readonly started: Array<{ id: string; instance: PluginInstance }> = [];
   private stopping?: Promise<void>;
 
   constructor(private readonly opts: PluginHostOptions) {
-    for (const [id, impl] of opts.corePorts) this.bound.set(id, { impl, plugin: 'core' });
+    this.ports = opts.ports ?? new PortBindings();
+    this.ports.explainUnbound = (ref) => this.unboundError(ref);
+    for (const [id, impl] of opts.corePorts) this.ports.bind(id, impl, 'core');
   }
 
   /** Loads, checks, orders and initialises every configured plugin. Throws on any startup error. */
@@ -82,7 +87,7 @@ export class PluginHost {
     for (const def of graph.order) {
       const status = this.statuses.get(def.id)!;
       const required = this.opts.required.includes(def.id);
-      const missing = (def.requires ?? []).filter((r) => !this.bound.has(r.id));
+      const missing = (def.requires ?? []).filter((r) => !this.ports.has(r.id));
       if (missing.length) {
         const reason = `required port ${missing.map((m) => m.id).join(', ')} is unavailable (its plugin skipped or failed)`;
         if (required) throw new FailedPreconditionError(`required plugin "${def.id}" cannot start: ${reason}`);
@@ -94,11 +99,11 @@ export class PluginHost {
       const deps: PluginDeps = {
         get: <T>(ref: PortRef<T>) => {
           if (!allowed.has(ref.id)) throw new Error(`plugin "${def.id}" asked for ${ref.id} without declaring it in requires/optional`);
-          const b = this.bound.get(ref.id);
-          if (!b) throw new FailedPreconditionError(`plugin "${def.id}": ${ref.id} is not available`);
-          return b.impl as T;
+          const impl = this.ports.maybe(ref);
+          if (impl === undefined) throw new FailedPreconditionError(`plugin "${def.id}": ${ref.id} is not available`);
+          return impl;
         },
-        maybe: <T>(ref: PortRef<T>) => (allowed.has(ref.id) ? (this.bound.get(ref.id)?.impl as T | undefined) : undefined),
+        maybe: <T>(ref: PortRef<T>) => (allowed.has(ref.id) ? this.ports.maybe(ref) : undefined),
       };
       let instance: PluginInstance;
       try {
@@ -137,7 +142,7 @@ export class PluginHost {
       }
       this.started.push({ id: def.id, instance });
       for (const id of declared) {
-        if (graph.providers.get(id) === def.id) this.bound.set(id, { impl: impls[id], plugin: def.id });
+        if (graph.providers.get(id) === def.id) this.ports.bind(id, impls[id], def.id);
       }
       status.state = 'ready';
       log.info({ plugin: def.id, provides: declared }, 'plugin ready');
@@ -147,14 +152,12 @@ export class PluginHost {
 
   /** The implementation of a port, or undefined when no plugin provides it. */
   maybe<T>(ref: PortRef<T>): T | undefined {
-    return this.bound.get(ref.id)?.impl as T | undefined;
+    return this.ports.maybe(ref);
   }
 
   /** The implementation of a port; FAILED_PRECONDITION naming the plugin to configure when unbound. */
   get<T>(ref: PortRef<T>): T {
-    const b = this.bound.get(ref.id);
-    if (b) return b.impl as T;
-    throw this.unboundError(ref);
+    return this.ports.get(ref);
   }
 
   unboundError(ref: PortRef<unknown>): Error {
@@ -169,7 +172,7 @@ export class PluginHost {
 
   /** Which plugin provides a port ('core' for the core's own), if any. */
   providerOf(portId: string): string | undefined {
-    return this.bound.get(portId)?.plugin;
+    return this.ports.providerOf(portId);
   }
 
   status(): PluginStatus[] {
@@ -195,7 +198,7 @@ export class PluginHost {
         const st = this.statuses.get(id);
         if (st) st.state = 'stopped';
       }
-      this.bound.clear();
+      this.ports.clear();
       if (errors.length) throw new AggregateError(errors, `${errors.length} plugin(s) failed to shut down`);
     })();
     return this.stopping;

@@ -1,5 +1,6 @@
 import type { Issue } from '../errors.js';
 import type { CallContext, ContextInfo, HealthProbe } from './common.js';
+import type { ResolvedImage } from './images.js';
 
 export interface CloudInit {
   userData?: string;
@@ -27,19 +28,19 @@ export interface ComposeLabel {
   hash: string;
 }
 
+/**
+ * The image of a run, resolved once by the core (a ResolvedImage). The manifest, VMFile and config are
+ * optional so hypervisors and callers written against the first version of this port keep compiling.
+ */
+export type RunImage = Pick<ResolvedImage, 'reference' | 'digest' | 'diskSize' | 'firmware' | 'architecture'> & {
+  /** Sparse raw file; the VM's qcow2 overlay is backed by it and never writes to it. */
+  baseDiskPath: string;
+} & Partial<Pick<ResolvedImage, 'manifest' | 'vmfile' | 'config'>>;
+
 /** Everything the hypervisor needs to create a VM; the core resolved the image already. */
 export interface RunVMSpec {
   name: string;
-  image: {
-    reference: string;
-    digest: string;
-    /** Sparse raw file; the VM's qcow2 overlay is backed by it and never writes to it. */
-    baseDiskPath: string;
-    /** Virtual size of the base disk in bytes. */
-    diskSize: number;
-    firmware: 'bios' | 'uefi';
-    architecture: string;
-  };
+  image: RunImage;
   memoryMb: number;
   vcpuCount: number;
   /** Grow the overlay's virtual size to this (0: same as the base). */

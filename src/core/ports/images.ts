@@ -50,6 +50,24 @@ export interface LocalImage {
   info: ImageInfo;
 }
 
+/**
+ * An image resolved once for a run: what the core read (reference → digest → manifest → config) and the
+ * base disk it prepared, handed down as one value so no later step looks the image up again.
+ */
+export interface ResolvedImage {
+  reference: string;
+  digest: string;
+  manifest: OciManifest;
+  vmfile: VMFile;
+  config: VmImageConfig;
+  /** Sparse raw base disk (see ImageStore.baseDisk). */
+  baseDiskPath: string;
+  /** Virtual size of the base disk in bytes. */
+  diskSize: number;
+  firmware: 'bios' | 'uefi';
+  architecture: string;
+}
+
 export interface OciDescriptor {
   mediaType: string;
   digest: string;
@@ -165,7 +183,8 @@ export interface ImageStore {
   tag(source: string, target: string): Promise<LocalImage>;
   /** Untags; returns untagged references and digests whose last reference went away. */
   untag(reference: string): Promise<{ untagged: string[]; deleted: string[] }>;
-  gc(opts: { dryRun: boolean; inUseDigests: Set<string> }, ctx: CallContext): Promise<{ removedBlobs: string[]; removedManifests: string[]; freedBytes: number }>;
+  /** `removedDisks`: base disks removed (optional for other store implementations). */
+  gc(opts: { dryRun: boolean; inUseDigests: Set<string> }, ctx: CallContext): Promise<{ removedBlobs: string[]; removedManifests: string[]; freedBytes: number; removedDisks?: string[] }>;
   /** `checkDisk: false` skips probing the disk file on the host (base_dir outside paths.import). */
   validateVMFile(content: string, baseDir: string, opts?: { allowOutsidePaths?: boolean; checkDisk?: boolean }): Promise<{ vmfile?: VMFile; errors: Issue[]; warnings: Issue[] }>;
   /** Re-verifies every blob, manifest and base disk; optional for other store implementations. */

@@ -1,17 +1,18 @@
-import type { PluginHost } from '../../plugins/PluginHost.js';
-import { hypervisorPort } from '../../plugins/refs.js';
+import type { PortSlot } from '../../plugins/PortBindings.js';
+import type { Hypervisor } from '../../ports/hypervisor.js';
 import { stopOptions } from '../../vms/stopOptions.js';
 import type { VmActions } from '../../vms/VmActions.js';
 import type { RpcRuntime } from '../RpcRuntime.js';
-import { networkName, vmRef, vmToInfoWire, vmToProcessWire, type Wire } from './mappers.js';
+import type { RequestOf } from '../messages.js';
+import { networkName, vmRef, vmToInfoWire, vmToProcessWire } from './mappers.js';
 
-const stopOpts = (req: Wire) => stopOptions(req.force, req.timeoutSeconds);
+const stopOpts = (req: RequestOf<'StopVM'> | RequestOf<'RestartVM'>) => stopOptions(req.force, req.timeoutSeconds);
 
-export function actionHandlers(rt: RpcRuntime, plugins: PluginHost, vms: VmActions) {
-  const hv = () => plugins.get(hypervisorPort);
+export function actionHandlers(rt: RpcRuntime, hypervisor: PortSlot<Hypervisor>, vms: VmActions) {
+  const hv = () => hypervisor.get();
   return {
-    RunVM: rt.unary<Wire, Wire>('RunVM', async (req, ctx) => {
-      const o = req.options ?? {};
+    RunVM: rt.unary('RunVM', async (req, ctx) => {
+      const o: Partial<NonNullable<typeof req.options>> = req.options ?? {};
       const ci = o.cloudInit;
       const vm = await vms.run({
         image: (req.image ?? '').trim(), name: (req.name ?? '').trim(),
@@ -28,27 +29,27 @@ export function actionHandlers(rt: RpcRuntime, plugins: PluginHost, vms: VmActio
       return { vmId: vm.id, name: vm.name, status: vm.status, ipAddresses: ips,
         message: `VM "${vm.name}" ${vm.status}${ips.length ? ` at ${ips.join(', ')}` : ''}` };
     }),
-    StartVM: rt.unary<Wire, Wire>('StartVM', async (req, ctx) => {
+    StartVM: rt.unary('StartVM', async (req, ctx) => {
       const vm = await hv().start(vmRef(req.vm, 'vm'), ctx);
       return { vmId: vm.id, status: vm.status, message: `VM "${vm.name}" ${vm.status}` };
     }),
-    StopVM: rt.unary<Wire, Wire>('StopVM', async (req, ctx) => {
+    StopVM: rt.unary('StopVM', async (req, ctx) => {
       const vm = await hv().stop(vmRef(req.vm, 'vm'), stopOpts(req), ctx);
       return { vmId: vm.id, status: vm.status, message: `VM "${vm.name}" ${vm.status}` };
     }),
-    RestartVM: rt.unary<Wire, Wire>('RestartVM', async (req, ctx) => {
+    RestartVM: rt.unary('RestartVM', async (req, ctx) => {
       const vm = await hv().restart(vmRef(req.vm, 'vm'), stopOpts(req), ctx);
       return { vmId: vm.id, status: vm.status, message: `VM "${vm.name}" restarted` };
     }),
-    DeleteVM: rt.unary<Wire, Wire>('DeleteVM', async (req, ctx) => {
+    DeleteVM: rt.unary('DeleteVM', async (req, ctx) => {
       const name = vmRef(req.vm, 'vm');
       const vm = await hv().get(name, ctx);
       await hv().delete(name, { force: Boolean(req.force) }, ctx);
       return { vmId: vm.id, message: `VM "${vm.name}" deleted` };
     }),
-    PsVMs: rt.unary<Wire, Wire>('PsVMs', async (_req, ctx) => ({
+    PsVMs: rt.unary('PsVMs', async (_req, ctx) => ({
       vms: (await hv().list(ctx)).filter((v) => v.status === 'running' || v.status === 'paused').map((v) => vmToProcessWire(v)),
     })),
-    ListVMs: rt.unary<Wire, Wire>('ListVMs', async (_req, ctx) => ({ vms: (await hv().list(ctx)).map(vmToInfoWire) })),
+    ListVMs: rt.unary('ListVMs', async (_req, ctx) => ({ vms: (await hv().list(ctx)).map(vmToInfoWire) })),
   };
 }

@@ -1,16 +1,17 @@
 import path from 'node:path';
 import { InvalidArgumentError } from '../../errors.js';
-import type { ComposeServiceStatus, ComposeSource } from '../../ports/compose.js';
+import type { ComposeRunner, ComposeServiceStatus, ComposeSource } from '../../ports/compose.js';
 import type { HostPaths } from '../../hostfs/HostPaths.js';
-import type { PluginHost } from '../../plugins/PluginHost.js';
-import { composePort } from '../../plugins/refs.js';
+import type { PortSlot } from '../../plugins/PortBindings.js';
 import type { RpcRuntime } from '../RpcRuntime.js';
 import { checkSshKeys } from '../../vms/cloudInitKeys.js';
-import { issueToWire, required, type Wire } from './mappers.js';
+import type { RequestOf } from '../messages.js';
+import type * as pb from '../../../generated/proto/messages.js';
+import { issueToWire, required } from './mappers.js';
 
-const svc = (s: ComposeServiceStatus): Wire => ({ ...s });
+const svc = (s: ComposeServiceStatus): pb.ComposeServiceStatus => ({ ...s });
 
-function source(req: Wire, hostPaths?: HostPaths): ComposeSource {
+function source(req: RequestOf<'ComposeUp'> | RequestOf<'ComposeValidate'>, hostPaths?: HostPaths): ComposeSource {
   const baseDir = req.baseDir || '';
   if (baseDir && !path.isAbsolute(baseDir)) throw new InvalidArgumentError('base_dir must be an absolute path on the daemon host', { field: 'base_dir' });
   return {
@@ -21,26 +22,26 @@ function source(req: Wire, hostPaths?: HostPaths): ComposeSource {
   };
 }
 
-export function composeHandlers(rt: RpcRuntime, plugins: PluginHost, hostPaths?: HostPaths) {
-  const compose = () => plugins.get(composePort);
+export function composeHandlers(rt: RpcRuntime, runner: PortSlot<ComposeRunner>, hostPaths?: HostPaths) {
+  const compose = () => runner.get();
   return {
-    ComposeUp: rt.unary<Wire, Wire>('ComposeUp', async (req, ctx) => {
+    ComposeUp: rt.unary('ComposeUp', async (req, ctx) => {
       const r = await compose().up(source(req, hostPaths), { services: req.services ?? [], forceRecreate: Boolean(req.forceRecreate), timeoutSeconds: req.timeoutSeconds || 300, sshAuthorizedKeys: checkSshKeys(req.sshAuthorizedKeys, 'ssh_authorized_keys') }, ctx);
       return { project: r.project, services: r.services.map(svc) };
     }),
-    ComposeDown: rt.unary<Wire, Wire>('ComposeDown', async (req, ctx) => {
+    ComposeDown: rt.unary('ComposeDown', async (req, ctx) => {
       const r = await compose().down(required(req.projectName, 'project_name'), { removeNetworks: Boolean(req.removeNetworks) }, ctx);
       return { project: r.project, services: r.services.map(svc), removedNetworks: r.removedNetworks };
     }),
-    ComposePs: rt.unary<Wire, Wire>('ComposePs', async (req, ctx) => {
+    ComposePs: rt.unary('ComposePs', async (req, ctx) => {
       const r = await compose().ps(required(req.projectName, 'project_name'), ctx);
       return { project: r.project, services: r.services.map(svc) };
     }),
-    ComposeRestart: rt.unary<Wire, Wire>('ComposeRestart', async (req, ctx) => {
+    ComposeRestart: rt.unary('ComposeRestart', async (req, ctx) => {
       const r = await compose().restart(required(req.projectName, 'project_name'), { services: req.services ?? [] }, ctx);
       return { project: r.project, services: r.services.map(svc) };
     }),
-    ComposeValidate: rt.unary<Wire, Wire>('ComposeValidate', async (req, ctx) => {
+    ComposeValidate: rt.unary('ComposeValidate', async (req, ctx) => {
       const r = await compose().validate(source(req, hostPaths), ctx);
       return { valid: r.valid, errors: r.errors.map(issueToWire), warnings: r.warnings.map(issueToWire), services: r.services, project: r.project };
     }),

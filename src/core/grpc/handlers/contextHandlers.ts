@@ -11,11 +11,11 @@ const SET_FIELDS: ReadonlyArray<[string, keyof ContextInfo]> = [
 
 export function contextHandlers(rt: RpcRuntime, contexts: ContextService) {
   return {
-    ContextCreate: rt.unary<Wire, Wire>('ContextCreate', async (req) => {
+    ContextCreate: rt.unary('ContextCreate', async (req) => {
       const c = await contexts.create(contextFromWire(req.context), Boolean(req.use));
       return { context: contextToWire(c), message: `context "${c.name}" created${c.current ? ' and in use' : ''}` };
     }),
-    ContextUpdate: rt.unary<Wire, Wire>('ContextUpdate', async (req) => {
+    ContextUpdate: rt.unary('ContextUpdate', async (req) => {
       const name = required(req.name || req.context?.name, 'name', 'the name of the context to update');
       const patch = contextFromWire({ ...req.context, name });
       const given = (req.updateMask ?? []) as string[];
@@ -24,18 +24,18 @@ export function contextHandlers(rt: RpcRuntime, contexts: ContextService) {
       const c = mask.length ? await contexts.update(name, patch, mask) : await contexts.get(name);
       return { context: contextToWire(c), message: `context "${c.name}" updated` };
     }),
-    ContextUse: rt.unary<Wire, Wire>('ContextUse', async (req) => {
+    ContextUse: rt.unary('ContextUse', async (req) => {
       const c = await contexts.use(required(req.name, 'name'));
       return { context: contextToWire(c), message: `now using context "${c.name}"` };
     }),
-    ContextList: rt.unary<Wire, Wire>('ContextList', async () => {
+    ContextList: rt.unary('ContextList', async () => {
       const { contexts: list, current } = await contexts.list();
       return { contexts: list.map(contextToWire), current };
     }),
-    ContextRemove: rt.unary<Wire, Wire>('ContextRemove', async (req) => {
+    ContextRemove: rt.unary('ContextRemove', async (req) => {
       const c = await contexts.remove(required(req.name, 'name'));
       return { context: contextToWire({ ...c, current: false }), message: `context "${c.name}" removed` };
     }),
-    ContextCurrent: rt.unary<Wire, Wire>('ContextCurrent', async () => ({ context: contextToWire(await contexts.current()) })),
+    ContextCurrent: rt.unary('ContextCurrent', async () => ({ context: contextToWire(await contexts.current()) })),
   };
 }

@@ -1,13 +1,13 @@
 import type { DaemonEvent, EventBus } from '../../events/EventBus.js';
 import type { RpcRuntime } from '../RpcRuntime.js';
-import type { Wire } from './mappers.js';
+import type * as pb from '../../../generated/proto/messages.js';
 
 const KNOWN_TYPES = new Set(['vm', 'image', 'network', 'compose', 'context', 'daemon']);
 
 /** `Events`: follows the bus until the client cancels or the daemon stops (the bus closes). */
 export function eventHandlers(rt: RpcRuntime, bus: EventBus) {
   return {
-    Events: rt.serverStream<Wire, Wire>('Events', async (req, ctx, emit) => {
+    Events: rt.serverStream('Events', async (req, ctx, emit) => {
       const types = ((req.types ?? []) as string[]).map((t) => t.trim().toLowerCase()).filter(Boolean);
       const unknown = types.filter((t) => !KNOWN_TYPES.has(t));
       if (unknown.length) ctx.log.debug({ unknown }, 'Events filter names types no event has yet');
@@ -29,4 +29,4 @@ export function eventHandlers(rt: RpcRuntime, bus: EventBus) {
   };
 }
 
-export const eventToWire = (ev: DaemonEvent): Wire => ({ ...ev, attributes: { ...ev.attributes } });
+export const eventToWire = (ev: DaemonEvent): pb.Event => ({ ...ev, attributes: { ...ev.attributes } });

@@ -1,48 +1,45 @@
 import path from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError } from '../../errors.js';
-import type { CallContext } from '../../ports/common.js';
+import type { CallContext, Progress } from '../../ports/common.js';
 import type { ExportFormat, ImportHeader } from '../../ports/images.js';
 import type { HostPaths } from '../../hostfs/HostPaths.js';
-import type { PluginHost } from '../../plugins/PluginHost.js';
-import { contextsPort, hypervisorPort, imagesPort, registryPort } from '../../plugins/refs.js';
-import { imagesInUse } from '../../vms/imagesInUse.js';
+import type { ImageService } from '../../images/ImageService.js';
+import type { PortSlot } from '../../plugins/PortBindings.js';
+import type { RegistryClient } from '../../ports/registry.js';
 import type { RpcRuntime } from '../RpcRuntime.js';
+import type { RequestOf } from '../messages.js';
 import { byteProgress } from '../../images/progress.js';
-import { imageInfoToWire, issueToWire, required, vmfileFromWire, vmfileToWire, type Wire } from './mappers.js';
+import { imageInfoToWire, issueToWire, required, vmfileFromWire, vmfileToWire } from './mappers.js';
 
-const progressEvent = (p: Wire) => ({ progress: { ...p, item: p.item ?? '', message: p.message ?? '', current: String(p.current), total: String(p.total) } });
+const progressEvent = (p: Progress) => ({ progress: { ...p, item: p.item ?? '', message: p.message ?? '', current: String(p.current), total: String(p.total) } });
 
-export function imageHandlers(rt: RpcRuntime, plugins: PluginHost, hostPaths?: HostPaths) {
-  const images = () => plugins.get(imagesPort);
+export function imageHandlers(rt: RpcRuntime, service: ImageService, registry: PortSlot<RegistryClient>, hostPaths?: HostPaths) {
+  const images = () => service.store;
 
-  /** Digests of images that VMs of any context use; GC and delete must not pull the floor from under them. */
-  const inUse = (ctx: CallContext): Promise<Map<string, string[]>> =>
-    imagesInUse(plugins.maybe(hypervisorPort), plugins.get(contextsPort), ctx);
-
-  const pull = async (req: Wire, ctx: CallContext) => {
-    const r = await plugins.get(registryPort).pull(required(req.reference, 'reference'), ctx);
+  const pull = async (req: RequestOf<'PullImage'>, ctx: CallContext) => {
+    const r = await registry.get().pull(required(req.reference, 'reference'), ctx);
     return { reference: r.reference, digest: r.digest, size: String(r.size), transferred: String(r.transferred),
       message: r.transferred ? `pulled ${r.reference}` : `${r.reference} is up to date` };
   };
-  const push = async (req: Wire, ctx: CallContext) => {
+  const push = async (req: RequestOf<'PushImage'>, ctx: CallContext) => {
     const format = req.format || 'VMREGISTRY';
     // proto3 passes unknown enum numbers through; refuse them here.
     if (format !== 'VMREGISTRY' && format !== 'CONTAINERDISK') throw new InvalidArgumentError(`format ${String(req.format)} is not VMREGISTRY or CONTAINERDISK`, { field: 'format' });
-    const r = await plugins.get(registryPort).push(required(req.reference, 'reference'), req.destination ?? '', ctx,
+    const r = await registry.get().push(required(req.reference, 'reference'), req.destination ?? '', ctx,
       format === 'CONTAINERDISK' ? { format: 'containerdisk' } : undefined);
     return { reference: r.reference, digest: r.digest, size: String(r.size), transferred: String(r.transferred), message: `pushed ${r.reference}` };
   };
-  const exportFormat = (req: Wire): { format: ExportFormat; diskFormat: 'raw' | 'qcow2' } => {
+  const exportFormat = (req: RequestOf<'ExportImage'>): { format: ExportFormat; diskFormat: 'raw' | 'qcow2' } => {
     const format = (req.format || 'OCI_LAYOUT_DIR') as ExportFormat;
     // proto3 passes unknown enum numbers through; refuse them here rather than deep in the store.
     if (!['OCI_LAYOUT_DIR', 'OCI_ARCHIVE', 'DISK'].includes(format)) {
       throw new InvalidArgumentError(`format ${String(req.format)} is not one of OCI_LAYOUT_DIR, OCI_ARCHIVE, DISK`, { field: 'format' });
     }
     const diskFormat = req.diskFormat || 'raw';
-    if (!['raw', 'qcow2'].includes(diskFormat)) throw new InvalidArgumentError('disk_format must be raw or qcow2', { field: 'disk_format' });
+    if (diskFormat !== 'raw' && diskFormat !== 'qcow2') throw new InvalidArgumentError('disk_format must be raw or qcow2', { field: 'disk_format' });
     return { format, diskFormat };
   };
-  const exportImage = async (req: Wire, ctx: CallContext) => {
+  const exportImage = async (req: RequestOf<'ExportImage'>, ctx: CallContext) => {
     // The path is checked (syntax, paths.export) by the store on the directory it opens.
     const out = required(req.outputPath, 'output_path');
     const { format, diskFormat } = exportFormat(req);
@@ -53,14 +50,14 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost, hostPaths?: H
     ({ reference: img.reference, digest: img.digest, size: String(img.info.size) });
 
   return {
-    PullImage: rt.unary<Wire, Wire>('PullImage', pull),
-    PushImage: rt.unary<Wire, Wire>('PushImage', push),
-    PullImageWithProgress: rt.serverStream<Wire, Wire>('PullImageWithProgress', async (req, ctx) => ({ pull: await pull(req, ctx) }), progressEvent),
-    PushImageWithProgress: rt.serverStream<Wire, Wire>('PushImageWithProgress', async (req, ctx) => ({ push: await push(req, ctx) }), progressEvent),
-    ExportImage: rt.unary<Wire, Wire>('ExportImage', exportImage),
-    ExportImageWithProgress: rt.serverStream<Wire, Wire>('ExportImageWithProgress', async (req, ctx) => ({ export: await exportImage(req, ctx) }), progressEvent),
+    PullImage: rt.unary('PullImage', pull),
+    PushImage: rt.unary('PushImage', push),
+    PullImageWithProgress: rt.serverStream('PullImageWithProgress', async (req, ctx) => ({ pull: await pull(req, ctx) }), progressEvent),
+    PushImageWithProgress: rt.serverStream('PushImageWithProgress', async (req, ctx) => ({ push: await push(req, ctx) }), progressEvent),
+    ExportImage: rt.unary('ExportImage', exportImage),
+    ExportImageWithProgress: rt.serverStream('ExportImageWithProgress', async (req, ctx) => ({ export: await exportImage(req, ctx) }), progressEvent),
 
-    ExportImageStream: rt.serverStream<Wire, Wire>('ExportImageStream', async (req, ctx, emit) => {
+    ExportImageStream: rt.serverStream('ExportImageStream', async (req, ctx, emit) => {
       const { format, diskFormat } = exportFormat(req);
       if (format === 'OCI_LAYOUT_DIR') {
         throw new InvalidArgumentError('a layout directory cannot be streamed; ask for OCI_ARCHIVE and unpack it (vmr export does)', { field: 'format' });
@@ -89,11 +86,11 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost, hostPaths?: H
       return { done: { outputPath: '', digest: x.digest, size: String(sent) } };
     }, progressEvent),
 
-    LoadImage: rt.clientStream<Wire, Wire>('LoadImage', async (messages, ctx) => {
+    LoadImage: rt.clientStream('LoadImage', async (messages, ctx) => {
       const it = messages[Symbol.asyncIterator]();
       const first = await it.next();
       if (first.done || !first.value.header) throw new InvalidArgumentError('the first LoadImage message must carry the header (reference, total_size)', { field: 'header' });
-      const h = first.value.header as Wire;
+      const h = first.value.header;
       const store = images();
       if (!store.loadArchive) throw new FailedPreconditionError('this image store cannot load archives');
       async function* chunks(): AsyncIterable<Buffer> {
@@ -107,20 +104,20 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost, hostPaths?: H
       return imported(await store.loadArchive(chunks(), { reference: h.reference || undefined, totalSize: Number(h.totalSize) }, ctx));
     }),
 
-    ImportImage: rt.unary<Wire, Wire>('ImportImage', async (req, ctx) => {
+    ImportImage: rt.unary('ImportImage', async (req, ctx) => {
       const data: Buffer = req.diskData ?? Buffer.alloc(0);
       if (!data.length) throw new InvalidArgumentError('disk_data is empty; send the disk bytes (or use ImportImageStream for large disks)', { field: 'disk_data' });
       const header: ImportHeader = { vmfile: vmfileFromWire(req.vmfile), reference: req.reference ?? '', totalSize: data.length };
       return imported(await images().importStream(header, (async function* () { yield data; })(), ctx));
     }),
 
-    ImportImageStream: rt.clientStream<Wire, Wire>('ImportImageStream', async (messages, ctx) => {
+    ImportImageStream: rt.clientStream('ImportImageStream', async (messages, ctx) => {
       const it = messages[Symbol.asyncIterator]();
       const first = await it.next();
       if (first.done || !first.value.header) {
         throw new InvalidArgumentError('the first ImportImageStream message must carry the header (vmfile, reference, total_size)', { field: 'header' });
       }
-      const h = first.value.header as Wire;
+      const h = first.value.header;
       const totalSize = Number(h.totalSize);
       if (!Number.isSafeInteger(totalSize) || totalSize <= 0) throw new InvalidArgumentError('header.total_size must be a positive byte count', { field: 'header.total_size' });
       if (h.sha256 && !/^[0-9a-f]{64}$/.test(h.sha256)) throw new InvalidArgumentError('header.sha256 must be 64 lowercase hex digits', { field: 'header.sha256' });
@@ -136,34 +133,24 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost, hostPaths?: H
       return imported(await images().importStream(header, chunks(), ctx));
     }),
 
-    ImportImageFile: rt.serverStream<Wire, Wire>('ImportImageFile', async (req, ctx) => {
+    ImportImageFile: rt.serverStream('ImportImageFile', async (req, ctx) => {
       const p = required(req.vmfilePath, 'vmfile_path');
       const store = images();
       if (!store.importFile) throw new FailedPreconditionError('this image store cannot import from daemon-side paths');
       return { import: imported(await store.importFile(p, req.reference ?? '', ctx, { allowOutsidePaths: Boolean(req.allowOutsidePaths) })) };
     }, progressEvent),
 
-    ListLocalImages: rt.unary<Wire, Wire>('ListLocalImages', async () => ({ images: (await images().list()).map(imageInfoToWire) })),
+    ListLocalImages: rt.unary('ListLocalImages', async () => ({ images: (await images().list()).map(imageInfoToWire) })),
 
-    DeleteImage: rt.unary<Wire, Wire>('DeleteImage', async (req, ctx) => {
-      const ref = required(req.reference, 'reference');
-      const img = await images().get(ref);
-      if (!req.force) {
-        const users = (await inUse(ctx)).get(img.digest);
-        const others = (await images().list()).filter((i) => i.digest === img.digest && i.reference !== img.reference);
-        if (users?.length && !others.length) {
-          throw new FailedPreconditionError(`image "${ref}" is used by VM(s) ${users.join(', ')}; delete them first or use --force`, { field: 'reference' });
-        }
-      }
-      return images().untag(ref);
-    }),
+    DeleteImage: rt.unary('DeleteImage', async (req, ctx) =>
+      service.delete(required(req.reference, 'reference'), { force: Boolean(req.force) }, ctx)),
 
-    GetImageManifest: rt.unary<Wire, Wire>('GetImageManifest', async (req) => {
+    GetImageManifest: rt.unary('GetImageManifest', async (req) => {
       const img = await images().get(required(req.reference, 'reference'));
       return { digest: img.digest, mediaType: img.manifest.mediaType, manifestJson: img.manifestBytes.toString('utf8'), configJson: JSON.stringify(img.config), sourceFormat: img.info.sourceFormat };
     }),
 
-    ValidateVMFile: rt.unary<Wire, Wire>('ValidateVMFile', async (req) => {
+    ValidateVMFile: rt.unary('ValidateVMFile', async (req) => {
       const baseDir = req.baseDir || '';
       if (!baseDir) throw new InvalidArgumentError('base_dir is required: the absolute directory on the daemon host that spec.disk.path is relative to', { field: 'base_dir' });
       if (!path.isAbsolute(baseDir)) throw new InvalidArgumentError('base_dir must be an absolute path on the daemon host', { field: 'base_dir' });
@@ -174,32 +161,22 @@ export function imageHandlers(rt: RpcRuntime, plugins: PluginHost, hostPaths?: H
       return { valid: r.errors.length === 0, errors: r.errors.map(issueToWire), warnings: warnings.map(issueToWire), vmfile: r.vmfile ? vmfileToWire(r.vmfile) : null };
     }),
 
-    TagImage: rt.unary<Wire, Wire>('TagImage', async (req) => {
+    TagImage: rt.unary('TagImage', async (req) => {
       const img = await images().tag(required(req.source, 'source'), required(req.target, 'target'));
       return { reference: img.reference, digest: img.digest };
     }),
 
-    SystemCheck: rt.unary<Wire, Wire>('SystemCheck', async (req, ctx) => {
-      const store = images();
-      if (!store.check) throw new FailedPreconditionError('this image store cannot check itself');
-      const used = await inUse(ctx);
-      const c = await store.check({ verifyDisks: Boolean(req.verifyDisks) }, ctx);
-      const orphans = await store.gc({ dryRun: true, inUseDigests: new Set(used.keys()) }, ctx);
+    SystemCheck: rt.unary('SystemCheck', async (req, ctx) => {
+      const r = await service.systemCheck({ verifyDisks: Boolean(req.verifyDisks) }, ctx);
       return {
-        ok: !c.corruptBlobs.length && !c.missingBlobs.length && !c.corruptDisks.length,
-        checkedBlobs: String(c.checkedBlobs), corruptBlobs: c.corruptBlobs, missingBlobs: c.missingBlobs,
-        checkedDisks: String(c.checkedDisks), corruptDisks: c.corruptDisks,
-        orphanBlobs: orphans.removedBlobs, orphanManifests: orphans.removedManifests,
-        orphanDisks: c.orphanDisks.filter((d) => !used.has(d)), partialIngests: String(c.partialIngests),
-        partialIngestList: (c.partialIngestList ?? []).map((p) => ({ digest: p.digest, size: String(p.size), ageSeconds: String(p.ageSeconds) })),
+        ...r, checkedBlobs: String(r.checkedBlobs), checkedDisks: String(r.checkedDisks), partialIngests: String(r.partialIngests),
+        partialIngestList: r.partialIngestList.map((p) => ({ digest: p.digest, size: String(p.size), ageSeconds: String(p.ageSeconds) })),
       };
     }),
 
-    GarbageCollect: rt.unary<Wire, Wire>('GarbageCollect', async (req, ctx) => {
-      const used = await inUse(ctx);
-      const r = await images().gc({ dryRun: Boolean(req.dryRun), inUseDigests: new Set(used.keys()) }, ctx);
-      const disks = (r as { removedDisks?: string[] }).removedDisks ?? [];
-      return { removedBlobs: r.removedBlobs, removedManifests: r.removedManifests, freedBytes: String(r.freedBytes), removedDisks: disks };
+    GarbageCollect: rt.unary('GarbageCollect', async (req, ctx) => {
+      const r = await service.gc({ dryRun: Boolean(req.dryRun) }, ctx);
+      return { removedBlobs: r.removedBlobs, removedManifests: r.removedManifests, freedBytes: String(r.freedBytes), removedDisks: r.removedDisks };
     }),
   };
 }

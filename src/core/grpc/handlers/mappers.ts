@@ -1,23 +1,26 @@
 // Wire ⇄ domain conversions shared by handlers. Wire objects are what proto-loader gives with
-// keepCase:false, defaults:true (camelCase, every field present, int64 as strings).
+// keepCase:false, defaults:true (camelCase, every field present, int64 as strings): the `__Output` types
+// generated from proto/; what handlers send back are the (permissive) input types.
 import { InvalidArgumentError, type Issue } from '../../errors.js';
 import { checkNetworkName, checkVmRef } from '../../names.js';
 import type { ContextInfo } from '../../ports/common.js';
 import type { VMRecord } from '../../ports/hypervisor.js';
 import type { ImageInfo, VMFile } from '../../ports/images.js';
 import type { NetworkInfo } from '../../ports/network.js';
+import type * as pb from '../../../generated/proto/messages.js';
 
+/** An untyped message, for an RPC added to proto/ before the types were regenerated (npm run build). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Wire = Record<string, any>;
 
-export const issueToWire = (i: Issue): Wire => ({ path: i.path, message: i.message, line: i.line ?? 0 });
+export const issueToWire = (i: Issue): pb.ValidationIssue => ({ path: i.path, message: i.message, line: i.line ?? 0 });
 
-export function contextToWire(c: ContextInfo): Wire {
+export function contextToWire(c: ContextInfo): pb.ContextInfo {
   return { ...c };
 }
 
-export function contextFromWire(w: Wire | undefined | null): ContextInfo {
-  const c = w ?? {};
+export function contextFromWire(w: Partial<pb.ContextInfo__Output> | undefined | null): ContextInfo {
+  const c: Partial<pb.ContextInfo__Output> = w ?? {};
   return {
     name: String(c.name ?? '').trim(),
     description: String(c.description ?? ''),
@@ -31,8 +34,8 @@ export function contextFromWire(w: Wire | undefined | null): ContextInfo {
   };
 }
 
-export function vmfileFromWire(w: Wire | undefined | null): VMFile {
-  const v = w ?? {};
+export function vmfileFromWire(w: Partial<pb.VMFile__Output> | undefined | null): VMFile {
+  const v: Partial<pb.VMFile__Output> = w ?? {};
   return {
     apiVersion: v.apiVersion ?? '',
     kind: v.kind || 'VMFile',
@@ -58,13 +61,13 @@ export function vmfileFromWire(w: Wire | undefined | null): VMFile {
   };
 }
 
-export const vmfileToWire = (v: VMFile): Wire => ({ ...v });
+export const vmfileToWire = (v: VMFile): pb.VMFile => ({ ...v });
 
-export function imageInfoToWire(i: ImageInfo): Wire {
+export function imageInfoToWire(i: ImageInfo): pb.ImageInfo {
   return { ...i, size: String(i.size), diskSize: String(i.diskSize) };
 }
 
-export function networkToWire(n: NetworkInfo): Wire {
+export function networkToWire(n: NetworkInfo): pb.NetworkInfo {
   return { ...n };
 }
 
@@ -77,7 +80,7 @@ export function uptime(since: string | undefined, now = Date.now()): string {
   return `${d ? `${d}d` : ''}${d || h ? `${h}h` : ''}${d || h || m ? `${m}m` : ''}${s}s`;
 }
 
-export function vmToProcessWire(v: VMRecord): Wire {
+export function vmToProcessWire(v: VMRecord): pb.VMProcessInfo {
   return {
     vmId: v.id, name: v.name, status: v.status, image: v.image, created: v.created,
     uptime: v.status === 'running' ? uptime(v.startedAt) : '',
@@ -86,7 +89,7 @@ export function vmToProcessWire(v: VMRecord): Wire {
   };
 }
 
-export function vmToInfoWire(v: VMRecord): Wire {
+export function vmToInfoWire(v: VMRecord): pb.VMInfo {
   return {
     vmId: v.id, name: v.name, status: v.status, image: v.image, created: v.created, memoryMb: v.memoryMb,
     vcpuCount: v.vcpuCount, imageDigest: v.imageDigest, ephemeral: v.ephemeral, labels: v.labels,

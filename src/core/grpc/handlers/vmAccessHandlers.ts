@@ -1,13 +1,13 @@
 // Getting into a VM: GetVM (inspect), VMLogs (the console log) and AttachVMConsole (the interactive
 // serial console). All go through the daemon, so a client that cannot read the daemon's files works.
 import { NotImplementedError } from '../../errors.js';
-import type { VMRecord } from '../../ports/hypervisor.js';
-import type { PluginHost } from '../../plugins/PluginHost.js';
-import { hypervisorPort } from '../../plugins/refs.js';
+import type { Hypervisor, VMRecord } from '../../ports/hypervisor.js';
+import type { PortSlot } from '../../plugins/PortBindings.js';
 import type { RpcRuntime } from '../RpcRuntime.js';
-import { required, vmToInfoWire, type Wire } from './mappers.js';
+import type { ResponseOf } from '../messages.js';
+import { required, vmToInfoWire } from './mappers.js';
 
-export function vmDetailToWire(v: VMRecord): Wire {
+export function vmDetailToWire(v: VMRecord): ResponseOf<'GetVM'> {
   return {
     vm: vmToInfoWire(v),
     started: v.startedAt ?? '',
@@ -22,12 +22,12 @@ export function vmDetailToWire(v: VMRecord): Wire {
   };
 }
 
-export function vmAccessHandlers(rt: RpcRuntime, plugins: PluginHost) {
-  const hv = () => plugins.get(hypervisorPort);
+export function vmAccessHandlers(rt: RpcRuntime, hypervisor: PortSlot<Hypervisor>) {
+  const hv = () => hypervisor.get();
   return {
-    GetVM: rt.unary<Wire, Wire>('GetVM', async (req, ctx) => vmDetailToWire(await hv().get(required(req.vm, 'vm'), ctx))),
+    GetVM: rt.unary('GetVM', async (req, ctx) => vmDetailToWire(await hv().get(required(req.vm, 'vm'), ctx))),
 
-    VMLogs: rt.serverStream<Wire, Wire>('VMLogs', async (req, ctx, emit) => {
+    VMLogs: rt.serverStream('VMLogs', async (req, ctx, emit) => {
       const h = hv();
       if (!h.logs) throw new NotImplementedError('the hypervisor plugin does not serve console logs');
       const tailLines = Number(req.tailLines) || 0;
@@ -37,7 +37,7 @@ export function vmAccessHandlers(rt: RpcRuntime, plugins: PluginHost) {
       return undefined;
     }),
 
-    AttachVMConsole: rt.bidiStream<Wire, Wire>('AttachVMConsole', async (messages, ctx, emit) => {
+    AttachVMConsole: rt.bidiStream('AttachVMConsole', async (messages, ctx, emit) => {
       const h = hv();
       if (!h.console) throw new NotImplementedError('the hypervisor plugin does not serve consoles');
       const input = messages[Symbol.asyncIterator]();
