@@ -9,3 +9,4 @@ export * from '../core/names.js';
 export * from '../core/yaml/loadYaml.js';
 export type * from '../core/ports/index.js';
 export { MAX_STOP_TIMEOUT_SECONDS } from '../core/vms/stopOptions.js';
+export { sshBanner } from '../core/net/sshBanner.js';

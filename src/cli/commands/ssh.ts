@@ -2,7 +2,6 @@
 // address, host keys learned on first use into the CLI's own known_hosts (one file per VM id), after
 // a bounded wait for the VM's address and its sshd. The exit code is the remote command's.
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { action, type Cli } from '../runtime.js';
@@ -11,6 +10,7 @@ import { CliError, UsageError } from '../errors.js';
 import { ExitCode } from '../exitCodes.js';
 import { candidateKeys, knownHostsFor, MissingSshError, OPENSSH_PACKAGE_HINT } from '../sshKeys.js';
 import { consoleTail } from './logs.js';
+import { sshBanner } from '../../core/net/sshBanner.js';
 import type { VMDetail } from './inspect.js';
 
 const DEFAULT_WAIT_SECONDS = 300;
@@ -51,21 +51,6 @@ export async function waitForAddress(cli: Cli, vm: string, waitSeconds: number):
     await delay(2000, undefined, { signal: cli.daemon().signal }).catch(() => undefined);
     if (cli.daemon().cancelled) throw new AccessError('CANCELLED', 'cancelled');
   }
-}
-
-/** True once something on ip:22 speaks SSH (sends its "SSH-" banner). */
-function sshBanner(ip: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: ip, port });
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(timeoutMs, () => done(false));
-    sock.once('data', (b: Buffer) => done(b.subarray(0, 4).toString() === 'SSH-'));
-    sock.once('error', () => done(false));
-    sock.once('end', () => done(false));
-  });
 }
 
 /** The guest's SSH port: 22, or $VMR_SSH_PORT (tests, port-forwarded setups). */

@@ -16,7 +16,8 @@ import {
   type VmrError,
 } from '../../../core/errors.js';
 import type { CallContext, ComponentHealth, ContextInfo, Logger } from '../../../core/ports/common.js';
-import { MAX_STOP_TIMEOUT_SECONDS, type Issue } from '../../../plugin-api/index.js';
+import { MAX_STOP_TIMEOUT_SECONDS, type GuestExecRequest, type GuestExecResult, type Issue } from '../../../plugin-api/index.js';
+import { guestExec } from './guestExec.js';
 import { uriPolicyViolation, type UriPolicy } from '../uriPolicy.js';
 import type { ConsoleSession, Hypervisor, HypervisorEvent, LogOptions, RunVMSpec, StopOptions, VMRecord, VMStatus } from '../../../core/ports/hypervisor.js';
 import {
@@ -245,6 +246,14 @@ export class LibvirtHypervisor implements Hypervisor {
       .map((o) => ({ ...toRecord(o.f, o.state, new Map([...leases, ...(agents.get(o.f.dom.uuid) ?? [])])),
         libvirtUri: place.libvirtUri, domainType: place.domainType }))
       .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async guestExec(vm: string, req: GuestExecRequest, ctx: CallContext): Promise<GuestExecResult> {
+    const c = this.conn(ctx);
+    const f = await this.find(c, vm, ctx);
+    if (!f.facts.guestAgent) throw new FailedPreconditionError(`VM "${f.facts.name}" has no guest agent channel (created before vmregistry added one)`);
+    if (!(await this.isActive(c, f.dom, ctx))) throw new FailedPreconditionError(`VM "${f.facts.name}" is not running`);
+    return guestExec(c.client, f.dom, req, ctx.signal);
   }
 
   async waitForIp(vm: string, ctx: CallContext): Promise<string[]> {
