@@ -42,8 +42,8 @@ export function resolveHealthcheck(v: unknown, at: P, err: Err): Healthcheck | u
     if (s < min || s > MAX_SECONDS) fail([...at, key], `must be between ${min}s and ${MAX_SECONDS}s, got ${s}s`);
     return s;
   };
-  const intervalSeconds = seconds('interval', 0.1);
-  const timeoutSeconds = seconds('timeout', 1);
+  const intervalSeconds = seconds('interval', 0.01);
+  const timeoutSeconds = seconds('timeout', 0.1);
   const startPeriodSeconds = seconds('start_period', 0);
   const retries = h.retries === undefined ? DEFAULTS.retries : h.retries;
   // The schema reports a retries that is not a whole number in range; only the value is taken here.

@@ -25,7 +25,7 @@ export function composeHandlers(rt: RpcRuntime, plugins: PluginHost, hostPaths?:
   const compose = () => plugins.get(composePort);
   return {
     ComposeUp: rt.unary<Wire, Wire>('ComposeUp', async (req, ctx) => {
-      const r = await compose().up(source(req, hostPaths), { services: req.services ?? [], forceRecreate: Boolean(req.forceRecreate), timeoutSeconds: req.timeoutSeconds || 300, sshAuthorizedKeys: checkSshKeys(req.sshAuthorizedKeys, 'ssh_authorized_keys') }, ctx);
+      const r = await compose().up(source(req, hostPaths), { services: req.services ?? [], forceRecreate: Boolean(req.forceRecreate), timeoutSeconds: req.timeoutSeconds || 300, sshAuthorizedKeys: checkSshKeys(req.sshAuthorizedKeys, 'ssh_authorized_keys'), wait: Boolean(req.wait) }, ctx);
       return { project: r.project, services: r.services.map(svc) };
     }),
     ComposeDown: rt.unary<Wire, Wire>('ComposeDown', async (req, ctx) => {
