@@ -140,12 +140,14 @@ export function registerComposeCommands(program: Command): void {
     .action(action(async (cli, opts, services: string[]) => {
       const input = await loadCompose(cli, { ...cli.globals, ...opts });
       const sshAuthorizedKeys = await injectedKeys(cli, opts);
+      // Known before up starts: the progress poll needs it, and a rejected up must not sit unawaited meanwhile.
+      const project = opts.wait ? input.projectName || (await validate(cli, input)).project : '';
       const up = cli.daemon().unary<{ project: string; services: ComposeServiceStatus[] }>('ComposeUp', {
         projectName: input.projectName, content: input.content, files: input.files, services,
         forceRecreate: Boolean(opts.forceRecreate), env: input.env, timeoutSeconds: opts.timeout ?? 0, sshAuthorizedKeys,
         wait: Boolean(opts.wait),
       });
-      const res = opts.wait ? await upAndWait(cli, input.projectName || (await validate(cli, input)).project, up) : await up;
+      const res = opts.wait ? await upAndWait(cli, project, up) : await up;
       cli.result(res, (r) => `Project ${r.project}\n${servicesTable(r.services, true)}`);
     })), ['{cmd}', '{cmd} web', '{cmd} --env-file prod.env --force-recreate']);
 
