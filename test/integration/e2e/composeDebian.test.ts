@@ -77,6 +77,8 @@ services:
       interval: 5s
       timeout: 30s
       retries: 5
+      # The agent starts before cloud-init's final stage: failures until then are expected, not a verdict.
+      start_period: ${READY_S}s
   web:
     image: ${ref}
     resources: { memory_mb: ${DEBIAN_GUEST.memoryMb}, vcpu_count: ${DEBIAN_GUEST.vcpuCount} }
