@@ -152,5 +152,9 @@ describe('compose validate: readiness', () => {
     assert.equal(r.valid, false);
     assert.match(r.errors[0]!.message, /cannot be met by service "db": its image .* has no guest agent/);
     assert.ok((await check('', 'ssh_ready', { 'vmregistry.io/guest-agent': 'false' })).valid);
+    const hc = await check(HC, 'ssh_ready', { 'vmregistry.io/guest-agent': 'false' });
+    assert.equal(hc.errors[0]!.path, 'services.db.healthcheck');
+    assert.equal(hc.errors[0]!.line, 7);
+    assert.match(hc.errors[0]!.message, /the healthcheck cannot run/);
   });
 });

@@ -21,6 +21,13 @@ export function checkReadiness(
     const def = rawSvcs[svc];
     return typeof def === 'object' && def !== null ? (def as { image?: unknown }).image : undefined;
   };
+  for (const svc of healthchecks.keys()) {
+    const image = imageOf(svc);
+    if (typeof image === 'string' && imageLabels.get(image)?.[GUEST_AGENT_LABEL] === 'false') {
+      err(['services', svc, 'healthcheck'], `the healthcheck cannot run: image ${image} has no guest agent (label ${GUEST_AGENT_LABEL}=false) ` +
+        'and the daemon runs healthchecks only through it', true);
+    }
+  }
   for (const [svc, list] of deps) {
     for (const d of list) {
       if (!(d.service in rawSvcs) || d.service === svc) continue; // reported with the references
