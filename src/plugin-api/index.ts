@@ -9,4 +9,7 @@ export * from '../core/names.js';
 export * from '../core/yaml/loadYaml.js';
 export type * from '../core/ports/index.js';
 export { MAX_STOP_TIMEOUT_SECONDS } from '../core/vms/stopOptions.js';
+export * from '../core/net/ipv4.js';
+export * from '../core/net/hostEntries.js';
+export { metaDataWithDefaults } from '../core/vms/metaData.js';
 export { sshBanner } from '../core/net/sshBanner.js';

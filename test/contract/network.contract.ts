@@ -190,6 +190,28 @@ export function runNetworkContract(
       assert.deepEqual(await ours(), []);
     });
 
+    it('DNS host entries and DHCP reservations: added and removed live, duplicates and bad input refused whole', async (t) => {
+      if (!nm.hosts || !nm.updateHosts) return t.skip('the implementation has no hosts/updateHosts (optional)');
+      const net = (await nm.create(spec('hosts', { subnet: subnets[1]! }), ctx())).name;
+      const p = subnets[1]!.split('.').slice(0, 3).join('.');
+      const none = { dns: [], dhcp: [] };
+      const add = (dns: { ip: string; hostnames: string[] }[], dhcp: { mac: string; ip: string }[] = []) =>
+        nm.updateHosts!(net, { remove: none, add: { dns, dhcp } }, ctx());
+      await add([{ ip: `${p}.10`, hostnames: ['db', 'db.proj'] }], [{ mac: '52:54:00:AB:00:01', ip: `${p}.10` }]);
+      const want = { dns: [{ ip: `${p}.10`, hostnames: ['db', 'db.proj'] }], dhcp: [{ mac: '52:54:00:ab:00:01', ip: `${p}.10` }] };
+      assert.deepEqual(await nm.hosts(net, ctx()), want);
+      await rejectsWithCode(add([{ ip: `${p}.11`, hostnames: ['db'] }]), 'ALREADY_EXISTS');
+      await rejectsWithCode(add([{ ip: `${p}.10`, hostnames: ['other'] }]), 'ALREADY_EXISTS');
+      await rejectsWithCode(add([], [{ mac: '52:54:00:ab:00:02', ip: `${p}.10` }]), 'ALREADY_EXISTS');
+      await rejectsWithCode(add([{ ip: '192.0.2.7', hostnames: ['out'] }]), 'INVALID_ARGUMENT');
+      await rejectsWithCode(add([{ ip: `${p}.12`, hostnames: ['no_underscores'] }]), 'INVALID_ARGUMENT');
+      await rejectsWithCode(add([{ ip: `${p}.12`, hostnames: ['ok'] }], [{ mac: '01:00:5e:00:00:01', ip: `${p}.12` }]), 'INVALID_ARGUMENT');
+      assert.deepEqual(await nm.hosts(net, ctx()), want, 'a refused change changes nothing');
+      await nm.updateHosts(net, { remove: { dns: [{ ip: `${p}.10`, hostnames: [] }], dhcp: [{ mac: '52:54:00:ab:00:01', ip: '' }] }, add: none }, ctx());
+      assert.deepEqual(await nm.hosts(net, ctx()), none);
+      await rejectsWithCode(nm.hosts(`${prefix}missing`, ctx()), 'NOT_FOUND');
+    });
+
     it('health reports SERVING', async () => {
       assert.equal((await nm.health(ctx())).status, 'SERVING');
     });

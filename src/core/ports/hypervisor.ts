@@ -48,6 +48,8 @@ export interface RunVMSpec {
   cloudInit?: CloudInit;
   /** Empty: the hypervisor's default network (`default` on libvirt). */
   networkName: string;
+  /** MAC of the VM's interface (lower case, unicast); absent: the hypervisor picks one. */
+  macAddress?: string;
   activateNetwork: boolean;
   labels: Record<string, string>;
   compose?: ComposeLabel;

@@ -45,6 +45,23 @@ export interface NetworkSpec {
   labels?: Record<string, string>;
 }
 
+/** A DNS host entry of a network: its DNS answers `hostnames` with `ip`. */
+export interface DnsHost {
+  ip: string;
+  hostnames: string[];
+}
+
+/** A DHCP host reservation: the network's DHCP always hands `ip` to `mac`. */
+export interface DhcpHost {
+  mac: string;
+  ip: string;
+}
+
+export interface NetworkHosts {
+  dns: DnsHost[];
+  dhcp: DhcpHost[];
+}
+
 /** Port `vmregistry.networks.v1`. */
 export interface NetworkManager extends HealthProbe {
   list(ctx: CallContext): Promise<NetworkInfo[]>;
@@ -54,4 +71,14 @@ export interface NetworkManager extends HealthProbe {
   /** Refuses (FAILED_PRECONDITION) while running VMs use it, unless `force`. */
   deactivate(name: string, opts: { force: boolean }, ctx: CallContext): Promise<NetworkInfo>;
   delete(name: string, opts: { force: boolean }, ctx: CallContext): Promise<void>;
+  /** Optional: the network's DNS host entries and DHCP host reservations (as configured). */
+  hosts?(name: string, ctx: CallContext): Promise<NetworkHosts>;
+  /**
+   * Optional: removes then adds DNS host entries / DHCP reservations, live on an active network (no
+   * restart) and in its persistent config. Entries to remove that are not there are skipped. Refused
+   * before any change: an address not a host address of the subnet, a name not a DNS name, a bad or
+   * multicast MAC (INVALID_ARGUMENT); an added DNS entry sharing its IP or a hostname with a kept one, a
+   * reservation sharing its MAC or IP (ALREADY_EXISTS); a network without a subnet (FAILED_PRECONDITION).
+   */
+  updateHosts?(name: string, change: { remove: NetworkHosts; add: NetworkHosts }, ctx: CallContext): Promise<NetworkHosts>;
 }

@@ -10,6 +10,8 @@ export interface RunRequest {
   ephemeral: boolean;
   cloudInit?: CloudInit;
   networkName: string;
+  /** MAC of the VM's interface (compose: mac_address, or one derived for a fixed ipv4_address). */
+  macAddress?: string;
   activateNetwork: boolean;
   labels: Record<string, string>;
   compose?: ComposeLabel;

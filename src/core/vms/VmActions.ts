@@ -12,6 +12,7 @@ import type { PluginHost } from '../plugins/PluginHost.js';
 import { TOKENS } from '../tokens.js';
 import { parseReference } from '../images/reference.js';
 import { checkVmName } from '../names.js';
+import { checkMac } from '../net/hostEntries.js';
 import { checkSshKeys, defaultUserFor, withSshKeys } from './cloudInitKeys.js';
 
 @injectable()
@@ -25,6 +26,8 @@ export class VmActions implements VmService {
     if (req.memoryMb && (req.memoryMb < 64 || req.memoryMb > 1024 * 1024)) throw new InvalidArgumentError('memory_mb must be between 64 and 1048576', { field: 'options.memory_mb' });
     if (req.vcpuCount && req.vcpuCount > 256) throw new InvalidArgumentError('vcpu_count must be at most 256', { field: 'options.vcpu_count' });
     const keys = checkSshKeys(req.sshAuthorizedKeys);
+    const mac = req.macAddress ? checkMac(req.macAddress) : undefined;
+    if (mac && 'reason' in mac) throw new InvalidArgumentError(`mac_address: ${mac.reason}`, { field: 'mac_address' });
     const hypervisor = this.plugins.get(hypervisorPort);
     const image = await this.resolveImage(req.image, ctx);
     const defaultUser = defaultUserFor(image.config.vmfile, image.reference);
@@ -50,6 +53,7 @@ export class VmActions implements VmService {
       defaultUser,
       cloudInitSummary: seed.summary,
       networkName: req.networkName,
+      ...(mac ? { macAddress: mac.mac } : {}),
       activateNetwork: req.activateNetwork,
       labels: req.labels,
       compose: req.compose,

@@ -25,6 +25,7 @@ import { loadProject } from './load.js';
 import {
   CONDITIONS, decodeHealthcheck, encodeDeps, encodeHealthcheck, LABEL, type Condition, type Project, type ResolvedNetwork, type ResolvedService,
 } from './model.js';
+import { ProjectHosts } from './projectHosts.js';
 import { Readiness } from './readiness.js';
 import { readProject } from './state.js';
 
@@ -50,9 +51,17 @@ type Status = ComposeServiceStatus;
 
 export class ComposeService implements ComposeRunner {
   private readonly ready: Readiness;
+  /** DNS names and fixed addresses in the project's networks (see projectHosts.ts). */
+  private readonly hosts: ProjectHosts;
 
   constructor(private readonly d: ComposeDeps) {
     this.ready = new Readiness({ hypervisor: d.hypervisor, pollMs: d.pollMs ?? 500, ...(d.sshProbe ? { sshProbe: d.sshProbe } : {}) });
+    this.hosts = new ProjectHosts({ hypervisor: d.hypervisor, networks: d.networks, log: d.log, followTimeoutSeconds: d.defaultTimeoutSeconds });
+  }
+
+  /** Stops background work (followers adding DNS names once leases come). */
+  stop(): void {
+    this.hosts.stop();
   }
 
   async health(_ctx: CallContext): Promise<ComponentHealth> {
@@ -61,6 +70,7 @@ export class ComposeService implements ComposeRunner {
 
   async validate(src: ComposeSource, _ctx: CallContext) {
     const r = await loadProject(src, this.d.images);
+    if (r.project) r.errors.push(...await this.hosts.collisions(r.project, _ctx, r.lineOf, true));
     return { valid: r.errors.length === 0, errors: r.errors, warnings: r.warnings, services: r.services, project: r.projectName };
   }
 
@@ -97,6 +107,7 @@ export class ComposeService implements ComposeRunner {
 
     const netNames = new Set(services.map((s) => s.networkName));
     await this.ensureNetworks(p, wanted.length ? p.networks.filter((n) => netNames.has(n.name)) : p.networks, ctx);
+    await this.hosts.reserve(p, ctx, loaded.lineOf);
 
     const limiter = new Limiter(this.d.parallelism);
     // One check per (service, condition), however many dependents wait on it.
@@ -106,7 +117,8 @@ export class ComposeService implements ComposeRunner {
       let g = gates.get(key);
       if (!g) {
         const t = byName.get(service)!;
-        g = this.ready.wait({ service, vmNames: t.vmNames, ...(t.healthcheck ? { healthcheck: t.healthcheck } : {}) }, condition, waiter, seconds * 1000 || timeoutMs, ctx);
+        g = this.ready.wait({ service, vmNames: t.vmNames, ...(t.healthcheck ? { healthcheck: t.healthcheck } : {}) }, condition, waiter, seconds * 1000 || timeoutMs, ctx)
+          .then(() => this.hosts.sync(p.name, ctx, { project: p })); // every condition past started means an address: dependents resolve it by name at once
         g.catch(() => undefined);
         gates.set(key, g);
       }
@@ -140,6 +152,8 @@ export class ComposeService implements ComposeRunner {
       throw upFailed(p.name, failures, skipped, created);
     }
     const statuses = services.flatMap((s) => run.done.get(s.name) ?? []);
+    await this.hosts.sync(p.name, ctx, { project: p });
+    this.hosts.follow(p, statuses.filter((x) => x.action !== 'removed').map((x) => x.vmName), ctx);
     return { project: p.name, services: await this.refresh(statuses, ctx) };
   }
 
@@ -159,6 +173,7 @@ export class ComposeService implements ComposeRunner {
           failures.push({ service: `${svc} (VM ${vm.name})`, error });
         }))));
     }
+    await this.hosts.sync(project, ctx, { gone: st.vms }).catch((error) => failures.push({ service: 'DNS/DHCP entries', error }));
     const removedNetworks: string[] = [];
     if (opts.removeNetworks) {
       // Networks carry the project label; for a network manager that does not report labels, fall back on
@@ -294,7 +309,7 @@ export class ComposeService implements ComposeRunner {
       const cur = byVm.get(vmName);
       const run = () => this.d.vms.run({
         image: s.image, name: vmName, memoryMb: s.memoryMb, vcpuCount: s.vcpuCount, diskSizeGb: s.diskSizeGb,
-        ephemeral: s.ephemeral, ...(s.cloudInit ? { cloudInit: s.cloudInit } : {}),
+        ephemeral: s.ephemeral, ...this.hosts.runOptions(s, i + 1),
         networkName: s.networkName, activateNetwork: Boolean(external),
         labels: {
           ...s.labels, [LABEL.project]: project, [LABEL.service]: s.name, [LABEL.dependsOn]: encodeDeps(s.dependsOn),

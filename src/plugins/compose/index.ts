@@ -40,7 +40,7 @@ export const composePlugin = definePlugin<ComposeConfig>({
       defaultTimeoutSeconds: config.defaultTimeoutSeconds ?? 300,
       stopTimeoutSeconds: config.stopTimeoutSeconds ?? 30,
     });
-    return { implementations: { [composePort.id]: runner } };
+    return { implementations: { [composePort.id]: runner }, shutdown: () => runner.stop() };
   },
 });
 

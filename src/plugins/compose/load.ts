@@ -16,16 +16,19 @@ import { asCondition, type Dependency, type Healthcheck, type Project, type Reso
 import { checkReadiness } from './readinessRules.js';
 import { resolveHealthcheck } from './healthcheck.js';
 import { checkSchema, composeSchema } from './schema.js';
+import { checkAddresses, fixedAddress } from './addresses.js';
 
 export interface LoadResult {
   project?: Project;
+  /** Line of a path in the file (for checks made after loading). */
+  lineOf?: (p: P, atKey?: boolean) => number | undefined;
   projectName: string;
   services: string[];
   errors: Issue[];
   warnings: Issue[];
 }
 
-type P = (string | number)[];
+export type P = (string | number)[];
 type Raw = Record<string, unknown>;
 
 const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]*$/;
@@ -115,11 +118,13 @@ export async function loadProject(src: ComposeSource, images?: ImageStore): Prom
     if (!isObj(def)) return;
     const at: P = ['services', svc];
     let networkName = '';
-    const netList = Array.isArray(def.networks) ? def.networks.filter((n): n is string => typeof n === 'string') : [];
+    const netList = Array.isArray(def.networks) ? def.networks.filter((n): n is string => typeof n === 'string')
+      : isObj(def.networks) ? Object.keys(def.networks) : [];
+    if (isObj(def.networks) && netList.length > 1) err([...at, 'networks'], `may hold at most 1 network for now, got ${netList.length}`);
     netList.forEach((key, i) => {
       const n = netByKey.get(key);
       if (!n) {
-        err([...at, 'networks', i], `unknown network "${key}"; declare it under networks: (use external: true for an existing host network)`);
+        err([...at, 'networks', Array.isArray(def.networks) ? i : key], `unknown network "${key}"; declare it under networks: (use external: true for an existing host network)`, !Array.isArray(def.networks));
       } else networkName = n.name;
     });
     // The schema has already reported a count out of range; nothing is built per replica for it.
@@ -150,12 +155,16 @@ export async function loadProject(src: ComposeSource, images?: ImageStore): Prom
       vmNames,
     };
     const net = netList[0] !== undefined ? netByKey.get(netList[0]) : undefined;
+    const fixed = fixedAddress(projectName, svc, def, net, replicas);
     partial.set(svc, {
       ...base,
+      ...fixed,
       // The network's shape is part of a VM's identity: a VM on a re-addressed network is recreated.
-      hashInput: { ...base, name: undefined, replicas: undefined, vmNames: undefined, network: net && { mode: net.mode, subnet: net.subnet } },
+      hashInput: { ...base, ...fixed, name: undefined, replicas: undefined, vmNames: undefined, network: net && { mode: net.mode, subnet: net.subnet } },
     });
   }));
+
+  if (!overTotal) checkAddresses(projectName, networks, rawSvcs, err, warn);
 
   // Images: a warning when not local (up pulls it when a registry is configured).
   const imageLabels = new Map<string, Record<string, string>>();
@@ -190,6 +199,7 @@ export async function loadProject(src: ComposeSource, images?: ImageStore): Prom
   });
   return {
     project: { name: projectName, networks, services },
+    lineOf,
     projectName,
     services: order,
     errors,

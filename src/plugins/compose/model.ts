@@ -51,6 +51,10 @@ export interface ResolvedService {
   diskSizeGb: number;
   /** Host network name ('' = the hypervisor default). */
   networkName: string;
+  /** Fixed address on that network (a DHCP reservation for macAddress); single-replica services only. */
+  ipv4Address?: string;
+  /** MAC of the interface: mac_address, or derived from project/service when ipv4Address is set. */
+  macAddress?: string;
   cloudInit?: CloudInit;
   ephemeral: boolean;
   replicas: number;

@@ -3,7 +3,7 @@
 export const COMPOSE_API_VERSION = 'vmregistry.io/v1alpha1';
 
 export interface Schema {
-  type?: 'object' | 'string' | 'integer' | 'number' | 'boolean' | 'array';
+  type?: 'object' | 'string' | 'integer' | 'number' | 'boolean' | 'array' | 'null';
   description?: string;
   properties?: Record<string, Schema>;
   required?: string[];
@@ -101,11 +101,29 @@ export const composeSchema = {
           },
         },
         networks: {
-          type: 'array',
-          description: 'Names from the top-level networks (one network per VM for now). Empty: the hypervisor default.',
-          items: { type: 'string' },
-          maxItems: 1,
+          description: 'Names from the top-level networks (one network per VM for now), as a list or as a mapping ' +
+            'with per-network settings. Empty: the hypervisor default.',
+          oneOf: [
+            { type: 'array', items: { type: 'string' }, maxItems: 1 },
+            {
+              type: 'object',
+              propertyNames: { type: 'string', pattern: NAME },
+              additionalProperties: {
+                oneOf: [
+                  { type: 'null' },
+                  {
+                    type: 'object',
+                    additionalProperties: false,
+                    properties: {
+                      ipv4_address: str('Fixed address: a DHCP reservation for the VM\'s MAC in this (project) network. Not with replicas > 1.'),
+                    },
+                  },
+                ],
+              },
+            },
+          ],
         },
+        mac_address: str('MAC of the VM\'s interface, e.g. 52:54:00:12:34:56 (unicast). Default: generated (derived from project/service when ipv4_address is set). Not with replicas > 1.'),
         cloud_init: {
           type: 'object',
           additionalProperties: false,
@@ -180,7 +198,7 @@ const typeOf = (v: unknown): string =>
 const typeOk = (t: Schema['type'], v: unknown) =>
   t === undefined || typeOf(v) === t || (t === 'number' && typeOf(v) === 'integer');
 
-const article = (t: string) => (t === 'array' ? 'a list' : t === 'object' ? 'a mapping' : `a ${t === 'integer' ? 'whole number' : t}`);
+const article = (t: string) => (t === 'array' ? 'a list' : t === 'object' ? 'a mapping' : t === 'null' ? 'empty' : `a ${t === 'integer' ? 'whole number' : t}`);
 
 /**
  * Checks `value` against the schema, collecting every problem. Strings at `coercible` paths (results of

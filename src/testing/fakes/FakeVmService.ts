@@ -42,6 +42,7 @@ export class FakeVmService implements VmService {
       ephemeral: req.ephemeral,
       ...(req.cloudInit ? { cloudInit: req.cloudInit } : {}),
       networkName: req.networkName,
+      ...(req.macAddress ? { macAddress: req.macAddress } : {}),
       activateNetwork: req.activateNetwork,
       labels: req.labels,
       ...(req.compose ? { compose: req.compose } : {}),

@@ -112,7 +112,7 @@ export class InMemoryHypervisor implements Hypervisor {
             ephemeral: spec.ephemeral,
             labels: { ...spec.labels },
             ...(spec.compose ? { compose: { ...spec.compose } } : {}),
-            networks: [{ name: networkName, mac: mac(), interfaceType: 'network', ipAddresses: [] }],
+            networks: [{ name: networkName, mac: spec.macAddress ?? mac(), interfaceType: 'network', ipAddresses: [] }],
           },
         };
         this.vms.set(spec.name, st);
@@ -251,7 +251,7 @@ export class InMemoryHypervisor implements Hypervisor {
       st.ipTimer = undefined;
       if (st.rec.status !== 'running') return;
       for (const n of st.rec.networks) {
-        const ip = this.networks ? this.networks.lease(n.name, st.rec.id) : `192.168.122.${this.fallbackLease++ % 250 + 2}`;
+        const ip = this.networks ? this.networks.lease(n.name, n.mac) : `192.168.122.${this.fallbackLease++ % 250 + 2}`;
         n.ipAddresses = ip ? [ip] : [];
       }
       for (const w of st.ipWaiters) w();
@@ -272,7 +272,7 @@ export class InMemoryHypervisor implements Hypervisor {
   }
 
   private remove(st: VmState): void {
-    for (const n of st.rec.networks) this.networks?.release(n.name, st.rec.id);
+    for (const n of st.rec.networks) this.networks?.release(n.name, n.mac);
     this.vms.delete(st.rec.name);
   }
 

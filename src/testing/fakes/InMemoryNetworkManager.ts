@@ -8,12 +8,13 @@ import {
   UnavailableError,
 } from '../../core/errors.js';
 import type { CallContext, ComponentHealth } from '../../core/ports/common.js';
-import type { NetworkInfo, NetworkManager, NetworkMode, NetworkSpec } from '../../core/ports/network.js';
+import type { NetworkHosts, NetworkInfo, NetworkManager, NetworkMode, NetworkSpec } from '../../core/ports/network.js';
+import { planHostsChange } from '../../core/net/hostEntries.js';
 import { contains, formatIpv4, type Ipv4Net, overlaps, parseCidr, parseIpv4 } from '../../core/net/ipv4.js';
 import { checkNetworkName } from '../../core/names.js';
 import { FakeControls, type FailMatcher } from './fakeControls.js';
 
-export type NetworkOp = 'list' | 'get' | 'create' | 'activate' | 'deactivate' | 'delete';
+export type NetworkOp = 'list' | 'get' | 'create' | 'activate' | 'deactivate' | 'delete' | 'hosts' | 'updateHosts';
 
 export interface InMemoryNetworkManagerOptions {
   /** Create libvirt's usual `default` network (nat, 192.168.122.0/24, active). Default true. */
@@ -32,6 +33,8 @@ interface NetState {
   net?: Ipv4Net;
   /** Leases: VM key → address. */
   leases: Map<string, number>;
+  /** DNS host entries and DHCP reservations (updateHosts). */
+  hosts: NetworkHosts;
 }
 
 const MODES: readonly NetworkMode[] = ['nat', 'isolated', 'routed', 'bridge'];
@@ -124,6 +127,19 @@ export class InMemoryNetworkManager implements NetworkManager {
     });
   }
 
+  hosts(name: string, ctx: CallContext): Promise<NetworkHosts> {
+    return this.controls.call('hosts', name, ctx, () => structuredClone(this.must(name).hosts));
+  }
+
+  updateHosts(name: string, change: { remove: NetworkHosts; add: NetworkHosts }, ctx: CallContext): Promise<NetworkHosts> {
+    return this.controls.call('updateHosts', name, ctx, () => {
+      const st = this.must(name);
+      if (!st.net) throw new FailedPreconditionError(`network "${name}" has no subnet of its own (bridge mode); it has no DNS or DHCP to update`);
+      st.hosts = planHostsChange(st.hosts, change, st.info.subnet).next;
+      return structuredClone(st.hosts);
+    });
+  }
+
   // ---- hooks for InMemoryHypervisor (not part of the port) ----
 
   /** The hypervisor fake reports how many running VMs use a network (vmCount, in-use refusals). */
@@ -143,6 +159,13 @@ export class InMemoryNetworkManager implements NetworkManager {
     const held = st.leases.get(vmKey);
     if (held !== undefined) return formatIpv4(held);
     const used = new Set(st.leases.values());
+    // A reservation for the VM's MAC wins, as with dnsmasq (vmKey is the MAC when the hypervisor knows one).
+    const reserved = st.hosts.dhcp.find((h) => h.mac === vmKey.toLowerCase());
+    if (reserved) {
+      st.leases.set(vmKey, parseIpv4(reserved.ip)!);
+      return reserved.ip;
+    }
+    for (const h of st.hosts.dhcp) used.add(parseIpv4(h.ip)!);
     for (let ip = parseIpv4(st.info.dhcpStart)!; ip <= parseIpv4(st.info.dhcpEnd)!; ip++) {
       if (!used.has(ip)) {
         st.leases.set(vmKey, ip);
@@ -231,6 +254,7 @@ export class InMemoryNetworkManager implements NetworkManager {
     const st: NetState = {
       net,
       leases: new Map(),
+      hosts: { dns: [], dhcp: [] },
       info: {
         name: spec.name,
         uuid: randomUUID(),

@@ -8,7 +8,7 @@ import {
   throwIfAborted,
 } from '../../../core/errors.js';
 import type { CallContext, ComponentHealth } from '../../../core/ports/common.js';
-import type { NetworkInfo, NetworkManager, NetworkMode, NetworkSpec } from '../../../core/ports/network.js';
+import type { NetworkHosts, NetworkInfo, NetworkManager, NetworkMode, NetworkSpec } from '../../../core/ports/network.js';
 import type { LibvirtClient, LibvirtConnectionManager, NetworkRef } from '../rpc/index.js';
 import { checkNetworkName } from '../../../plugin-api/index.js';
 import { libvirtHealth } from '../health.js';
@@ -27,6 +27,8 @@ import {
 } from './ipv4.js';
 import { buildNetworkXml, parseNetworkXml, type ResolvedNetworkSpec } from './networkXml.js';
 import { domainsOn, runningDomainNetworkUse } from './vmUsage.js';
+import { readHosts, updateHosts } from './networkHosts.js';
+import { KeyedMutex } from '../vm/keyedMutex.js';
 
 const MODES: readonly NetworkMode[] = ['nat', 'isolated', 'routed', 'bridge'];
 const IFNAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
@@ -43,6 +45,8 @@ export class LibvirtNetworkManager implements NetworkManager {
   private readonly host: HostNetwork;
   /** Per-URI tail of the create queue: validation reads the current networks, so creates take turns. */
   private readonly createQueue = new Map<string, Promise<unknown>>();
+  /** Host updates read, check, then change: one at a time per network. */
+  private readonly hostsMutex = new KeyedMutex();
 
   constructor(private readonly deps: LibvirtNetworkManagerDeps) {
     this.host = deps.host ?? systemHostNetwork;
@@ -141,6 +145,15 @@ export class LibvirtNetworkManager implements NetworkManager {
       await c.networkUndefine(net, opts);
     }
     ctx.log.info({ network: name }, 'network deleted');
+  }
+
+  hosts(name: string, ctx: CallContext): Promise<NetworkHosts> {
+    return readHosts(this.client(ctx), name, ctx);
+  }
+
+  updateHosts(name: string, change: { remove: NetworkHosts; add: NetworkHosts }, ctx: CallContext): Promise<NetworkHosts> {
+    const uri = resolveUri(ctx, this.deps.defaultUri);
+    return this.hostsMutex.run(`${uri}\0${name}`, () => updateHosts(this.client(ctx), name, change, ctx), ctx.signal);
   }
 
   async health(ctx: CallContext): Promise<ComponentHealth> {

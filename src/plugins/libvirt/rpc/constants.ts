@@ -62,6 +62,7 @@ export const Proc = {
   CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY: 317,
   DOMAIN_EVENT_CALLBACK_LIFECYCLE: 318,
   DOMAIN_EVENT_CALLBACK_REBOOT: 319,
+  NETWORK_UPDATE: 291,
   NETWORK_GET_DHCP_LEASES: 341,
   DOMAIN_EVENT_CALLBACK_AGENT_LIFECYCLE: 348,
   DOMAIN_DEFINE_XML_FLAGS: 350,
@@ -69,6 +70,15 @@ export const Proc = {
   DOMAIN_EVENT_CALLBACK_METADATA_CHANGE: 379,
   NETWORK_DEFINE_XML_FLAGS: 432,
 } as const;
+
+/** virNetworkUpdateCommand. */
+export const NetworkUpdateCommand = { MODIFY: 1, DELETE: 2, ADD_LAST: 3, ADD_FIRST: 4 } as const;
+
+/** virNetworkUpdateSection (the ones we edit). */
+export const NetworkUpdateSection = { IP_DHCP_HOST: 4, DNS_HOST: 10 } as const;
+
+/** virNetworkUpdateFlags: AFFECT_CURRENT = 0. */
+export const NetworkUpdateFlags = { LIVE: 1, CONFIG: 2 } as const;
 
 /** virDrvFeature values for CONNECT_SUPPORTS_FEATURE. */
 export const Feature = {

@@ -331,6 +331,7 @@ export class LibvirtHypervisor implements Hypervisor {
         seedPath: paths.seed,
         consolePath: paths.console,
         networkName,
+        ...(spec.macAddress ? { macAddress: spec.macAddress } : {}),
         metadata: m,
       });
       throwIfAborted(ctx.signal);

@@ -3,6 +3,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { CloudInit } from '../../../core/ports/hypervisor.js';
+import { metaDataWithDefaults } from '../../../plugin-api/index.js';
 import { hostnameFor } from './names.js';
 import { run } from './exec.js';
 
@@ -17,29 +18,10 @@ export function seedFiles(vmName: string, ci: CloudInit | undefined): SeedFiles 
   const defaults: Record<string, string> = { 'instance-id': vmName, 'local-hostname': hostnameFor(vmName) };
   const files: SeedFiles = {
     'user-data': ci?.userData ?? '#cloud-config\n',
-    'meta-data': withDefaults(ci?.metaData ?? '', defaults),
+    'meta-data': metaDataWithDefaults(ci?.metaData ?? '', defaults),
   };
   if (ci?.networkConfig) files['network-config'] = ci.networkConfig;
   return files;
-}
-
-function withDefaults(metaData: string, defaults: Record<string, string>): string {
-  const trimmed = metaData.trim();
-  if (trimmed.startsWith('{')) {
-    // JSON is valid meta-data too; keep it JSON rather than prepend YAML lines to it.
-    try {
-      const obj = JSON.parse(trimmed) as Record<string, unknown>;
-      for (const [k, v] of Object.entries(defaults)) if (obj[k] === undefined) obj[k] = v;
-      return JSON.stringify(obj, null, 2) + '\n';
-    } catch {
-      // Not JSON after all: fall through to the YAML rule.
-    }
-  }
-  const missing = Object.entries(defaults)
-    .filter(([k]) => !new RegExp(`^${k}\\s*:`, 'm').test(metaData))
-    .map(([k, v]) => `${k}: ${v}\n`);
-  const rest = metaData && !metaData.endsWith('\n') ? metaData + '\n' : metaData;
-  return missing.join('') + rest;
 }
 
 /** Writes the seed ISO at `isoPath` (via a private staging dir beside it); its mode is the caller's (VmFiles.secure). */

@@ -19,6 +19,8 @@ export interface DomainSpec {
   seedPath?: string;
   consolePath: string;
   networkName: string;
+  /** Absent: libvirt generates one. */
+  macAddress?: string;
   metadata: VmMetadata;
 }
 
@@ -72,6 +74,7 @@ export function buildDomainXml(s: DomainSpec): string {
       el(
         'interface',
         { type: 'network' },
+        s.macAddress ? el('mac', { address: s.macAddress }) : undefined,
         el('source', { network: s.networkName }),
         el('model', { type: 'virtio' }),
       ),
