@@ -1,5 +1,6 @@
-// A compose project of two real Debian 12 VMs through the CLI, as a user runs it: `db` has a
-// healthcheck on a file its cloud-init writes, `web` depends on it with service_healthy. `up --wait`
+// A compose project of two real Debian 12 VMs through the CLI, as a user runs it: `db` has a fixed
+// address and a healthcheck on a file its cloud-init writes, `web` depends on it with service_healthy
+// and finds it by name (`getent hosts db`). `up --wait`
 // returns once both are ready (printing progress), `ps` shows db healthy, `exec` runs in web over SSH
 // with the CLI's injected key, `logs` prefixes console lines by service, `down` leaves nothing behind.
 // The healthcheck runs through qemu-guest-agent (the image has it). Under TCG a guest needs minutes,
@@ -28,6 +29,8 @@ describe('compose with two Debian 12 VMs: service_healthy, up --wait, ps health,
   const project = uniqueName('vmrcd').toLowerCase();
   const ref = `${uniqueName('vmr-cdeb-img')}:12`;
   const subnet = `10.231.${leaseSubnets(1)}.0/24`;
+  /** db's fixed address: a DHCP reservation in the project network (merged from branch cnet). */
+  const dbIp = subnet.replace(/0\/24$/, '10');
   const raw = (args: string[], timeoutMs = 120_000): Promise<VmrResult> =>
     vmr(args, { env: { HOME: home, VMR_HOST: `unix://${d.socket}` }, timeoutMs });
   const cli = (args: string[], timeoutMs = 120_000) => raw(['compose', '-f', path.join(dir, 'vmcompose.yaml'), ...args], timeoutMs);
@@ -65,7 +68,7 @@ services:
   db:
     image: ${ref}
     resources: { memory_mb: ${DEBIAN_GUEST.memoryMb}, vcpu_count: ${DEBIAN_GUEST.vcpuCount} }
-    networks: [back]
+    networks: { back: { ipv4_address: ${dbIp} } }
     cloud_init:
       user_data:
         write_files:
@@ -102,12 +105,18 @@ services:
     const db = rows.find((r) => r.service === 'db')!;
     assert.equal(db.health, 'healthy');
     assert.equal(db.status, 'running');
+    assert.deepEqual(db.ipAddresses, [dbIp], 'db has its fixed address');
     const table = await cli(['ps'], 180_000);
     assert.match(table.stdout, /HEALTH[\s\S]*healthy/);
 
     // exec in web over SSH with the CLI's injected key (web waited for nothing but db; sshd may still come up).
     const hostname = await cli(['exec', '--wait', String(READY_S), 'web', '--', 'cat', '/etc/hostname'], READY_S * 1000 + 300_000);
     ok(hostname, 'compose exec web');
+    assert.equal(hostname.stdout.trim(), 'web', 'the guest\'s hostname is the service name');
+    // web reaches db by name: the project network's DNS has db's entry.
+    const getent = await cli(['exec', 'web', '--', 'getent', 'hosts', 'db'], 300_000);
+    ok(getent, 'compose exec web -- getent hosts db');
+    assert.match(getent.stdout, new RegExp(`^${dbIp.replace(/\./g, '\\.')}\\s+db\\b`, 'm'));
     const seven = await cli(['exec', 'db', '--', 'sh', '-c', 'cat /var/lib/vmr-db/ready; exit 7'], 300_000);
     assert.equal(seven.code, 7, seven.stderr);
     assert.match(seven.stdout, /db is ready/);
