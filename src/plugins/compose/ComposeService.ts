@@ -117,8 +117,9 @@ export class ComposeService implements ComposeRunner {
       let g = gates.get(key);
       if (!g) {
         const t = byName.get(service)!;
-        g = this.ready.wait({ service, vmNames: t.vmNames, ...(t.healthcheck ? { healthcheck: t.healthcheck } : {}) }, condition, waiter, seconds * 1000 || timeoutMs, ctx)
-          .then(() => this.hosts.sync(p.name, ctx, { project: p })); // every condition past started means an address: dependents resolve it by name at once
+        g = this.ready.wait({ service, vmNames: t.vmNames, ...(t.healthcheck ? { healthcheck: t.healthcheck } : {}) }, condition, waiter, seconds * 1000 || timeoutMs, ctx);
+        // Every condition past started means an address: dependents resolve it by name at once.
+        if (condition !== 'started') g = g.then(() => this.hosts.sync(p.name, ctx, { project: p }));
         g.catch(() => undefined);
         gates.set(key, g);
       }
