@@ -58,6 +58,8 @@ export interface NetworkInfo {
 
 export interface ComposeServiceStatus {
   service: string; vmName: string; status: string; action: string; ipAddresses: string[]; image: string;
+  /** Additive: '' from older daemons and for services without a healthcheck. */
+  health?: string;
 }
 
 export interface ComponentHealth {

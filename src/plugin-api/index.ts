@@ -19,3 +19,4 @@ export * from '../core/net/ipv4.js';
 export * from '../core/net/hostEntries.js';
 export { metaDataWithDefaults } from '../core/vms/metaData.js';
 export * from '../core/images/containerDisk/index.js';
+export { sshBanner } from '../core/net/sshBanner.js';

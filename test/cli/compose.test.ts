@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startFakeDaemon, type FakeDaemon } from './support/fakeServer.js';
+import { startFakeDaemon, status, type FakeDaemon } from './support/fakeServer.js';
 import { vmr } from './support/runVmr.js';
 
 let fake: FakeDaemon;
@@ -102,4 +102,78 @@ test('config validates; errors exit 1; no compose file is a usage error', async 
   const nodown = await run(['compose', 'down'], { cwd: path.join(dir, 'empty') });
   assert.equal(nodown.code, 2);
   assert.match(nodown.stderr, /pass -p NAME or -f FILE/);
+});
+
+test('compose logs: every VM\'s console, each line prefixed by service as docker compose does; a service subset', async () => {
+  const saved = fake.handlers.VMLogs;
+  fake.handlers.VMLogs = (req: { vm: string }, call: any) => {
+    // A line split across chunks is printed whole, once.
+    call.write({ data: Buffer.from(`${req.vm} boot\n${req.vm} half`) });
+    call.write({ data: Buffer.from(' line\r\n') });
+    call.end();
+  };
+  try {
+    const r = await run(['compose', 'logs', '--tail', '5']);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n').sort();
+    assert.deepEqual(lines, ['db-1   | stack-db-1 boot', 'db-1   | stack-db-1 half line', 'web-1  | stack-web-1 boot', 'web-1  | stack-web-1 half line']);
+    assert.equal(fake.last('VMLogs').tailLines, 5);
+    const only = await run(['compose', 'logs', 'db']);
+    assert.deepEqual(only.stdout.trim().split('\n'), ['db-1  | stack-db-1 boot', 'db-1  | stack-db-1 half line']);
+    const bad = await run(['compose', 'logs', 'nope']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /project "stack" has no service "nope"; its services are: db, web/);
+  } finally {
+    if (saved) fake.handlers.VMLogs = saved; else delete fake.handlers.VMLogs;
+  }
+});
+
+test('compose exec/ssh resolve the service to its VM and refuse an unknown service or replica', async () => {
+  const r = await run(['compose', 'exec', 'nope', '--', 'true']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /no service "nope"/);
+  const idx = await run(['compose', 'ssh', '--index', '3', 'db']);
+  assert.equal(idx.code, 2);
+  assert.match(idx.stderr, /service "db" has 1 replica\(s\); --index 3/);
+});
+
+test('compose ps shows HEALTH when the daemon reports it', async () => {
+  const saved = fake.handlers.ComposePs;
+  fake.handlers.ComposePs = (req: any) => ({ project: req.projectName, services: [
+    { service: 'db', vmName: 'stack-db-1', status: 'running', action: '', ipAddresses: ['10.42.0.10'], image: 'i', health: 'healthy' },
+    { service: 'web', vmName: 'stack-web-1', status: 'running', action: '', ipAddresses: [], image: 'i', health: '' },
+  ] });
+  try {
+    const r = await run(['compose', 'ps']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /SERVICE\s+VM\s+IMAGE\s+STATUS\s+HEALTH\s+IP ADDRESSES\ndb\s+stack-db-1\s+i\s+running\s+healthy\s+10\.42\.0\.10\nweb\s+stack-web-1\s+i\s+running\s+-\s+-/);
+  } finally {
+    fake.handlers.ComposePs = saved!;
+  }
+  const plain = await run(['compose', 'ps']);
+  assert.doesNotMatch(plain.stdout, /HEALTH/, 'no column when nothing has a healthcheck');
+});
+
+test('compose up --wait asks the daemon to wait; on failure it shows the failing service\'s console tail', async () => {
+  const ok = await run(['compose', 'up', '--wait']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(fake.last('ComposeUp').wait, true);
+  const saved = { up: fake.handlers.ComposeUp, logs: fake.handlers.VMLogs };
+  fake.handlers.ComposeUp = () => {
+    throw status(9, 'compose up "stack": service "db" failed: service "db" is unhealthy: VM stack-db-1 failed its healthcheck 3 time(s) in a row');
+  };
+  fake.handlers.VMLogs = (req: any, call: any) => {
+    call.write({ data: Buffer.from(`${req.vm}: postgres died\n`) });
+    call.end();
+  };
+  try {
+    const r = await run(['compose', 'up', '--wait']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Last console lines of stack-db-1 \(service "db"\):\n {2}\| stack-db-1: postgres died/);
+    assert.doesNotMatch(r.stderr, /stack-web-1/, 'only the failing service');
+    assert.match(r.stderr, /Error: compose up "stack": service "db" failed/);
+  } finally {
+    fake.handlers.ComposeUp = saved.up!;
+    if (saved.logs) fake.handlers.VMLogs = saved.logs; else delete fake.handlers.VMLogs;
+  }
 });

@@ -13,15 +13,18 @@ import { InMemoryNetworkManager } from '../../src/testing/fakes/InMemoryNetworkM
 
 export const IMAGE = 'localhost:5000/demo/debian:12';
 
-export function makeEnv(opts: Omit<InMemoryHypervisorOptions, 'networks'> & { localImages?: string[]; parallelism?: number } = {}) {
+export function makeEnv(opts: Omit<InMemoryHypervisorOptions, 'networks'> & {
+  localImages?: string[]; parallelism?: number; sshProbe?: (ip: string) => Promise<boolean>; imageLabels?: Record<string, string>;
+} = {}) {
   const nm = new InMemoryNetworkManager();
   const hv = new InMemoryHypervisor({ ...opts, networks: nm });
   const vms = new FakeVmService(hv);
   const local = new Set(opts.localImages ?? [IMAGE]);
-  const images = { resolve: async (r: string) => (local.has(r) ? ({ reference: r } as LocalImage) : undefined) } as unknown as ImageStore;
+  const images = { resolve: async (r: string) => (local.has(r) ? ({ reference: r, info: { labels: opts.imageLabels ?? {} } } as LocalImage) : undefined) } as unknown as ImageStore;
   const make = () => new ComposeService({
     vms, hypervisor: hv, networks: nm, images, log: quietLogger,
     parallelism: opts.parallelism ?? 8, defaultTimeoutSeconds: 5, stopTimeoutSeconds: 1, pollMs: 5,
+    ...(opts.sshProbe ? { sshProbe: opts.sshProbe } : {}),
   });
   return { nm, hv, vms, runner: make(), make, ctx: testCallContext };
 }
@@ -40,7 +43,7 @@ export function source(content: string, over: Partial<ComposeSource> = {}): Comp
   };
 }
 
-export const upOpts = (over: Partial<{ services: string[]; forceRecreate: boolean; timeoutSeconds: number }> = {}) =>
+export const upOpts = (over: Partial<{ services: string[]; forceRecreate: boolean; timeoutSeconds: number; wait: boolean }> = {}) =>
   ({ services: [], forceRecreate: false, timeoutSeconds: 0, ...over });
 
 /** A temp project dir with files; returns its path and a cleanup. */

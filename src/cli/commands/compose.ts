@@ -11,6 +11,8 @@ import { table } from '../format.js';
 import { parseEnvFile, readText } from '../files.js';
 import { UsageError } from '../errors.js';
 import type { ComposeServiceStatus, ValidationIssue } from '../messages.js';
+import { registerComposeAccessCommands } from './composeAccess.js';
+import { upAndWait } from './composeWait.js';
 
 export const defaultComposeFiles = ['vmcompose.yaml', 'vmcompose.yml', 'compose.yaml'];
 
@@ -96,7 +98,7 @@ async function validate(cli: Cli, input: ComposeInput): Promise<Validation> {
 }
 
 /** down/ps/restart need only the project: -p, else the name the daemon resolves from the compose file. */
-async function projectName(cli: Cli, opts: Record<string, any>): Promise<string> {
+export async function projectName(cli: Cli, opts: Record<string, any>): Promise<string> {
   if (opts.projectName) return opts.projectName;
   const input = await loadCompose(cli, opts).catch((err) => {
     if (err instanceof UsageError && !opts.file) {
@@ -110,8 +112,10 @@ async function projectName(cli: Cli, opts: Record<string, any>): Promise<string>
 }
 
 function servicesTable(services: ComposeServiceStatus[], withAction: boolean): string {
-  const headers = ['SERVICE', 'VM', 'IMAGE', 'STATUS', ...(withAction ? ['ACTION'] : []), 'IP ADDRESSES'];
-  return table(headers, services.map((s) => [s.service, s.vmName, s.image || '-', s.status,
+  // HEALTH only when some service has a healthcheck (and the daemon reports it).
+  const withHealth = services.some((s) => s.health);
+  const headers = ['SERVICE', 'VM', 'IMAGE', 'STATUS', ...(withHealth ? ['HEALTH'] : []), ...(withAction ? ['ACTION'] : []), 'IP ADDRESSES'];
+  return table(headers, services.map((s) => [s.service, s.vmName, s.image || '-', s.status, ...(withHealth ? [s.health || '-'] : []),
     ...(withAction ? [s.action || '-'] : []), s.ipAddresses.join(',') || '-']));
 }
 
@@ -132,13 +136,18 @@ export function registerComposeCommands(program: Command): void {
     .option('--force-recreate', 'recreate VMs even when their definition did not change')
     .option('-t, --timeout <seconds>', 'wait this long for each dependency\'s condition (default 300)', positiveInt('--timeout'))
     .option('--no-ssh-key', 'do not give the VMs your SSH public key')
+    .option('--wait', 'return once every service meets its condition (its healthcheck passes, if it has one), printing progress')
     .action(action(async (cli, opts, services: string[]) => {
       const input = await loadCompose(cli, { ...cli.globals, ...opts });
       const sshAuthorizedKeys = await injectedKeys(cli, opts);
-      const res = await cli.daemon().unary<{ project: string; services: ComposeServiceStatus[] }>('ComposeUp', {
+      // Known before up starts: the progress poll needs it, and a rejected up must not sit unawaited meanwhile.
+      const project = opts.wait ? input.projectName || (await validate(cli, input)).project : '';
+      const up = cli.daemon().unary<{ project: string; services: ComposeServiceStatus[] }>('ComposeUp', {
         projectName: input.projectName, content: input.content, files: input.files, services,
         forceRecreate: Boolean(opts.forceRecreate), env: input.env, timeoutSeconds: opts.timeout ?? 0, sshAuthorizedKeys,
+        wait: Boolean(opts.wait),
       });
+      const res = opts.wait ? await upAndWait(cli, project, up) : await up;
       cli.result(res, (r) => `Project ${r.project}\n${servicesTable(r.services, true)}`);
     })), ['{cmd}', '{cmd} web', '{cmd} --env-file prod.env --force-recreate']);
 
@@ -176,6 +185,8 @@ export function registerComposeCommands(program: Command): void {
         { projectName: await projectName(cli, { ...cli.globals }), services });
       cli.result(res, (r) => r.services.map((s) => `Restarted ${s.vmName}`).join('\n') || `Nothing to restart in ${r.project}`);
     })), ['{cmd}', '{cmd} web']);
+
+  registerComposeAccessCommands(compose, projectName);
 
   examples(compose.command('config').alias('validate').description('Check the compose file and show what it resolves to')
     .option('-q, --quiet', 'only check; print nothing when valid')

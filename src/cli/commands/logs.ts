@@ -5,11 +5,18 @@ import { action, type Cli } from '../runtime.js';
 import { examples } from '../help.js';
 import { UsageError } from '../errors.js';
 
+/** A VM's console log through the VMLogs RPC, chunk by chunk (`vmr logs`, `vmr compose logs`). */
+export function streamConsole(cli: Cli, vm: string, opts: { follow: boolean; tailLines: number }, onData: (data: Buffer) => void,
+  call: { timeoutSeconds?: number } = {}): Promise<void> {
+  return cli.daemon().serverStream<{ data: Buffer }>('VMLogs', { vm, follow: opts.follow, tailLines: opts.tailLines },
+    (m) => onData(Buffer.from(m.data)), call);
+}
+
 /** The last `lines` lines of the console log, for error messages; a note when they cannot be read. */
 export async function consoleTail(cli: Cli, vm: string, lines: number): Promise<string> {
   try {
     const parts: Buffer[] = [];
-    await cli.daemon().serverStream<{ data: Buffer }>('VMLogs', { vm, tailLines: lines }, (m) => parts.push(Buffer.from(m.data)), { timeoutSeconds: 15 });
+    await streamConsole(cli, vm, { follow: false, tailLines: lines }, (d) => parts.push(d), { timeoutSeconds: 15 });
     const text = Buffer.concat(parts).toString('utf8').replace(/\r/g, '').trimEnd();
     return text ? text.split('\n').map((l) => `  | ${l}`).join('\n') : '  (the console log is empty)';
   } catch (err) {
@@ -17,7 +24,7 @@ export async function consoleTail(cli: Cli, vm: string, lines: number): Promise<
   }
 }
 
-function nonNegativeInt(flag: string) {
+export function nonNegativeInt(flag: string) {
   return (v: string): number => {
     if (!/^\d+$/.test(v)) throw new UsageError(`${flag} takes a whole number, got "${v}"`);
     return Number(v);
@@ -30,8 +37,7 @@ function logs(cmd: Command): Command {
     .option('-f, --follow', 'keep printing new output until Ctrl-C or the VM stops')
     .option('-n, --tail <lines>', 'only the last N lines', nonNegativeInt('--tail'))
     .action(action(async (cli, opts, vm: string) => {
-      await cli.daemon().serverStream<{ data: Buffer }>('VMLogs', { vm, follow: Boolean(opts.follow), tailLines: opts.tail ?? 0 },
-        (m) => { cli.io.stdout.write(Buffer.from(m.data)); });
+      await streamConsole(cli, vm, { follow: Boolean(opts.follow), tailLines: opts.tail ?? 0 }, (d) => { cli.io.stdout.write(d); });
     }));
   return examples(cmd, ['{cmd} web', '{cmd} -f web', '{cmd} --tail 50 web']);
 }

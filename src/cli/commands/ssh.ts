@@ -10,6 +10,7 @@ import { ExitCode } from '../exitCodes.js';
 import { childProcess, net } from '../builtins.js';
 import { candidateKeys, knownHostsFor, MissingSshError, OPENSSH_PACKAGE_HINT } from '../sshKeys.js';
 import { consoleTail } from './logs.js';
+import { sshBanner } from '../../core/net/sshBanner.js';
 import type { VMDetail } from './inspect.js';
 
 const DEFAULT_WAIT_SECONDS = 300;
@@ -50,21 +51,6 @@ export async function waitForAddress(cli: Cli, vm: string, waitSeconds: number):
     await delay(2000, undefined, { signal: cli.daemon().signal }).catch(() => undefined);
     if (cli.daemon().cancelled) throw new AccessError('CANCELLED', 'cancelled');
   }
-}
-
-/** True once something on ip:22 speaks SSH (sends its "SSH-" banner). */
-function sshBanner(ip: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net().connect({ host: ip, port });
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(timeoutMs, () => done(false));
-    sock.once('data', (b: Buffer) => done(b.subarray(0, 4).toString() === 'SSH-'));
-    sock.once('error', () => done(false));
-    sock.once('end', () => done(false));
-  });
 }
 
 /** The guest's SSH port: 22, or $VMR_SSH_PORT (tests, port-forwarded setups). */
@@ -149,14 +135,25 @@ function common(cmd: Command): Command {
     .option('--wait <seconds>', `wait this long for the VM's address and SSH server (default ${DEFAULT_WAIT_SECONDS})`, positiveInt('--wait'));
 }
 
+/**
+ * `vmr ssh` (a shell, or a command with a terminal when there is one) and `vmr exec` (no terminal,
+ * batch mode); also what `vmr compose ssh|exec` run once they know the VM. Returns the remote exit code.
+ */
+export async function sshInto(cli: Cli, vm: string, opts: Record<string, any>, command: string[], kind: 'ssh' | 'exec'): Promise<number> {
+  const { bin, target } = await connect(cli, vm, opts);
+  const mode = kind === 'exec' ? { tty: false, batch: true } : { tty: command.length ? 'auto' as const : true, batch: false };
+  return runSsh(bin, await sshArgs(cli.io.env, target, command, mode));
+}
+
+/** The --user and --wait options of ssh and exec. */
+export const sshOptions = (cmd: Command): Command => common(cmd);
+
 function sshCmd(cmd: Command): Command {
   common(cmd.description('Open a shell in a VM, or run a command there, over SSH')
     .argument('<vm>', 'VM name or id')
     .argument('[command...]', 'command to run (after --); a login shell when omitted'))
     .action(action(async (cli, opts, vm: string, command: string[]) => {
-      const { bin, target } = await connect(cli, vm, opts);
-      const args = await sshArgs(cli.io.env, target, command, { tty: command.length ? 'auto' : true, batch: false });
-      process.exitCode = await runSsh(bin, args);
+      process.exitCode = await sshInto(cli, vm, opts, command, 'ssh');
     }));
   return examples(cmd, ['{cmd} web', '{cmd} web -- cloud-init status --wait', '{cmd} -u root web -- uptime']);
 }
@@ -167,8 +164,7 @@ function execCmd(cmd: Command): Command {
     .argument('<command...>', 'command and arguments (after --)'))
     .action(action(async (cli, opts, vm: string, command: string[]) => {
       if (!command.length) throw new UsageError('exec needs a command: vmr exec VM -- CMD [ARGS…]');
-      const { bin, target } = await connect(cli, vm, opts);
-      process.exitCode = await runSsh(bin, await sshArgs(cli.io.env, target, command, { tty: false, batch: true }));
+      process.exitCode = await sshInto(cli, vm, opts, command, 'exec');
     }));
   return examples(cmd, ['{cmd} web -- uname -a', "{cmd} web -- sh -c 'echo $HOSTNAME'"]);
 }

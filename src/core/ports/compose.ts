@@ -10,6 +10,8 @@ export interface ComposeServiceStatus {
   action: ComposeAction | string;
   ipAddresses: string[];
   image: string;
+  /** starting | healthy | unhealthy for a service with a healthcheck (ps); '' otherwise. */
+  health?: string;
 }
 
 export interface ComposeSource {
@@ -33,7 +35,9 @@ export interface ComposeSource {
 /** Port `vmregistry.compose.v1`. */
 export interface ComposeRunner extends HealthProbe {
   validate(src: ComposeSource, ctx: CallContext): Promise<{ valid: boolean; errors: Issue[]; warnings: Issue[]; services: string[]; project: string }>;
-  up(src: ComposeSource, opts: { services: string[]; forceRecreate: boolean; timeoutSeconds: number; sshAuthorizedKeys?: string[] }, ctx: CallContext): Promise<{ project: string; services: ComposeServiceStatus[] }>;
+  up(src: ComposeSource, opts: { services: string[]; forceRecreate: boolean; timeoutSeconds: number; sshAuthorizedKeys?: string[];
+    /** Return only once every service meets its condition (its healthcheck when it has one). */
+    wait?: boolean }, ctx: CallContext): Promise<{ project: string; services: ComposeServiceStatus[] }>;
   down(project: string, opts: { removeNetworks: boolean }, ctx: CallContext): Promise<{ project: string; services: ComposeServiceStatus[]; removedNetworks: string[] }>;
   ps(project: string, ctx: CallContext): Promise<{ project: string; services: ComposeServiceStatus[] }>;
   restart(project: string, opts: { services: string[] }, ctx: CallContext): Promise<{ project: string; services: ComposeServiceStatus[] }>;

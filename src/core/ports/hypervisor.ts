@@ -130,6 +130,20 @@ export interface StopOptions {
   timeoutSeconds: number;
 }
 
+/** A command run inside a guest by its agent: argv as given (no shell unless argv[0] is one). */
+export interface GuestExecRequest {
+  argv: string[];
+  /** Kill and fail with DEADLINE_EXCEEDED after this long (the call's signal bounds it too). */
+  timeoutSeconds: number;
+}
+
+export interface GuestExecResult {
+  exitCode: number;
+  /** Captured output, truncated to a few KiB each. */
+  stdout: string;
+  stderr: string;
+}
+
 /** A VM lifecycle change the hypervisor saw (libvirt domain events), whoever caused it. */
 export interface HypervisorEvent {
   /** VM name. */
@@ -156,6 +170,12 @@ export interface Hypervisor extends HealthProbe {
   logs?(vm: string, opts: LogOptions, ctx: CallContext): AsyncIterable<Buffer>;
   /** Optional: attach to the serial console (FAILED_PRECONDITION when the VM is not running). */
   console?(vm: string, ctx: CallContext): Promise<ConsoleSession>;
+  /**
+   * Optional: run a command inside the guest through its guest agent (qemu-guest-agent's guest-exec).
+   * FAILED_PRECONDITION when the VM is not running or has no agent channel; UNAVAILABLE while the agent
+   * does not answer (not started yet, or not installed in the image).
+   */
+  guestExec?(vm: string, req: GuestExecRequest, ctx: CallContext): Promise<GuestExecResult>;
   /** Resolves once the VM has an IP address (or rejects on signal). */
   waitForIp?(vm: string, ctx: CallContext): Promise<string[]>;
   /**

@@ -7,11 +7,15 @@ import {
   InternalError, InvalidArgumentError, type Issue, isVmrError, type Logger, type NetworkManager, NotFoundError,
   sleep, type VMRecord, VmrError, type VmService,
 } from '../../plugin-api/index.js';
+import { runDag } from './dag.js';
 import { withDependencies } from './graph.js';
 import { Limiter } from './limiter.js';
 import { loadProject } from './load.js';
-import { encodeDeps, LABEL, type Dependency, type Project, type ResolvedNetwork, type ResolvedService } from './model.js';
+import {
+  CONDITIONS, decodeHealthcheck, encodeDeps, encodeHealthcheck, LABEL, type Condition, type Project, type ResolvedNetwork, type ResolvedService,
+} from './model.js';
 import { ProjectHosts } from './projectHosts.js';
+import { Readiness } from './readiness.js';
 import { readProject } from './state.js';
 
 export interface ComposeDeps {
@@ -26,20 +30,21 @@ export interface ComposeDeps {
   defaultTimeoutSeconds: number;
   /** Graceful stop time on restart before a hard stop. */
   stopTimeoutSeconds: number;
-  /** Poll interval for `ip_assigned` when the hypervisor has no waitForIp. */
+  /** Poll interval of readiness checks (addresses without waitForIp, sshd, a guest agent not up yet). */
   pollMs?: number;
+  /** Replaces the SSH banner check of ssh_ready (tests). */
+  sshProbe?: (ip: string) => Promise<boolean>;
 }
 
 type Status = ComposeServiceStatus;
 
-/** A dependent that did not run because its dependency failed; not a failure of its own. */
-class Skipped extends Error {}
-
 export class ComposeService implements ComposeRunner {
+  private readonly ready: Readiness;
   /** DNS names and fixed addresses in the project's networks (see projectHosts.ts). */
   private readonly hosts: ProjectHosts;
 
   constructor(private readonly d: ComposeDeps) {
+    this.ready = new Readiness({ hypervisor: d.hypervisor, pollMs: d.pollMs ?? 500, ...(d.sshProbe ? { sshProbe: d.sshProbe } : {}) });
     this.hosts = new ProjectHosts({ hypervisor: d.hypervisor, networks: d.networks, log: d.log, followTimeoutSeconds: d.defaultTimeoutSeconds });
   }
 
@@ -58,7 +63,7 @@ export class ComposeService implements ComposeRunner {
     return { valid: r.errors.length === 0, errors: r.errors, warnings: r.warnings, services: r.services, project: r.projectName };
   }
 
-  async up(src: ComposeSource, opts: { services: string[]; forceRecreate: boolean; timeoutSeconds: number; sshAuthorizedKeys?: string[] }, ctx: CallContext) {
+  async up(src: ComposeSource, opts: { services: string[]; forceRecreate: boolean; timeoutSeconds: number; sshAuthorizedKeys?: string[]; wait?: boolean }, ctx: CallContext) {
     const loaded = await loadProject(src, this.d.images);
     if (!loaded.project) throw invalid(loaded.errors);
     const p = loaded.project;
@@ -94,55 +99,40 @@ export class ComposeService implements ComposeRunner {
     await this.hosts.reserve(p, ctx, loaded.lineOf);
 
     const limiter = new Limiter(this.d.parallelism);
-    const converged = new Map<string, Promise<Status[]>>();
-    const ipWaits = new Map<string, Promise<void>>();
-    const failures: Array<{ service: string; error: unknown }> = [];
-    const skipped: string[] = [];
-    let failedEarly = false;
-    for (const s of services) {
-      converged.set(s.name, (async () => {
-        for (const dep of s.dependsOn) {
-          try {
-            await converged.get(dep.service);
-          } catch {
-            throw new Skipped(dep.service);
-          }
-          if (dep.condition === 'ip_assigned') {
-            let w = ipWaits.get(dep.service);
-            if (!w) {
-              w = this.waitForIps(byName.get(dep.service)!, dep, s.name, dep.timeoutSeconds * 1000 || timeoutMs, ctx)
-                .then(() => this.hosts.sync(p.name, ctx, { project: p })); // dependents resolve it by name at once
-              ipWaits.set(dep.service, w);
-            }
-            try {
-              await w;
-            } catch (e) {
-              // The dependency's failure is reported once, under its own name.
-              failedEarly = true;
-              throw new Skipped(dep.service, { cause: e });
-            }
-          }
-        }
-        // After a failure nothing new starts: the error then describes the whole state.
-        if (failedEarly) throw new Skipped('');
-        return this.converge(p.name, s, byVm, opts.forceRecreate, limiter, ctx, log, opts.sshAuthorizedKeys).catch((e) => {
-          failedEarly = true;
-          throw e;
-        });
-      })());
-    }
-    const settled = await Promise.allSettled([...converged.values()]);
-    settled.forEach((r, i) => {
-      if (r.status === 'fulfilled') return;
-      if (r.reason instanceof Skipped) {
-        skipped.push(services[i]!.name);
-        const cause = r.reason.cause;
-        if (cause && !failures.some((f) => f.service === r.reason.message)) failures.push({ service: r.reason.message, error: cause });
-      } else failures.push({ service: services[i]!.name, error: r.reason });
-    });
-    for (const [svc, w] of ipWaits) {
-      await w.catch((e) => {
-        if (!failures.some((f) => f.service === svc)) failures.push({ service: svc, error: e });
+    // One check per (service, condition), however many dependents wait on it.
+    const gates = new Map<string, Promise<void>>();
+    const gate = (service: string, condition: Condition, waiter: string, seconds: number) => {
+      const key = `${service}\0${condition}`;
+      let g = gates.get(key);
+      if (!g) {
+        const t = byName.get(service)!;
+        g = this.ready.wait({ service, vmNames: t.vmNames, ...(t.healthcheck ? { healthcheck: t.healthcheck } : {}) }, condition, waiter, seconds * 1000 || timeoutMs, ctx);
+        // Every condition past started means an address: dependents resolve it by name at once.
+        if (condition !== 'started') g = g.then(() => this.hosts.sync(p.name, ctx, { project: p }));
+        g.catch(() => undefined);
+        gates.set(key, g);
+      }
+      return g;
+    };
+    const run = await runDag(services.map((s) => ({
+      id: s.name,
+      needs: s.dependsOn.map((d) => ({
+        id: d.service,
+        ...(d.condition === 'started' ? {} : { gate: () => gate(d.service, d.condition, `service "${s.name}" waits for it`, d.timeoutSeconds) }),
+      })),
+      run: () => this.converge(p.name, s, byVm, opts.forceRecreate, limiter, ctx, log, opts.sshAuthorizedKeys),
+    })));
+    const failures = services.filter((s) => run.failed.has(s.name)).map((s) => ({ service: s.name, error: run.failed.get(s.name) }));
+    const skipped = services.filter((s) => run.skipped.has(s.name)).map((s) => s.name);
+
+    // --wait: every service meets the strongest condition asked of it (its healthcheck when it has one).
+    if (opts.wait && !failures.length) {
+      const waits = await Promise.allSettled(services.map((s) => {
+        const c = ownCondition(s, services);
+        return gate(s.name, c, 'up --wait waits for it', opts.timeoutSeconds);
+      }));
+      waits.forEach((w, i) => {
+        if (w.status === 'rejected') failures.push({ service: services[i]!.name, error: w.reason });
       });
     }
 
@@ -151,7 +141,7 @@ export class ComposeService implements ComposeRunner {
         .filter((v) => v.compose?.project === p.name).map((v) => v.name);
       throw upFailed(p.name, failures, skipped, created);
     }
-    const statuses = settled.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+    const statuses = services.flatMap((s) => run.done.get(s.name) ?? []);
     await this.hosts.sync(p.name, ctx, { project: p });
     this.hosts.follow(p, statuses.filter((x) => x.action !== 'removed').map((x) => x.vmName), ctx);
     return { project: p.name, services: await this.refresh(statuses, ctx) };
@@ -200,7 +190,21 @@ export class ComposeService implements ComposeRunner {
 
   async ps(project: string, ctx: CallContext) {
     const st = await readProject(this.d.hypervisor, project, ctx);
-    return { project, services: st.order.flat().flatMap((s) => st.byService.get(s)!.map((vm) => status(vm, vm.status, ''))) };
+    const vms = st.order.flat().flatMap((s) => st.byService.get(s)!);
+    const health = await Promise.all(vms.map((vm) => this.healthOf(vm, ctx)));
+    return { project, services: vms.map((vm, i) => ({ ...status(vm, vm.status, ''), health: health[i]! })) };
+  }
+
+  /**
+   * '' without a healthcheck or when not running. The last result of an up's wait while it is fresh
+   * (so ps during `up --wait` does not run the test again), else one run of the test, bounded.
+   */
+  private async healthOf(vm: VMRecord, ctx: CallContext): Promise<string> {
+    const h = decodeHealthcheck(vm.labels[LABEL.healthcheck]);
+    if (!h || vm.status !== 'running') return '';
+    const last = this.ready.health.get(vm.name);
+    if (last && Date.now() - last.at < Math.max(2000 * h.intervalSeconds, 10_000)) return last.health;
+    return (await this.ready.checkOnce(vm.name, h, Math.min(h.timeoutSeconds, 10) * 1000, ctx)).health;
   }
 
   async restart(project: string, opts: { services: string[] }, ctx: CallContext) {
@@ -222,9 +226,11 @@ export class ComposeService implements ComposeRunner {
       // A dependency restarted just now must meet its condition again before its dependents restart.
       for (const s of inLevel) {
         for (const dep of st.deps.get(s) ?? []) {
-          if (restarted.has(dep.service) && dep.condition === 'ip_assigned') {
-            await this.waitForVmIps(st.byService.get(dep.service)!.map((v) => v.name), dep, s,
-              (dep.timeoutSeconds || this.d.defaultTimeoutSeconds) * 1000, ctx);
+          if (restarted.has(dep.service) && dep.condition !== 'started') {
+            const vms = st.byService.get(dep.service)!;
+            const healthcheck = decodeHealthcheck(vms[0]?.labels[LABEL.healthcheck]);
+            await this.ready.wait({ service: dep.service, vmNames: vms.map((v) => v.name), ...(healthcheck ? { healthcheck } : {}) },
+              dep.condition, `service "${s}" waits for it`, (dep.timeoutSeconds || this.d.defaultTimeoutSeconds) * 1000, ctx);
           }
         }
       }
@@ -295,7 +301,10 @@ export class ComposeService implements ComposeRunner {
         image: s.image, name: vmName, memoryMb: s.memoryMb, vcpuCount: s.vcpuCount, diskSizeGb: s.diskSizeGb,
         ephemeral: s.ephemeral, ...this.hosts.runOptions(s, i + 1),
         networkName: s.networkName, activateNetwork: Boolean(external),
-        labels: { ...s.labels, [LABEL.project]: project, [LABEL.service]: s.name, [LABEL.dependsOn]: encodeDeps(s.dependsOn) },
+        labels: {
+          ...s.labels, [LABEL.project]: project, [LABEL.service]: s.name, [LABEL.dependsOn]: encodeDeps(s.dependsOn),
+          ...encodeHealthcheck(s.healthcheck),
+        },
         compose: { project, service: s.name, index: i + 1, hash: s.hash },
         waitForIp: false,
         ...(sshAuthorizedKeys?.length ? { sshAuthorizedKeys } : {}),
@@ -325,49 +334,6 @@ export class ComposeService implements ComposeRunner {
     ];
   }
 
-  private waitForIps(s: ResolvedService, dep: Dependency, dependent: string, timeoutMs: number, ctx: CallContext): Promise<void> {
-    return this.waitForVmIps(s.vmNames, dep, dependent, timeoutMs, ctx);
-  }
-
-  /** Every VM in `names` has an address (read fresh: a restarted VM's old record still shows its old lease). */
-  private async waitForVmIps(names: string[], dep: Dependency, dependent: string, timeoutMs: number, ctx: CallContext): Promise<void> {
-    // Not AbortSignal.timeout: its timer is unref'd, and nothing else may keep the process alive meanwhile.
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), timeoutMs);
-    const signal = AbortSignal.any([ctx.signal, timeout.signal]);
-    const sub: CallContext = { ...ctx, signal };
-    try {
-      const pause = () => sleep(this.d.pollMs ?? 500, signal, 'cancelled');
-      await Promise.all(names.map(async (name) => {
-        for (;;) {
-          try {
-            if (this.d.hypervisor.waitForIp) {
-              await this.d.hypervisor.waitForIp(name, sub);
-              return;
-            }
-            const rec = await this.d.hypervisor.get(name, sub);
-            if (rec.networks.some((n) => n.ipAddresses.length)) return;
-          } catch (e) {
-            // A hypervisor that is reconnecting (libvirtd restarted) is no reason to give up a long wait.
-            if (!hasCode(e, 'UNAVAILABLE') || signal.aborted) throw e;
-            ctx.log.warn({ vm: name, err: e.message }, 'hypervisor unavailable while waiting for an address; retrying');
-          }
-          await pause();
-        }
-      }));
-    } catch (e) {
-      if (ctx.signal.aborted) throw new CancelledError(`waiting for an address of service "${dep.service}" was cancelled`);
-      if (timeout.signal.aborted) {
-        throw new DeadlineExceededError(
-          `service "${dep.service}" got no IP address within ${Math.round(timeoutMs / 1000)} s (service "${dependent}" waits for it: condition ip_assigned); ` +
-          'check that its network has DHCP and the guest asks for a lease, or raise timeout_seconds');
-      }
-      throw withCode(e, `service "${dep.service}" did not get an IP address: ${errMsg(e)}`);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   /** Fresh status and addresses for the reply (run returns before a lease is seen). */
   private async refresh(statuses: Status[], ctx: CallContext): Promise<Status[]> {
     const now = new Map((await this.d.hypervisor.list(ctx)).map((v) => [v.name, v]));
@@ -376,6 +342,13 @@ export class ComposeService implements ComposeRunner {
       return v && s.action !== 'removed' ? { ...s, status: v.status, ipAddresses: v.networks.flatMap((n) => n.ipAddresses) } : s;
     });
   }
+}
+
+/** What `up --wait` waits for: the healthcheck if any, else the strongest condition a dependent names. */
+function ownCondition(s: ResolvedService, all: ResolvedService[]): Condition {
+  if (s.healthcheck) return 'service_healthy';
+  const asked = all.flatMap((o) => o.dependsOn.filter((d) => d.service === s.name).map((d) => CONDITIONS.indexOf(d.condition)));
+  return CONDITIONS[Math.max(0, ...asked)]!;
 }
 
 function status(vm: VMRecord, st: string, action: string): Status {

@@ -9,7 +9,9 @@ import {
 } from '../../plugin-api/index.js';
 import { findCycles, levels } from './graph.js';
 import { interpolate } from './interpolate.js';
-import type { Condition, Dependency, Project, ResolvedNetwork, ResolvedService } from './model.js';
+import { asCondition, type Dependency, type Healthcheck, type Project, type ResolvedNetwork, type ResolvedService } from './model.js';
+import { checkReadiness } from './readinessRules.js';
+import { resolveHealthcheck } from './healthcheck.js';
 import { checkSchema, composeSchema } from './schema.js';
 import { checkAddresses, fixedAddress } from './addresses.js';
 
@@ -102,6 +104,11 @@ export async function loadProject(src: ComposeSource, images?: ImageStore): Prom
   const totalVms = Object.values(rawSvcs).reduce<number>((n, def) => n + (isObj(def) ? replicaCount(def.replicas) : 0), 0);
   const overTotal = totalVms > MAX_PROJECT_VMS;
   if (overTotal) err(['services'], `the project has ${totalVms} VMs (replicas summed over services); at most ${MAX_PROJECT_VMS} are allowed`);
+  const healthchecks = new Map<string, Healthcheck>();
+  for (const [svc, def] of Object.entries(rawSvcs)) {
+    const h = isObj(def) ? resolveHealthcheck(def.healthcheck, ['services', svc, 'healthcheck'], err) : undefined;
+    if (h) healthchecks.set(svc, h);
+  }
   const seenVm = new Map<string, string>();
   const partial = new Map<string, Omit<ResolvedService, 'hash' | 'dependsOn'> & { hashInput: unknown }>();
   await Promise.all(Object.entries(rawSvcs).map(async ([svc, def]) => {
@@ -157,6 +164,7 @@ export async function loadProject(src: ComposeSource, images?: ImageStore): Prom
   if (!overTotal) checkAddresses(projectName, networks, rawSvcs, err, warn);
 
   // Images: a warning when not local (up pulls it when a registry is configured).
+  const imageLabels = new Map<string, Record<string, string>>();
   if (images) {
     const refs = new Map<string, P[]>();
     for (const [svc, def] of Object.entries(rawSvcs)) {
@@ -166,21 +174,25 @@ export async function loadProject(src: ComposeSource, images?: ImageStore): Prom
     }
     await Promise.all([...refs].map(async ([ref, paths]) => {
       try {
-        if (!(await images.resolve(ref))) {
+        const local = await images.resolve(ref);
+        if (!local) {
           for (const p of paths) warn(p, `image "${ref}" is not in the local store; up pulls it if the context has a registry (or run "vmr pull ${ref}")`);
-        }
+        } else imageLabels.set(ref, local.info?.labels ?? {});
       } catch (e) {
         for (const p of paths) err(p, `image "${ref}": ${(e as Error).message}`);
       }
     }));
   }
 
+  checkReadiness(rawSvcs, deps, healthchecks, imageLabels, err);
+
   if (errors.length) return { projectName, services: serviceNames, errors: sortIssues(errors), warnings: sortIssues(warnings) };
 
   const order = levels(edges).flat();
   const services = order.map((svc): ResolvedService => {
     const { hashInput, ...p } = partial.get(svc)!;
-    return { ...p, dependsOn: deps.get(svc) ?? [], hash: hashOf(hashInput) };
+    const healthcheck = healthchecks.get(svc);
+    return { ...p, dependsOn: deps.get(svc) ?? [], ...(healthcheck ? { healthcheck } : {}), hash: hashOf(hashInput) };
   });
   return {
     project: { name: projectName, networks, services },
@@ -265,7 +277,7 @@ function dependencies(v: unknown): Dependency[] {
     const o = isObj(d) ? d : {};
     return {
       service,
-      condition: (o.condition === 'ip_assigned' ? 'ip_assigned' : 'started') as Condition,
+      condition: asCondition(o.condition),
       timeoutSeconds: typeof o.timeout_seconds === 'number' ? o.timeout_seconds : 0,
     };
   });

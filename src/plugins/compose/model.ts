@@ -1,7 +1,21 @@
 // The resolved project: what `up` converges to, after interpolation, validation and file reading.
 import type { CloudInit, NetworkMode } from '../../plugin-api/index.js';
 
-export type Condition = 'started' | 'ip_assigned';
+/** Readiness a dependent waits for, weakest first (see readiness.ts for how each is checked). */
+export const CONDITIONS = ['started', 'ip_assigned', 'ssh_ready', 'cloud_init_done', 'service_healthy'] as const;
+export type Condition = (typeof CONDITIONS)[number];
+
+/** A service's health test, run inside the VM through the guest agent. */
+export interface Healthcheck {
+  /** argv; CMD-SHELL strings become `/bin/sh -c STRING`. */
+  test: string[];
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  /** Consecutive failures (after start_period) before the service is unhealthy. */
+  retries: number;
+  /** Failures in this window after boot do not count. */
+  startPeriodSeconds: number;
+}
 
 export interface Dependency {
   service: string;
@@ -45,6 +59,7 @@ export interface ResolvedService {
   replicas: number;
   labels: Record<string, string>;
   dependsOn: Dependency[];
+  healthcheck?: Healthcheck;
   /** Hash of everything that shapes a replica (not replicas, not depends_on). */
   hash: string;
   /** `<project>-<service>-<n>`, n = 1..replicas. */
@@ -65,6 +80,8 @@ export const LABEL = {
   network: 'vmregistry.compose.network',
   /** `db:ip_assigned:0,cache:started:30`: lets down and restart order services without the file. */
   dependsOn: 'vmregistry.compose.depends_on',
+  /** The service's healthcheck as JSON, so ps can run it without the file. */
+  healthcheck: 'vmregistry.compose.healthcheck',
 } as const;
 
 export function encodeDeps(deps: Dependency[]): string {
@@ -75,6 +92,22 @@ export function decodeDeps(s: string | undefined): Dependency[] {
   if (!s) return [];
   return s.split(',').filter(Boolean).map((part) => {
     const [service = '', condition = 'started', t = '0'] = part.split(':');
-    return { service, condition: condition === 'ip_assigned' ? 'ip_assigned' : 'started', timeoutSeconds: Number(t) || 0 };
+    return { service, condition: asCondition(condition), timeoutSeconds: Number(t) || 0 };
   });
+}
+
+export const asCondition = (v: unknown): Condition => (CONDITIONS as readonly unknown[]).includes(v) ? v as Condition : 'started';
+
+export function encodeHealthcheck(h: Healthcheck | undefined): Record<string, string> {
+  return h ? { [LABEL.healthcheck]: JSON.stringify(h) } : {};
+}
+
+export function decodeHealthcheck(s: string | undefined): Healthcheck | undefined {
+  if (!s) return undefined;
+  try {
+    const h = JSON.parse(s) as Healthcheck;
+    return Array.isArray(h.test) && h.test.every((x) => typeof x === 'string') ? h : undefined;
+  } catch {
+    return undefined;
+  }
 }

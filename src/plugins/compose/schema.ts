@@ -153,12 +153,32 @@ export const composeSchema = {
                 type: 'object',
                 additionalProperties: false,
                 properties: {
-                  condition: { type: 'string', enum: ['started', 'ip_assigned'], default: 'started' },
+                  condition: {
+                    type: 'string', enum: ['started', 'ip_assigned', 'ssh_ready', 'cloud_init_done', 'service_healthy'], default: 'started',
+                    description: 'started: the VM runs; ip_assigned: it has an address; ssh_ready: port 22 sends the SSH banner; ' +
+                      'cloud_init_done: cloud-init finished (guest agent); service_healthy: its healthcheck passed.',
+                  },
                   timeout_seconds: { type: 'integer', minimum: 1, maximum: 86400 },
                 },
               },
             },
           ],
+        },
+        healthcheck: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['test'],
+          description: 'A test run inside the VM through the guest agent (qemu-guest-agent); exit 0 is healthy.',
+          properties: {
+            test: {
+              description: '["CMD", argv…], ["CMD-SHELL", "shell command"], or a string run by /bin/sh -c.',
+              oneOf: [{ type: 'array', items: { type: 'string' } }, { type: 'string' }],
+            },
+            interval: { description: 'Between tests: a duration (30s, 1m30s, 500ms) or seconds. Default 5s.', oneOf: [{ type: 'string' }, { type: 'number' }] },
+            timeout: { description: 'One test may take this long. Default 30s.', oneOf: [{ type: 'string' }, { type: 'number' }] },
+            retries: { type: 'integer', minimum: 1, maximum: 1000, default: 3, description: 'Consecutive failures before unhealthy.' },
+            start_period: { description: 'Failures this soon after boot do not count. Default 0s.', oneOf: [{ type: 'string' }, { type: 'number' }] },
+          },
         },
       },
     },

@@ -11,13 +11,19 @@ import {
   UnavailableError,
 } from '../../core/errors.js';
 import type { CallContext, ComponentHealth } from '../../core/ports/common.js';
-import type { Hypervisor, RunVMSpec, StopOptions, VMRecord } from '../../core/ports/hypervisor.js';
+import type { GuestExecRequest, GuestExecResult, Hypervisor, RunVMSpec, StopOptions, VMRecord } from '../../core/ports/hypervisor.js';
 import { checkVmName } from '../../core/names.js';
 import { FakeControls, type FailMatcher } from './fakeControls.js';
 import type { InMemoryNetworkManager } from './InMemoryNetworkManager.js';
 
 /** `ip` is not a call: it is the time from start until the VM's DHCP lease appears. */
-export type HypervisorOp = 'run' | 'start' | 'stop' | 'restart' | 'delete' | 'get' | 'list' | 'waitForIp';
+export type HypervisorOp = 'run' | 'start' | 'stop' | 'restart' | 'delete' | 'get' | 'list' | 'waitForIp' | 'guestExec';
+
+/**
+ * Scripts what a guest's agent answers to guest-exec (the VM is running when it is called). Throw an
+ * UnavailableError for "the agent does not answer yet". Without a script the guest has no agent.
+ */
+export type GuestScript = (vm: string, argv: string[], spec: RunVMSpec) => GuestExecResult | Promise<GuestExecResult>;
 
 export interface InMemoryHypervisorOptions {
   /** VMs attach to its networks; without it networks are not checked and leases come from 192.168.122.0/24. */
@@ -28,6 +34,7 @@ export interface InMemoryHypervisorOptions {
   failWith?: (op: HypervisorOp, target: string) => Error;
   /** Default true: a started VM gets an address. False models a guest that never asks for DHCP. */
   assignIps?: boolean;
+  guest?: GuestScript;
 }
 
 interface VmState {
@@ -48,6 +55,8 @@ export class InMemoryHypervisor implements Hypervisor {
   private readonly ipDelay: () => number;
   private readonly assignIps: boolean;
   private fallbackLease = 2;
+  /** Replaceable at any time (a test may make a guest healthy later). */
+  guest?: GuestScript;
 
   constructor(opts: InMemoryHypervisorOptions = {}) {
     this.controls = new FakeControls<HypervisorOp>(
@@ -59,6 +68,7 @@ export class InMemoryHypervisor implements Hypervisor {
     this.networks = opts.networks;
     this.ipDelay = () => (this.controls.delays as Record<string, number | undefined>).ip ?? 0;
     this.assignIps = opts.assignIps ?? true;
+    this.guest = opts.guest;
     this.networks?.setUsageProbe((net) =>
       [...this.vms.values()].filter((v) => v.rec.status === 'running' && v.rec.networks.some((n) => n.name === net)).length);
   }
@@ -171,6 +181,16 @@ export class InMemoryHypervisor implements Hypervisor {
       const st = this.must(vm);
       await this.untilIp(st, ctx);
       return st.rec.networks.flatMap((n) => n.ipAddresses);
+    });
+  }
+
+  guestExec(vm: string, req: GuestExecRequest, ctx: CallContext): Promise<GuestExecResult> {
+    return this.controls.call('guestExec', vm, ctx, async () => {
+      const st = this.must(vm);
+      if (st.rec.status !== 'running') throw new FailedPreconditionError(`VM "${vm}" is not running`);
+      if (!this.guest) throw new UnavailableError(`the guest agent of VM "${vm}" does not answer`);
+      if (!req.argv.length) throw new InvalidArgumentError('guest exec needs a command', { field: 'argv' });
+      return this.guest(vm, [...req.argv], structuredClone(st.spec));
     });
   }
 

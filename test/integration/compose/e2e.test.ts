@@ -169,4 +169,20 @@ services:
     assert.deepEqual(left, [], 'no overlay, seed or console log is left');
     console.log(`# compose e2e: first up ${upMs} ms (2 TCG guests, second after first's lease), second up ${againMs} ms`);
   });
+
+  it('a guest without qemu-guest-agent: guest exec is UNAVAILABLE, ps says starting, cloud_init_done runs out of time', async () => {
+    const withHealth = file().replace('    cloud_init: {', '    healthcheck: { test: "true", interval: 1s, timeout: 2s }\n    cloud_init: {');
+    await runner.up({ ...src(), content: withHealth }, opts, ctx());
+    const first = `${project}-first-1`;
+    // The channel exists (every VM gets one); nothing in the busybox guest answers on it.
+    await assert.rejects(hv.guestExec!(first, { argv: ['true'], timeoutSeconds: 5 }, ctx()),
+      (e) => isVmrError(e) && e.code === 'UNAVAILABLE', 'the QEMU agent command round trip maps "agent not connected"');
+    const ps = await runner.ps(project, ctx());
+    assert.deepEqual(ps.services.map((s) => s.health), ['starting', '']);
+    // first already has its address, so the bound is spent waiting for the agent only.
+    const gated = withHealth.replace('condition: ip_assigned }', 'condition: cloud_init_done, timeout_seconds: 10 }');
+    await assert.rejects(runner.up({ ...src(), content: gated }, opts, ctx()), (e) => isVmrError(e) && e.code === 'DEADLINE_EXCEEDED' &&
+      /service "first" did not meet cloud_init_done within 10 s \(service "second" waits for it/.test(e.message));
+    await runner.down(project, { removeNetworks: true }, ctx());
+  });
 });

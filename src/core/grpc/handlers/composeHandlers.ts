@@ -26,7 +26,7 @@ export function composeHandlers(rt: RpcRuntime, runner: PortSlot<ComposeRunner>,
   const compose = () => runner.get();
   return {
     ComposeUp: rt.unary('ComposeUp', async (req, ctx) => {
-      const r = await compose().up(source(req, hostPaths), { services: req.services ?? [], forceRecreate: Boolean(req.forceRecreate), timeoutSeconds: req.timeoutSeconds || 300, sshAuthorizedKeys: checkSshKeys(req.sshAuthorizedKeys, 'ssh_authorized_keys') }, ctx);
+      const r = await compose().up(source(req, hostPaths), { services: req.services ?? [], forceRecreate: Boolean(req.forceRecreate), timeoutSeconds: req.timeoutSeconds || 300, sshAuthorizedKeys: checkSshKeys(req.sshAuthorizedKeys, 'ssh_authorized_keys'), wait: Boolean(req.wait) }, ctx);
       return { project: r.project, services: r.services.map(svc) };
     }),
     ComposeDown: rt.unary('ComposeDown', async (req, ctx) => {

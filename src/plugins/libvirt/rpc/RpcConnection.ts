@@ -12,6 +12,7 @@ import {
   MessageStatus,
   MessageType,
   PacketFramer,
+  QEMU_PROGRAM,
   REMOTE_PROGRAM,
   REMOTE_PROTOCOL_VERSION,
   decodePacket,
@@ -23,6 +24,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Fail with DEADLINE_EXCEEDED after this long (the call may still complete on the daemon). */
   timeoutMs?: number;
+  /** Program of the procedure: the remote program unless given (QEMU_PROGRAM for the agent command). */
+  program?: number;
 }
 
 export interface RpcConnectionOptions {
@@ -114,7 +117,7 @@ export class RpcConnection extends EventEmitter {
         }, opts.timeoutMs);
       }
       this.send(encodePacket(
-        { prog: REMOTE_PROGRAM, vers: REMOTE_PROTOCOL_VERSION, proc, type: MessageType.Call, serial, status: MessageStatus.Ok },
+        { prog: opts.program ?? REMOTE_PROGRAM, vers: REMOTE_PROTOCOL_VERSION, proc, type: MessageType.Call, serial, status: MessageStatus.Ok },
         args,
       ));
     });
@@ -205,7 +208,8 @@ export class RpcConnection extends EventEmitter {
       if (p.type === MessageType.Message && p.proc === KEEPALIVE_PROC_PING) this.sendKeepalive(KEEPALIVE_PROC_PONG);
       return;
     }
-    if (p.prog !== REMOTE_PROGRAM) return;
+    if (p.prog !== REMOTE_PROGRAM && p.prog !== QEMU_PROGRAM) return;
+    if (p.prog === QEMU_PROGRAM && p.type === MessageType.Message) return; // QEMU monitor events: not subscribed
     if (p.type === MessageType.Message) {
       this.emit('event', p.proc, p.payload);
       return;

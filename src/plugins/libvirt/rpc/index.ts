@@ -10,4 +10,5 @@ export { parseLibvirtUri, type LibvirtUri, type Transport } from './uri.js';
 export { dial, dialUnix, dialSsh, sshArgs, type Dialer, type DialOptions } from './transports.js';
 export { decodeRemoteError, toVmrError, libvirtCode, type RemoteError, type LibvirtErrorDetails, type LibvirtVmrError } from './errors.js';
 export { XdrReader, XdrWriter, XdrError } from './xdr.js';
-export { PacketFramer, encodePacket, decodePacket, REMOTE_PROGRAM, KEEPALIVE_PROGRAM } from './packet.js';
+export { PacketFramer, encodePacket, decodePacket, REMOTE_PROGRAM, KEEPALIVE_PROGRAM, QEMU_PROGRAM } from './packet.js';
+export { qemuAgentCommand } from './qemuAgent.js';

@@ -3,6 +3,8 @@ import { XdrError } from './xdr.js';
 
 export const REMOTE_PROGRAM = 0x20008086;
 export const REMOTE_PROTOCOL_VERSION = 1;
+/** libvirt's QEMU-specific program (qemu_protocol.x, version 1 like the remote program). */
+export const QEMU_PROGRAM = 0x20008087;
 export const KEEPALIVE_PROGRAM = 0x6b656570;
 export const KEEPALIVE_PROTOCOL_VERSION = 1;
 export const KEEPALIVE_PROC_PING = 1;

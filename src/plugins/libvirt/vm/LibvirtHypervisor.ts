@@ -5,10 +5,11 @@
 // The jobs live beside this file: connections.ts (one per URI), runVm.ts (RunVM), power.ts (stop,
 // leases), domains.ts (lookup and records), eventForwarder.ts, ephemeralFiles.ts.
 import {
-  type CallContext, type ComponentHealth, type ConsoleSession, type ContextInfo, FailedPreconditionError, hasCode,
+  type CallContext, type ComponentHealth, type ConsoleSession, type ContextInfo, FailedPreconditionError, type GuestExecRequest, type GuestExecResult, hasCode,
   type Hypervisor, type HypervisorEvent, type Issue, type Logger, type LogOptions, type RunVMSpec, type StopOptions,
   type VMRecord,
 } from '../../../plugin-api/index.js';
+import { guestExec } from './guestExec.js';
 import { uriPolicyViolation, type UriPolicy } from '../uriPolicy.js';
 import { DomainState, DomainUndefineFlags, parseLibvirtUri, type LibvirtClient } from '../rpc/index.js';
 import { libvirtHealth } from '../health.js';
@@ -214,6 +215,14 @@ export class LibvirtHypervisor implements Hypervisor {
       .map((o) => ({ ...toRecord(o.f, o.state, new Map([...leases, ...(agents.get(o.f.dom.uuid) ?? [])])),
         libvirtUri: place.libvirtUri, domainType: place.domainType }))
       .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async guestExec(vm: string, req: GuestExecRequest, ctx: CallContext): Promise<GuestExecResult> {
+    const c = this.conns.get(ctx);
+    const f = await this.domains.find(c, vm, ctx);
+    if (!f.facts.guestAgent) throw new FailedPreconditionError(`VM "${f.facts.name}" has no guest agent channel (created before vmregistry added one)`);
+    if (!(await this.domains.isActive(c, f.dom, ctx))) throw new FailedPreconditionError(`VM "${f.facts.name}" is not running`);
+    return guestExec(c.client, f.dom, req, ctx.signal);
   }
 
   async waitForIp(vm: string, ctx: CallContext): Promise<string[]> {

@@ -30,6 +30,10 @@ export interface ComposeServiceStatus {
    * Image reference.
    */
   'image'?: (string);
+  /**
+   * Additive: starting | healthy | unhealthy for a service with a healthcheck (ComposePs); empty otherwise.
+   */
+  'health'?: (string);
 }
 
 /**
@@ -60,4 +64,8 @@ export interface ComposeServiceStatus__Output {
    * Image reference.
    */
   'image': (string);
+  /**
+   * Additive: starting | healthy | unhealthy for a service with a healthcheck (ComposePs); empty otherwise.
+   */
+  'health': (string);
 }

@@ -43,6 +43,11 @@ export interface ComposeUpRequest {
    * Additive: SSH public keys every service's VMs get (see VMRunOptions.ssh_authorized_keys).
    */
   'sshAuthorizedKeys'?: (string)[];
+  /**
+   * Additive: return only once every service meets its condition — its healthcheck passes when it has
+   * one, else the strongest depends_on condition a dependent names (started when none does).
+   */
+  'wait'?: (boolean);
 }
 
 /**
@@ -86,4 +91,9 @@ export interface ComposeUpRequest__Output {
    * Additive: SSH public keys every service's VMs get (see VMRunOptions.ssh_authorized_keys).
    */
   'sshAuthorizedKeys': (string)[];
+  /**
+   * Additive: return only once every service meets its condition — its healthcheck passes when it has
+   * one, else the strongest depends_on condition a dependent names (started when none does).
+   */
+  'wait': (boolean);
 }

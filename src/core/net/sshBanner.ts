@@ -1,0 +1,18 @@
+// "Is sshd up?" as `vmr ssh` and compose's ssh_ready condition both ask it: TCP connect, then the
+// server's first bytes must be the "SSH-" banner (a port that accepts but says nothing is not ready).
+import net from 'node:net';
+
+/** True once something on ip:port speaks SSH; false on refusal, silence past `timeoutMs`, or other bytes. */
+export function sshBanner(ip: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: ip, port });
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(timeoutMs, () => done(false));
+    sock.once('data', (b: Buffer) => done(b.subarray(0, 4).toString() === 'SSH-'));
+    sock.once('error', () => done(false));
+    sock.once('end', () => done(false));
+  });
+}
