@@ -7,7 +7,7 @@ import { action, type Cli } from '../runtime.js';
 import { examples, positiveInt } from '../help.js';
 import { CliError, UsageError } from '../errors.js';
 import { ExitCode } from '../exitCodes.js';
-import { childProcess, net } from '../builtins.js';
+import { childProcess } from '../builtins.js';
 import { candidateKeys, knownHostsFor, MissingSshError, OPENSSH_PACKAGE_HINT } from '../sshKeys.js';
 import { consoleTail } from './logs.js';
 import { sshBanner } from '../../core/net/sshBanner.js';
