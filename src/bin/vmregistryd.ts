@@ -4,7 +4,7 @@ import 'reflect-metadata';
 import { Command } from 'commander';
 import { loadConfig } from '../core/config/DaemonConfig.js';
 import { Daemon } from '../core/Daemon.js';
-import { isVmrError } from '../core/errors.js';
+import { hasCode, isVmrError } from '../core/errors.js';
 import { createLogger } from '../core/log/logger.js';
 import { VERSION } from '../core/version.js';
 
@@ -52,5 +52,5 @@ main().catch((err: unknown) => {
   const msg = isVmrError(err) || err instanceof Error ? err.message : String(err);
   process.stderr.write(`vmregistryd: ${msg}\n`);
   if (process.env.VMR_DEBUG) console.error(err);
-  process.exit(isVmrError(err) && err.code === 'ALREADY_EXISTS' ? 3 : 1);
+  process.exit(hasCode(err, 'ALREADY_EXISTS') ? 3 : 1);
 });

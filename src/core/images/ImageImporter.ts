@@ -8,7 +8,7 @@ import type { CallContext } from '../ports/common.js';
 import type { ImageOrigin, ImportHeader, LocalImage, OciManifest, ProducedDisk, VMFile, VmImageConfig } from '../ports/images.js';
 import { importProducedDisk } from './containerDisk/importDisk.js';
 import {
-  CancelledError, DataLossError, FailedPreconditionError, InvalidArgumentError, fromSystemError, isVmrError, throwIfAborted,
+  CancelledError, DataLossError, FailedPreconditionError, InvalidArgumentError, fromSystemError, hasCode, throwIfAborted,
 } from '../errors.js';
 import type { HostPaths } from '../hostfs/HostPaths.js';
 import { fsyncDir } from './atomicFile.js';
@@ -86,7 +86,7 @@ export class ImageImporter {
     } catch (err) {
       await discardCreated(this.p, lease);
       // Whatever broke first (the client's stream, a child process), a cancelled call is CANCELLED.
-      if (ctx.signal.aborted && !(isVmrError(err) && err.code === 'CANCELLED')) {
+      if (ctx.signal.aborted && !(hasCode(err, 'CANCELLED'))) {
         throw new CancelledError('import cancelled; nothing was stored', { cause: err });
       }
       throw fromSystemError(err, 'importing the image');
@@ -210,7 +210,7 @@ export class ImageImporter {
       return result;
     } catch (err) {
       await discardCreated(this.p, lease);
-      if (ctx.signal.aborted && !(isVmrError(err) && err.code === 'CANCELLED')) {
+      if (ctx.signal.aborted && !(hasCode(err, 'CANCELLED'))) {
         throw new CancelledError('import cancelled; nothing was stored', { cause: err });
       }
       throw fromSystemError(err, 'importing the image');

@@ -2,7 +2,7 @@
 // import's blobs go away again. Shared by import, load and pull (through the port's commitManifest).
 import type { CallContext, Logger } from '../ports/common.js';
 import type { LocalImage, OciDescriptor, VmImageConfig } from '../ports/images.js';
-import { DataLossError, FailedPreconditionError, InvalidArgumentError, isVmrError, throwIfAborted } from '../errors.js';
+import { DataLossError, FailedPreconditionError, InvalidArgumentError, hasCode, throwIfAborted } from '../errors.js';
 import { diskWindows } from './coverage.js';
 import { assertDigest, sha256Of } from './digest.js';
 import { referencedDigests } from './gc.js';
@@ -56,7 +56,7 @@ export async function commitManifest(p: IndexParts, reference: string, manifestB
       try {
         have = await p.content.size(d.digest);
       } catch (err) {
-        if (isVmrError(err) && err.code === 'NOT_FOUND') throw new FailedPreconditionError(`blob ${d.digest} of manifest ${digest} is not in the store; write every blob before committing the manifest`);
+        if (hasCode(err, 'NOT_FOUND')) throw new FailedPreconditionError(`blob ${d.digest} of manifest ${digest} is not in the store; write every blob before committing the manifest`);
         throw err;
       }
       if (have !== d.size) throw new DataLossError(`blob ${d.digest} has ${have} bytes, the manifest says ${d.size}`);

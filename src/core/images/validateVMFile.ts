@@ -4,7 +4,7 @@ import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isMap } from 'yaml';
 import type { VMFile } from '../ports/images.js';
-import { InvalidArgumentError, isVmrError, type Issue } from '../errors.js';
+import { InvalidArgumentError, hasCode, type Issue } from '../errors.js';
 import { parseYaml, yamlValue, YAML_LIMITS } from '../yaml/loadYaml.js';
 import { qemuImgInfo, type QemuImgInfo } from './qemuImg.js';
 import {
@@ -358,7 +358,7 @@ export async function validateVMFile(content: string, baseDir: string, opts: Val
       diskInfo = await qemuImgInfo(diskPath, opts.signal);
       checkDiskInfo(vmfile, diskInfo, push);
     } catch (err) {
-      if (isVmrError(err) && err.code === 'INVALID_ARGUMENT') push(diskPathPath, err.message.replace(/^spec\.disk\.path:? ?/, ''));
+      if (hasCode(err, 'INVALID_ARGUMENT')) push(diskPathPath, err.message.replace(/^spec\.disk\.path:? ?/, ''));
       else throw err;
     }
   }

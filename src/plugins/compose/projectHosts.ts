@@ -3,7 +3,7 @@
 // a VM's address once its lease is seen (or its fixed address at once), removed when the VM is gone.
 import {
   type CallContext, type CloudInit, type DhcpHost, type DnsHost, type Hypervisor, InvalidArgumentError, type Issue,
-  isVmrError, type Logger, metaDataWithDefaults, type NetworkHosts, type NetworkManager, type VMRecord,
+  hasCode, type Logger, metaDataWithDefaults, type NetworkHosts, type NetworkManager, type VMRecord,
 } from '../../plugin-api/index.js';
 import { guestHostname, isProjectEntry, projectHasNames, vmHostnames } from './hostnames.js';
 import type { Project, ResolvedService } from './model.js';
@@ -42,7 +42,7 @@ export class ProjectHosts {
     const issues: Issue[] = [];
     for (const net of p.networks.filter((n) => !n.external && n.mode !== 'bridge')) {
       const hosts = await this.d.networks.hosts(net.name, ctx).catch((e) => {
-        if ((isVmrError(e) && e.code === 'NOT_FOUND') || lenient) return empty();
+        if ((hasCode(e, 'NOT_FOUND')) || lenient) return empty();
         throw e;
       });
       const foreign = hosts.dns.filter((h) => !isProjectEntry(p.name, h.hostnames));
@@ -110,7 +110,7 @@ export class ProjectHosts {
     for (const netName of netNames) {
       if (external.has(netName)) continue;
       const cur = await nm.hosts(netName, ctx).catch((e) => {
-        if (isVmrError(e) && e.code === 'NOT_FOUND') return undefined;
+        if (hasCode(e, 'NOT_FOUND')) return undefined;
         throw e;
       });
       if (!cur) continue;

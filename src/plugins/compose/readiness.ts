@@ -13,7 +13,7 @@ import {
   DeadlineExceededError,
   FailedPreconditionError,
   InternalError,
-  isVmrError,
+  hasCode, isVmrError,
   sshBanner,
   VmrError,
 } from '../../plugin-api/index.js';
@@ -110,7 +110,7 @@ export class Readiness {
         if (ips.length) return ips;
       } catch (e) {
         // A hypervisor that is reconnecting (libvirtd restarted) is no reason to give up a long wait.
-        if (!(isVmrError(e) && e.code === 'UNAVAILABLE') || ctx.signal.aborted) throw e;
+        if (!(hasCode(e, 'UNAVAILABLE')) || ctx.signal.aborted) throw e;
         ctx.log.warn({ vm, err: e.message }, 'hypervisor unavailable while waiting for an address; retrying');
       }
       await this.pause(ctx);
@@ -149,7 +149,7 @@ export class Readiness {
           : { health: 'starting', at: Date.now(), detail: describe(h.test, r) };
       } catch (e) {
         if (ctx.signal.aborted) throw e;
-        if (!agentNotUp(e) && !(isVmrError(e) && e.code === 'DEADLINE_EXCEEDED')) throw e;
+        if (!agentNotUp(e) && !(hasCode(e, 'DEADLINE_EXCEEDED'))) throw e;
         // A test that timed out is a failed test; an agent not up yet is not a test at all.
         state = { health: 'starting', at: Date.now(), detail: (e as Error).message };
         if (agentNotUp(e)) {
@@ -199,7 +199,7 @@ export class Readiness {
   }
 }
 
-const agentNotUp = (e: unknown) => isVmrError(e) && e.code === 'UNAVAILABLE';
+const agentNotUp = (e: unknown): boolean => hasCode(e, 'UNAVAILABLE');
 
 function describe(argv: string[], r: { exitCode: number; stdout: string; stderr: string }): string {
   const out = `${r.stderr.trim() || r.stdout.trim()}`.split('\n').slice(-3).join(' | ').slice(0, 300);
