@@ -60,11 +60,7 @@ export class ImageImporter {
     if (header.sha256 && !/^(sha256:)?[a-fA-F0-9]{64}$/.test(header.sha256)) {
       throw new InvalidArgumentError(`sha256 "${header.sha256}" is not 64 hex characters`, { field: 'sha256' });
     }
-    const work = path.join(this.p.paths.tmp, randomUUID());
-    const lease = this.p.content.leases.create();
-    const log = this.p.log.child({ op: 'import', reference });
-    try {
-      await mkdir(work, { mode: 0o700 });
+    return this.importInWork(reference, ctx, async (work, lease) => {
       const spool = path.join(work, 'disk.in');
       const recv = byteProgress(ctx, 'receive', header.totalSize);
       await spoolToSparseFile(disk, spool, { totalSize: header.totalSize, sha256: header.sha256 }, ctx.signal, (n) => recv.add(n));
@@ -80,20 +76,8 @@ export class ImageImporter {
         await qemuImgConvert(spool, info.format, raw, 'raw', ctx.signal);
         await rm(spool, { force: true }); // free the space before compressing
       }
-      const result = await this.storeDisk({ source: raw, raw }, info.virtualSize, vmfile, info.format, reference, lease, ctx);
-      log.info({ digest: result.digest, virtualSize: info.virtualSize }, 'image imported');
-      return result;
-    } catch (err) {
-      await discardCreated(this.p, lease);
-      // Whatever broke first (the client's stream, a child process), a cancelled call is CANCELLED.
-      if (ctx.signal.aborted && !(hasCode(err, 'CANCELLED'))) {
-        throw new CancelledError('import cancelled; nothing was stored', { cause: err });
-      }
-      throw fromSystemError(err, 'importing the image');
-    } finally {
-      lease.release();
-      await rm(work, { recursive: true, force: true });
-    }
+      return this.storeDisk({ source: raw, raw }, info.virtualSize, vmfile, info.format, reference, lease, ctx);
+    });
   }
 
   /**
@@ -206,10 +190,11 @@ export class ImageImporter {
     try {
       await mkdir(work, { mode: 0o700 });
       const result = await body(work, lease);
-      this.p.log.info({ op: 'import', reference, digest: result.digest }, 'image imported in place');
+      this.p.log.info({ op: 'import', reference, digest: result.digest }, 'image imported');
       return result;
     } catch (err) {
       await discardCreated(this.p, lease);
+      // Whatever broke first (the client's stream, a child process), a cancelled call is CANCELLED.
       if (ctx.signal.aborted && !(hasCode(err, 'CANCELLED'))) {
         throw new CancelledError('import cancelled; nothing was stored', { cause: err });
       }

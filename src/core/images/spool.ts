@@ -7,6 +7,34 @@ import { isZero } from './zeros.js';
 
 const BLOCK = 1 << 20;
 
+/** Bytes written from offset 0 of `fh` one block at a time; all-zero blocks are skipped, so they stay holes. */
+export class SparseBlocks {
+  private readonly block = Buffer.allocUnsafe(BLOCK);
+  private fill = 0;
+  private pos = 0; // file offset of block[0]
+
+  constructor(private readonly fh: FileHandle) {}
+
+  async write(chunk: Buffer): Promise<void> {
+    let off = 0;
+    while (off < chunk.length) {
+      const n = Math.min(BLOCK - this.fill, chunk.length - off);
+      chunk.copy(this.block, this.fill, off, off + n);
+      this.fill += n;
+      off += n;
+      if (this.fill === BLOCK) await this.flush();
+    }
+  }
+
+  async flush(): Promise<void> {
+    if (this.fill === 0) return;
+    const b = this.block.subarray(0, this.fill);
+    if (!isZero(b)) await this.fh.write(b, 0, this.fill, this.pos);
+    this.pos += this.fill;
+    this.fill = 0;
+  }
+}
+
 export interface SpoolResult {
   size: number;
   sha256: string;
@@ -33,20 +61,11 @@ export async function spoolToSparseFile(
 ): Promise<SpoolResult> {
   const h = createHash('sha256');
   let fh: FileHandle | undefined;
-  const block = Buffer.allocUnsafe(BLOCK);
-  let fill = 0;
-  let pos = 0; // file offset of block[0]
   let received = 0;
-  const flush = async () => {
-    if (fill === 0) return;
-    const b = block.subarray(0, fill);
-    if (!isZero(b)) await fh!.write(b, 0, fill, pos);
-    pos += fill;
-    fill = 0;
-  };
   const it = source[Symbol.asyncIterator]();
   try {
     fh = await open(file, 'wx', 0o600);
+    const out = new SparseBlocks(fh);
     for (;;) {
       const r = await nextOrAbort(it, signal);
       if (r.done) break;
@@ -56,17 +75,10 @@ export async function spoolToSparseFile(
         throw new InvalidArgumentError(`the disk stream carries more than the declared total_size ${expected.totalSize} bytes`, { field: 'total_size' });
       }
       h.update(chunk);
-      let off = 0;
-      while (off < chunk.length) {
-        const n = Math.min(BLOCK - fill, chunk.length - off);
-        chunk.copy(block, fill, off, off + n);
-        fill += n;
-        off += n;
-        if (fill === BLOCK) await flush();
-      }
+      await out.write(chunk);
       onBytes?.(chunk.length);
     }
-    await flush();
+    await out.flush();
     if (received !== expected.totalSize) {
       throw new InvalidArgumentError(`the disk stream ended after ${received} of the declared ${expected.totalSize} bytes; nothing was stored`, { field: 'total_size' });
     }

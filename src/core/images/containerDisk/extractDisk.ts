@@ -6,7 +6,7 @@
 import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { InvalidArgumentError, throwIfAborted } from '../../errors.js';
-import { isZero } from '../zeros.js';
+import { SparseBlocks } from '../spool.js';
 import { readTar } from './tarReader.js';
 
 export interface DiskLayer {
@@ -27,7 +27,6 @@ export interface ExtractedDisk {
 }
 
 const DISK_DIR = 'disk';
-const BLOCK = 1 << 20;
 const DISKLIKE = /\.(qcow2|img|raw|iso)$/i;
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
@@ -46,27 +45,13 @@ const under = (p: string, dir: string) => dir === '' || p === dir || p.startsWit
 async function writeSparse(body: AsyncIterable<Buffer>, file: string, size: number, signal: AbortSignal, onBytes?: (n: number) => void): Promise<void> {
   const fh = await open(file, 'wx', 0o600);
   try {
-    const block = Buffer.allocUnsafe(BLOCK);
-    let fill = 0;
-    let pos = 0;
-    const flush = async () => {
-      if (fill && !isZero(block.subarray(0, fill))) await fh.write(block, 0, fill, pos);
-      pos += fill;
-      fill = 0;
-    };
+    const out = new SparseBlocks(fh);
     for await (const chunk of body) {
       throwIfAborted(signal);
-      let off = 0;
-      while (off < chunk.length) {
-        const n = Math.min(BLOCK - fill, chunk.length - off);
-        chunk.copy(block, fill, off, off + n);
-        fill += n;
-        off += n;
-        if (fill === BLOCK) await flush();
-      }
+      await out.write(chunk);
       onBytes?.(chunk.length);
     }
-    await flush();
+    await out.flush();
     await fh.truncate(size); // trailing zeros stay a hole
     await fh.sync();
   } finally {
