@@ -10,7 +10,7 @@ import { collect, examples, positiveInt } from '../help.js';
 import { table } from '../format.js';
 import { parseEnvFile, readText } from '../files.js';
 import { UsageError } from '../errors.js';
-import type { ComposeServiceStatus, ValidationIssue } from '../messages.js';
+import type { ComposeServiceStatus, Res, ValidationIssue } from '../messages.js';
 
 export const defaultComposeFiles = ['vmcompose.yaml', 'vmcompose.yml', 'compose.yaml'];
 
@@ -88,10 +88,8 @@ async function loadCompose(cli: Cli, opts: Record<string, any>): Promise<Compose
   return { file, content, baseDir, env, projectName: opts.projectName ?? '', files: await inlineFiles(content, baseDir, env) };
 }
 
-type Validation = { valid: boolean; errors: ValidationIssue[]; warnings: ValidationIssue[]; services: string[]; project: string };
-
-async function validate(cli: Cli, input: ComposeInput): Promise<Validation> {
-  return cli.daemon().unary<Validation>('ComposeValidate',
+async function validate(cli: Cli, input: ComposeInput): Promise<Res<'ComposeValidate'>> {
+  return cli.daemon().call('ComposeValidate',
     { content: input.content, files: input.files, env: input.env, projectName: input.projectName });
 }
 
@@ -135,7 +133,7 @@ export function registerComposeCommands(program: Command): void {
     .action(action(async (cli, opts, services: string[]) => {
       const input = await loadCompose(cli, { ...cli.globals, ...opts });
       const sshAuthorizedKeys = await injectedKeys(cli, opts);
-      const res = await cli.daemon().unary<{ project: string; services: ComposeServiceStatus[] }>('ComposeUp', {
+      const res = await cli.daemon().call('ComposeUp', {
         projectName: input.projectName, content: input.content, files: input.files, services,
         forceRecreate: Boolean(opts.forceRecreate), env: input.env, timeoutSeconds: opts.timeout ?? 0, sshAuthorizedKeys,
       });
@@ -146,7 +144,7 @@ export function registerComposeCommands(program: Command): void {
     .option('--remove-networks', 'also remove the networks the project created')
     .action(action(async (cli, opts) => {
       const all = { ...cli.globals, ...opts };
-      const res = await cli.daemon().unary<{ project: string; services: ComposeServiceStatus[]; removedNetworks: string[] }>(
+      const res = await cli.daemon().call(
         'ComposeDown', { projectName: await projectName(cli, all), removeNetworks: Boolean(opts.removeNetworks) });
       cli.result(res, (r) => [
         ...r.services.map((s) => `Removed ${s.vmName}`),
@@ -159,7 +157,7 @@ export function registerComposeCommands(program: Command): void {
     .option('-q, --quiet', 'only VM names')
     .option('--services', 'only service names')
     .action(action(async (cli, opts) => {
-      const res = await cli.daemon().unary<{ project: string; services: ComposeServiceStatus[] }>(
+      const res = await cli.daemon().call(
         'ComposePs', { projectName: await projectName(cli, { ...cli.globals, ...opts }) });
       if ((opts.quiet || opts.services) && !cli.json) {
         const names = opts.services ? [...new Set(res.services.map((s) => s.service))] : res.services.map((s) => s.vmName);
@@ -172,7 +170,7 @@ export function registerComposeCommands(program: Command): void {
   examples(compose.command('restart').description('Restart the project\'s VMs')
     .argument('[services...]', 'only these services')
     .action(action(async (cli, _opts, services: string[]) => {
-      const res = await cli.daemon().unary<{ project: string; services: ComposeServiceStatus[] }>('ComposeRestart',
+      const res = await cli.daemon().call('ComposeRestart',
         { projectName: await projectName(cli, { ...cli.globals }), services });
       cli.result(res, (r) => r.services.map((s) => `Restarted ${s.vmName}`).join('\n') || `Nothing to restart in ${r.project}`);
     })), ['{cmd}', '{cmd} web']);

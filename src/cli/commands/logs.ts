@@ -9,7 +9,7 @@ import { UsageError } from '../errors.js';
 export async function consoleTail(cli: Cli, vm: string, lines: number): Promise<string> {
   try {
     const parts: Buffer[] = [];
-    await cli.daemon().serverStream<{ data: Buffer }>('VMLogs', { vm, tailLines: lines }, (m) => parts.push(Buffer.from(m.data)), { timeoutSeconds: 15 });
+    await cli.daemon().serverStream('VMLogs', { vm, tailLines: lines }, (m) => parts.push(Buffer.from(m.data)), { timeoutSeconds: 15 });
     const text = Buffer.concat(parts).toString('utf8').replace(/\r/g, '').trimEnd();
     return text ? text.split('\n').map((l) => `  | ${l}`).join('\n') : '  (the console log is empty)';
   } catch (err) {
@@ -30,7 +30,7 @@ function logs(cmd: Command): Command {
     .option('-f, --follow', 'keep printing new output until Ctrl-C or the VM stops')
     .option('-n, --tail <lines>', 'only the last N lines', nonNegativeInt('--tail'))
     .action(action(async (cli, opts, vm: string) => {
-      await cli.daemon().serverStream<{ data: Buffer }>('VMLogs', { vm, follow: Boolean(opts.follow), tailLines: opts.tail ?? 0 },
+      await cli.daemon().serverStream('VMLogs', { vm, follow: Boolean(opts.follow), tailLines: opts.tail ?? 0 },
         (m) => { cli.io.stdout.write(Buffer.from(m.data)); });
     }));
   return examples(cmd, ['{cmd} web', '{cmd} -f web', '{cmd} --tail 50 web']);
@@ -43,7 +43,7 @@ function consoleCmd(cmd: Command): Command {
     .argument('<vm>', 'VM name or id')
     .action(action(async (cli, _opts, vm: string) => {
       const stdin = cli.io.stdin as NodeJS.ReadStream;
-      const call = cli.daemon().duplex<{ vm?: string; data?: Buffer }, { data: Buffer }>('AttachVMConsole');
+      const call = cli.daemon().duplex('AttachVMConsole');
       const raw = Boolean(stdin.isTTY && stdin.setRawMode);
       let detached = false;
       const onInput = (chunk: Buffer) => {
