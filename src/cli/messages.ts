@@ -33,3 +33,5 @@ export type HealthCheckResponse = pb.HealthCheckResponse__Output;
 export type LoginResponse = pb.LoginResponse__Output;
 export type ExportFormat = pb.ExportFormat__Output;
 export type PushFormat = pb.PushFormat__Output;
+/** A VMFile as sent (every field optional): the CLI passes the user's YAML on, the daemon validates it. */
+export type VMFile = pb.VMFile;
