@@ -5,6 +5,7 @@ import { Channel, type Call } from './wire/channel.js';
 import { vmServiceMethods, type MethodDef } from './wire/methods.js';
 import { ServiceError, Status } from './wire/status.js';
 import type { DaemonAddress } from './host.js';
+import type { Req, Res, RpcName } from './messages.js';
 import {
   CancelledError, DaemonUnreachableError, ServerError, isConnectFailure, isServiceError, statusName, unreachableReason,
 } from './errors.js';
@@ -75,22 +76,35 @@ export class DaemonClient {
     return new ServerError(statusName(err.code), err.details || err.message);
   }
 
-  unary<Res>(name: string, request: object, opts: UnaryOptions = {}): Promise<Res> {
+  /**
+   * Untyped unary call: the reply's shape is the caller's claim. Kept for callers that name their own
+   * shape; everything in src/cli uses call().
+   * @deprecated use call(), typed by the RPC's name.
+   */
+  unary<R = unknown>(name: string, request: object, opts: UnaryOptions = {}): Promise<R> {
+    return this.call(name as RpcName, request as Req<RpcName>, opts) as Promise<R>;
+  }
+
+  /**
+   * A unary call typed by the RPC's name from the types generated from proto/: `call('ListVMs', {})` resolves
+   * to ListVMsResponse as the codec decodes it (int64 as decimal strings, enum names, defaults, oneof names).
+   */
+  call<M extends RpcName>(name: M, request: NoInfer<Req<M>>, opts: UnaryOptions = {}): Promise<Res<M>> {
     if (this.cancelled) return Promise.reject(new CancelledError());
     const call = this.start(name, opts);
-    const result = replyOf<Res>(call, (err) => this.translate(err));
-    call.write(request);
+    const result = replyOf<Res<M>>(call, (err) => this.translate(err));
+    call.write(request as object);
     call.end();
     return result;
   }
 
   /** Server streaming: calls onMessage for each message, resolves when the stream ends OK. */
-  serverStream<Msg>(name: string, request: object, onMessage: (msg: Msg) => void, opts: UnaryOptions = {}): Promise<void> {
+  serverStream<M extends RpcName>(name: M, request: NoInfer<Req<M>>, onMessage: (msg: Res<M>) => void, opts: UnaryOptions = {}): Promise<void> {
     if (this.cancelled) return Promise.reject(new CancelledError());
     const call = this.start(name, opts);
     const done = new Promise<void>((resolve, reject) => {
       let failed = false;
-      call.on('message', (msg: Msg) => {
+      call.on('message', (msg: Res<M>) => {
         if (failed) return;
         try {
           onMessage(msg);
@@ -106,7 +120,7 @@ export class DaemonClient {
         else resolve();
       });
     });
-    call.write(request);
+    call.write(request as object);
     call.end();
     return done;
   }
@@ -115,13 +129,13 @@ export class DaemonClient {
    * Server streaming with backpressure: the caller iterates, and the call stops reading from the socket
    * while the caller is busy (e.g. writing a multi-GB export to disk). Leaving the loop cancels the call.
    */
-  async *readStream<Msg>(name: string, request: object, opts: UnaryOptions = {}): AsyncGenerator<Msg> {
+  async *readStream<M extends RpcName>(name: M, request: NoInfer<Req<M>>, opts: UnaryOptions = {}): AsyncGenerator<Res<M>> {
     if (this.cancelled) throw new CancelledError();
     const call = this.start(name, opts);
-    const queue: Msg[] = [];
+    const queue: Res<M>[] = [];
     let status: ServiceError | null | undefined; // undefined: still running
     let wake: (() => void) | undefined;
-    call.on('message', (msg: Msg) => {
+    call.on('message', (msg: Res<M>) => {
       queue.push(msg);
       if (queue.length >= 8) call.pause();
       wake?.();
@@ -130,7 +144,7 @@ export class DaemonClient {
       status = err;
       wake?.();
     });
-    call.write(request);
+    call.write(request as object);
     call.end();
     let ended = false;
     try {
@@ -158,41 +172,41 @@ export class DaemonClient {
    * Bidirectional streaming, shaped like a grpc-js duplex: 'data' per reply, then 'end' (OK) or 'error' (a
    * raw ServiceError; see translate); write/end/cancel on the request side.
    */
-  duplex<Req, Res>(name: string, opts: UnaryOptions = {}): DuplexCall<Req, Res> {
+  duplex<M extends RpcName>(name: M, opts: UnaryOptions = {}): DuplexCall<Req<M>, Res<M>> {
     const call = this.start(name, opts);
     const out = Object.assign(new EventEmitter(), {
-      write: (message: Req) => call.write(message as object),
+      write: (message: Req<M>) => call.write(message as object),
       end: () => call.end(),
       cancel: () => call.cancel(),
-    }) as DuplexCall<Req, Res>;
-    call.on('message', (msg: Res) => out.emit('data', msg));
+    }) as DuplexCall<Req<M>, Res<M>>;
+    call.on('message', (msg: Res<M>) => out.emit('data', msg));
     call.once('status', (err: ServiceError | null) => (err ? out.emit('error', err) : out.emit('end')));
     if (this.cancelled) call.cancel();
     return out;
   }
 
   /** Client streaming: the caller writes (honouring backpressure) and ends; `result` settles with the reply. */
-  clientStream<Req, Res>(name: string, opts: UnaryOptions = {}): { call: ClientStreamCall<Req>; result: Promise<Res> } {
+  clientStream<M extends RpcName>(name: M, opts: UnaryOptions = {}): { call: ClientStreamCall<Req<M>>; result: Promise<Res<M>> } {
     const call = this.start(name, opts);
-    const result = replyOf<Res>(call, (err) => this.translate(err));
+    const result = replyOf<Res<M>>(call, (err) => this.translate(err));
     if (this.cancelled) call.cancel();
-    return { call: call as unknown as ClientStreamCall<Req>, result };
+    return { call: call as unknown as ClientStreamCall<Req<M>>, result };
   }
 }
 
 /** The single reply of a unary or client-streaming call. */
-function replyOf<Res>(call: Call, translate: (err: unknown) => Error): Promise<Res> {
-  return new Promise<Res>((resolve, reject) => {
-    let reply: Res | undefined;
+function replyOf<R>(call: Call, translate: (err: unknown) => Error): Promise<R> {
+  return new Promise<R>((resolve, reject) => {
+    let reply: R | undefined;
     let count = 0;
-    call.on('message', (msg: Res) => {
+    call.on('message', (msg: R) => {
       reply = msg;
       count++;
     });
     call.once('status', (err: ServiceError | null) => {
       if (err) reject(translate(err));
       else if (count !== 1) reject(translate(new ServiceError(count === 0 ? Status.UNIMPLEMENTED : Status.INTERNAL, count === 0 ? 'No message received' : 'Too many responses received')));
-      else resolve(reply as Res);
+      else resolve(reply as R);
     });
   });
 }

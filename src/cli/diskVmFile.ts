@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { childProcess } from './builtins.js';
 import { UsageError } from './errors.js';
 import { camelKeys, type LocalVmFile } from './files.js';
+import type { VMFile } from './messages.js';
 
 const pexec = (file: string, args: string[], opts: { timeout: number }) => promisify(childProcess().execFile)(file, args, opts);
 const DISK_EXTENSIONS = new Set(['.qcow2', '.qcow', '.img', '.raw', '.disk']);
@@ -78,6 +79,6 @@ export async function vmfileForDisk(file: string, vmfileDir?: string): Promise<{
   };
   const { stringify } = await import('yaml');
   const yaml = stringify(doc);
-  const vmfile = camelKeys(doc) as Record<string, any>;
+  const vmfile = camelKeys(doc) as VMFile;
   return { yaml, local: { file: path.join(dir, 'vmfile.yaml'), dir, content: yaml, vmfile, diskPath: abs } };
 }

@@ -42,6 +42,12 @@ export class ServerError extends CliError {
 
 export { statusName };
 
+/** A message field the daemon always sets (the decoded type says `| null`, as proto3 allows it unset). */
+export function required<T>(value: T | null | undefined, field: string): T {
+  if (value === null || value === undefined) throw new ServerError('INTERNAL', `the daemon's reply has no ${field}`);
+  return value;
+}
+
 // A failed connect is reported as UNAVAILABLE, like a server saying "registry down"; only the
 // details tell them apart, and those come from the socket layer.
 const connectFailure = /No connection established|connect (ENOENT|ECONNREFUSED|EACCES|ENOTSOCK|EPERM)|Failed to connect|Connection dropped/;

@@ -10,21 +10,13 @@ import type { Writable } from 'node:stream';
 import type { Cli } from './runtime.js';
 import { childProcess, crypto } from './builtins.js';
 import { ServerError, UsageError } from './errors.js';
-import type { ExportImageResponse, Progress } from './messages.js';
+import type { ExportImageResponse, ExportImageStreamEvent } from './messages.js';
 import { progressFor } from './operations.js';
 
 export interface ExportSink {
   write(b: Buffer): Promise<void>;
   commit(): Promise<void>;
   abort(): Promise<void>;
-}
-
-interface StreamEvent {
-  event?: string;
-  progress?: Progress;
-  info?: { reference: string; digest: string; size: string; mediaType: string };
-  data?: Buffer;
-  done?: ExportImageResponse;
 }
 
 const tempBeside = (dest: string) => path.join(path.dirname(dest), `.${path.basename(dest).slice(0, 64)}.${crypto().randomBytes(6).toString('hex')}.tmp`);
@@ -116,11 +108,11 @@ export function stdoutSink(out: Writable): ExportSink {
 
 export async function receiveExport(cli: Cli, request: { reference: string; format: 'OCI_ARCHIVE' | 'DISK'; diskFormat?: string }, sink: ExportSink, opts: { quiet?: boolean; item?: string } = {}): Promise<ExportImageResponse> {
   const renderer = progressFor(cli, Boolean(opts.quiet));
-  let info: StreamEvent['info'];
+  let info: ExportImageStreamEvent['info'];
   let done: ExportImageResponse | undefined;
   let received = 0;
   try {
-    for await (const ev of cli.daemon().readStream<StreamEvent>('ExportImageStream', { ...request, diskFormat: request.diskFormat ?? '' })) {
+    for await (const ev of cli.daemon().readStream('ExportImageStream', { ...request, diskFormat: request.diskFormat ?? '' })) {
       const kind = ev.event ?? (ev.data ? 'data' : ev.info ? 'info' : ev.done ? 'done' : ev.progress ? 'progress' : undefined);
       if (kind === 'info') info = ev.info;
       else if (kind === 'data' && ev.data) {
@@ -128,7 +120,7 @@ export async function receiveExport(cli: Cli, request: { reference: string; form
         received += ev.data.length;
         renderer?.update({ phase: 'download', item: opts.item ?? request.reference, current: String(received), total: info?.size ?? '0', unit: 'bytes', message: '' });
       } else if (kind === 'progress' && ev.progress && !received) renderer?.update(ev.progress);
-      else if (kind === 'done') done = ev.done;
+      else if (kind === 'done') done = ev.done ?? undefined;
     }
     if (!done) throw new ServerError('DATA_LOSS', 'the daemon ended ExportImageStream without its final message; nothing was written');
     if (Number(done.size) !== received) throw new ServerError('DATA_LOSS', `received ${received} bytes, the daemon sent ${done.size}; nothing was written`);

@@ -3,6 +3,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from './errors.js';
+import type { VMFile } from './messages.js';
 
 export async function readText(file: string, what: string): Promise<string> {
   try {
@@ -26,7 +27,7 @@ export interface LocalVmFile {
   file: string;
   dir: string;
   content: string;
-  vmfile: Record<string, any>;
+  vmfile: VMFile;
   diskPath: string;
 }
 
@@ -42,7 +43,8 @@ export async function readVmFile(file: string): Promise<LocalVmFile> {
     throw new UsageError(`VMFile "${file}" is not valid YAML: ${(err as Error).message}`);
   }
   if (!doc || typeof doc !== 'object') throw new UsageError(`VMFile "${file}" is empty or not a mapping`);
-  const vmfile = camelKeys(doc) as Record<string, any>;
+  // Not checked here beyond the disk path: the daemon validates the VMFile and names the bad field.
+  const vmfile = camelKeys(doc) as VMFile;
   const rel = vmfile.spec?.disk?.path;
   if (typeof rel !== 'string' || !rel) {
     throw new UsageError(`VMFile "${file}" has no spec.disk.path; name the disk file relative to the VMFile`);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Cli } from './runtime.js';
 import { CancelledError, UsageError } from './errors.js';
 import type { LocalVmFile } from './files.js';
-import type { ImportImageResponse } from './messages.js';
+import type { ImportImageResponse, Req, Res } from './messages.js';
 import { progressFor } from './operations.js';
 import { crypto } from './builtins.js';
 
@@ -49,7 +49,7 @@ export async function streamImport(cli: Cli, local: LocalVmFile, opts: StreamImp
       }
       sha256 = hash.digest('hex');
     }
-    const res = await uploadFile<ImportImageResponse>(cli, 'ImportImageStream',
+    const res = await uploadFile(cli, 'ImportImageStream',
       { header: { vmfile: local.vmfile, reference: opts.reference ?? '', totalSize: String(total), sha256 } }, local.diskPath, {
         sent: (n) => renderer?.update({ phase: 'upload', item, current: String(n), total: String(total), unit: 'bytes', message: '' }),
         ended: () => renderer?.update({ phase: 'import', item: '', current: '0', total: '0', unit: 'bytes', message: 'storing on the daemon' }),
@@ -67,10 +67,10 @@ export async function streamImport(cli: Cli, local: LocalVmFile, opts: StreamImp
  * 'drain' whenever the buffer is full; if the daemon answers early (a refused header), stops writing and returns
  * or throws its answer.
  */
-export async function uploadFile<Res>(cli: Cli, method: string, first: object, file: string,
-  on: { sent?: (bytes: number) => void; ended?: () => void } = {}): Promise<Res> {
+export async function uploadFile<M extends 'ImportImageStream' | 'LoadImage'>(cli: Cli, method: M, first: Req<M>, file: string,
+  on: { sent?: (bytes: number) => void; ended?: () => void } = {}): Promise<Res<M>> {
   const daemon = cli.daemon();
-  const { call, result } = daemon.clientStream<object, Res>(method);
+  const { call, result } = daemon.clientStream<M>(method);
   let settled = false;
   const failed = result.then(() => { settled = true; }, (err) => { settled = true; throw err; });
   failed.catch(() => undefined);
@@ -79,7 +79,8 @@ export async function uploadFile<Res>(cli: Cli, method: string, first: object, f
   for await (const chunk of createReadStream(file, { highWaterMark: CHUNK_SIZE })) {
     if (daemon.cancelled) throw new CancelledError();
     if (settled) break;
-    const ok = call.write({ chunk });
+    // Both upload RPCs' requests are a oneof of a header and a `chunk`.
+    const ok = call.write({ chunk: chunk as Buffer } as Req<M>);
     sent += (chunk as Buffer).length;
     on.sent?.(sent);
     if (!ok) await Promise.race([once(call, 'drain'), failed]);

@@ -1,75 +1,37 @@
-// The response shapes the CLI renders, as @grpc/proto-loader hands them over with the contract's
-// loader options (camelCase fields, int64 as decimal strings, enums as names, defaults filled in).
+// The messages the CLI sends and renders, typed from the types `npm run build` generates from proto/
+// (src/generated/proto, @grpc/proto-loader's generator with the daemon's loader options). Type-only: nothing
+// here exists at run time, so the bundle and the CLI's start time do not grow. The CLI's codec
+// (wire/codec.ts) decodes exactly as proto-loader does — camelCase fields, int64 as decimal strings, enums
+// as names, defaults filled in, oneof names set — so responses are the generated `__Output` types;
+// test/cli/wireTypes.test.ts holds it to them.
+import type { ClientRequestOf, ClientResponseOf, RpcName } from '../core/grpc/messages.js';
+import type * as pb from '../generated/proto/messages.js';
 
-export interface Progress {
-  phase: string;
-  item: string;
-  current: string;
-  total: string;
-  unit: string;
-  message: string;
-}
+export type { RpcName };
+/** What the CLI may send for RPC `M` (int64 as number or string, enums as names or numbers). */
+export type Req<M extends RpcName> = ClientRequestOf<M>;
+/** What the CLI receives for RPC `M` (per message, for a stream). */
+export type Res<M extends RpcName> = ClientResponseOf<M>;
 
-export interface PullImageResponse { reference: string; digest: string; size: string; message: string; transferred: string }
-export interface PushImageResponse { reference: string; digest: string; size: string; transferred: string; message: string }
-export interface ExportImageResponse { outputPath: string; digest: string; size: string }
-export interface ImportImageResponse { reference: string; digest: string; size: string }
-
-export interface ImageOperationEvent {
-  event?: 'progress' | 'pull' | 'push' | 'export' | 'import';
-  progress?: Progress | null;
-  pull?: PullImageResponse | null;
-  push?: PushImageResponse | null;
-  export?: ExportImageResponse | null;
-  import?: ImportImageResponse | null;
-}
-
-export interface ImageInfo {
-  reference: string; repository: string; tag: string; digest: string; size: string; created: string;
-  name: string; description: string; author: string; labels: Record<string, string>;
-  diskFormat: string; architecture: string; diskSize: string;
-  /** Absent from daemons before issue 20. */
-  sourceFormat?: string;
-}
-
-export interface ValidationIssue { path: string; message: string; line: number }
-
-export interface ContextInfo {
-  name: string; description: string; registryUrl: string; authServer: string; authClientId: string;
-  libvirtUri: string; insecureRegistry: boolean; current: boolean; created: string;
-}
-
-export interface VMNetworkInfo { name: string; mac: string; interfaceType: string; ipAddresses: string[] }
-
-export interface VMProcessInfo {
-  vmId: string; name: string; status: string; image: string; created: string; uptime: string;
-  networks: VMNetworkInfo[]; memoryMb: number; vcpuCount: number; labels: Record<string, string>;
-}
-
-export interface VMInfo {
-  vmId: string; name: string; status: string; image: string; created: string; memoryMb: number; vcpuCount: number;
-  imageDigest: string; ephemeral: boolean; labels: Record<string, string>; composeProject: string; composeService: string;
-}
-
-export interface NetworkInfo {
-  name: string; uuid: string; active: boolean; persistent: boolean; autostart: boolean; mode: string; bridge: string;
-  subnet: string; gateway: string; dhcpStart: string; dhcpEnd: string; forwardDevice: string; domain: string; vmCount: number;
-}
-
-export interface ComposeServiceStatus {
-  service: string; vmName: string; status: string; action: string; ipAddresses: string[]; image: string;
-  /** Additive: '' from older daemons and for services without a healthcheck. */
-  health?: string;
-}
-
-export interface ComponentHealth {
-  name: string; status: string; message: string; latencyMs: string; details: Record<string, string>; plugin: string;
-}
-
-export interface HealthCheckResponse { status: string; version: string; components: ComponentHealth[]; context: string }
-
-export interface LoginResponse {
-  accessToken: string; tokenType: string; expiresAt: string; username: string; server: string; message: string;
-  verificationUri: string; verificationUriComplete: string; userCode: string; deviceCode: string;
-  interval: number; pending: boolean;
-}
+export type Progress = pb.Progress__Output;
+export type PullImageResponse = pb.PullImageResponse__Output;
+export type PushImageResponse = pb.PushImageResponse__Output;
+export type ExportImageResponse = pb.ExportImageResponse__Output;
+export type ImportImageResponse = pb.ImportImageResponse__Output;
+export type ImageOperationEvent = pb.ImageOperationEvent__Output;
+export type ExportImageStreamEvent = pb.ExportImageStreamEvent__Output;
+export type ImageInfo = pb.ImageInfo__Output;
+export type ValidationIssue = pb.ValidationIssue__Output;
+export type ContextInfo = pb.ContextInfo__Output;
+export type VMNetworkInfo = pb.VMNetworkInfo__Output;
+export type VMProcessInfo = pb.VMProcessInfo__Output;
+export type VMInfo = pb.VMInfo__Output;
+export type NetworkInfo = pb.NetworkInfo__Output;
+export type ComposeServiceStatus = pb.ComposeServiceStatus__Output;
+export type ComponentHealth = pb.ComponentHealth__Output;
+export type HealthCheckResponse = pb.HealthCheckResponse__Output;
+export type LoginResponse = pb.LoginResponse__Output;
+export type ExportFormat = pb.ExportFormat__Output;
+export type PushFormat = pb.PushFormat__Output;
+/** A VMFile as sent (every field optional): the CLI passes the user's YAML on, the daemon validates it. */
+export type VMFile = pb.VMFile;

@@ -3,7 +3,7 @@
 import type { Cli } from './runtime.js';
 import { ServerError } from './errors.js';
 import { ProgressRenderer } from './progress.js';
-import type { ImageOperationEvent } from './messages.js';
+import type { ImageOperationEvent, Req, RpcName } from './messages.js';
 
 export function progressFor(cli: Cli, quiet: boolean): ProgressRenderer | undefined {
   const tty = Boolean(cli.io.stderr.isTTY);
@@ -12,19 +12,31 @@ export function progressFor(cli: Cli, quiet: boolean): ProgressRenderer | undefi
   return new ProgressRenderer(cli.io.stderr, { tty, columns: cli.io.stderr.columns ?? 80 });
 }
 
-export async function imageOperation<R>(
+/** Each progress RPC: the event member holding its result, and the unary RPC an older daemon has instead. */
+interface Operations {
+  PullImageWithProgress: { result: 'pull'; fallback: 'PullImage' };
+  PushImageWithProgress: { result: 'push'; fallback: 'PushImage' };
+  ExportImageWithProgress: { result: 'export'; fallback: 'ExportImage' };
+  ImportImageFile: { result: 'import'; fallback: never };
+}
+type ResultOf<M extends keyof Operations> = NonNullable<ImageOperationEvent[Operations[M]['result']]>;
+
+export async function imageOperation<M extends keyof Operations>(
   cli: Cli,
-  method: string,
-  request: object,
-  result: 'pull' | 'push' | 'export' | 'import',
-  opts: { quiet?: boolean; fallback?: string } = {},
-): Promise<R> {
+  method: M,
+  request: Req<M>,
+  result: Operations[M]['result'],
+  opts: { quiet?: boolean; fallback?: Operations[M]['fallback'] } = {},
+): Promise<ResultOf<M>> {
+  type R = ResultOf<M>;
   const daemon = cli.daemon();
   const renderer = progressFor(cli, Boolean(opts.quiet));
   let final: R | undefined;
   let events = 0;
   try {
-    await daemon.serverStream<ImageOperationEvent>(method, request, (ev) => {
+    await daemon.serverStream<M>(method, request, (msg) => {
+      // Every RPC in Operations streams ImageOperationEvent; TypeScript cannot see it through the generic M.
+      const ev = msg as ImageOperationEvent;
       events++;
       const kind = ev.event ?? (ev.progress ? 'progress' : undefined);
       if (kind === 'progress' && ev.progress) renderer?.update(ev.progress);
@@ -33,7 +45,8 @@ export async function imageOperation<R>(
   } catch (err) {
     renderer?.abort();
     if (opts.fallback && events === 0 && err instanceof ServerError && err.code === 'UNIMPLEMENTED') {
-      return daemon.unary<R>(opts.fallback, request);
+      // The fallback takes the same request message and replies with the event's result message.
+      return daemon.call<RpcName>(opts.fallback, request as Req<RpcName>) as Promise<R>;
     }
     throw err;
   }

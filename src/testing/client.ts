@@ -1,4 +1,4 @@
-// A promisified VMService client for tests and tools: `await client.call('ContextList')`.
+// A promisified VMService client for tests and tools: `await client.unary('ContextList')`.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { PROTO_OPTIONS } from '../core/grpc/loadProto.js';
@@ -13,6 +13,14 @@ export interface CallOptions {
   metadata?: Record<string, string>;
 }
 
+/**
+ * A promisified VMService client (grpc-js with the daemon's loader options).
+ *
+ * Prefer `unary(rpc, request)`: request and reply are typed by the RPC's name from the message types
+ * generated from proto/ (`RequestOf`/`ClientResponseOf`, exported here), so a misspelt field or a number
+ * where the reply has an int64 string fails to compile. `call`, `stream` and `clientStream` are untyped
+ * (the reply's shape is the caller's claim): kept for the many existing callers.
+ */
 export class VmClient {
   readonly raw: grpc.Client & Record<string, (...a: unknown[]) => unknown>;
 
@@ -28,12 +36,16 @@ export class VmClient {
     return [md, o.deadlineMs ? { deadline: Date.now() + o.deadlineMs } : {}];
   }
 
-  /** `call` typed by the RPC's name from the message types generated from proto/ (int64 as strings, enum names). */
+  /**
+   * A unary call typed by the RPC's name from the message types generated from proto/: the reply as decoded
+   * (camelCase, int64 as decimal strings, enum names, defaults, oneof names), e.g.
+   * `const { images } = await client.unary('ListLocalImages'); images[0]?.size // string`.
+   */
   unary<M extends RpcName>(method: M, req?: NoInfer<ClientRequestOf<M>>, o: CallOptions = {}): Promise<ClientResponseOf<M>> {
     return this.call<ClientResponseOf<M>>(method, (req ?? {}) as Msg, o);
   }
 
-  /** Unary call; rejects with the grpc ServiceError (code, details, metadata). */
+  /** Untyped unary call (prefer `unary`); rejects with the grpc ServiceError (code, details, metadata). */
   call<T = Msg>(method: string, req: Msg = {}, o: CallOptions = {}): Promise<T> {
     const [md, co] = this.callOpts(o);
     return new Promise((resolve, reject) => {

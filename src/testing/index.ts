@@ -1,6 +1,8 @@
 // Test helpers for the daemon and for plugin authors: `import { startTestDaemon } from 'vmregistry/testing'`.
 export { startTestDaemon, type TestDaemon, type TestDaemonOptions } from './startTestDaemon.js';
 export { VmClient } from './client.js';
+// The contract's message types by RPC name (generated from proto/), as VmClient.unary uses them.
+export type { ClientRequestOf, ClientResponseOf, RpcName } from '../core/grpc/messages.js';
 export { fakeAuthPlugin, fakeLibvirtPlugin, fakeRegistryPlugin } from './fakePlugins.js';
 export { InMemoryAuthProvider } from './fakes/InMemoryAuthProvider.js';
 export { InMemoryRegistry } from './fakes/InMemoryRegistry.js';

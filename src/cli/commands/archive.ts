@@ -22,7 +22,7 @@ async function upload(cli: Cli, file: string, reference: string, quiet: boolean)
   if (!st.isFile() || st.size === 0) throw new UsageError(`"${file}" is not a non-empty regular file`);
   const renderer = progressFor(cli, quiet);
   try {
-    const res = await uploadFile<ImportImageResponse>(cli, 'LoadImage', { header: { reference, totalSize: String(st.size) } }, file, {
+    const res = await uploadFile(cli, 'LoadImage', { header: { reference, totalSize: String(st.size) } }, file, {
       sent: (n) => renderer?.update({ phase: 'upload', item: path.basename(file), current: String(n), total: String(st.size), unit: 'bytes', message: '' }),
     });
     renderer?.done();

@@ -19,7 +19,7 @@ async function password(cli: Cli, opts: Record<string, any>, what = 'Password: '
 
 async function deviceLogin(cli: Cli, server: string): Promise<LoginResponse> {
   const daemon = cli.daemon();
-  const start = await daemon.unary<LoginResponse>('Login', { deviceFlow: true, server });
+  const start = await daemon.call('Login', { deviceFlow: true, server });
   if (!start.deviceCode) return start;
   cli.note(`To log in, open ${start.verificationUri} and enter the code ${start.userCode}`);
   if (start.verificationUriComplete) cli.note(`(or open ${start.verificationUriComplete})`);
@@ -31,7 +31,7 @@ async function deviceLogin(cli: Cli, server: string): Promise<LoginResponse> {
     } catch {
       throw new CancelledError();
     }
-    const res = await daemon.unary<LoginResponse>('Login', { deviceCode: start.deviceCode, server });
+    const res = await daemon.call('Login', { deviceCode: start.deviceCode, server });
     if (!res.pending) return res;
     if (res.interval > 0) interval = res.interval;
   }
@@ -51,7 +51,7 @@ export function registerAuthCommands(program: Command): void {
         res = await deviceLogin(cli, server ?? '');
       } else {
         const pass = await password(cli, { ...opts, password: opts.password === true ? undefined : opts.password });
-        res = await cli.daemon().unary<LoginResponse>('Login', { username: opts.username, password: pass, server: server ?? '' });
+        res = await cli.daemon().call('Login', { username: opts.username, password: pass, server: server ?? '' });
       }
       cli.result(res, (r) => `Login Succeeded${r.username ? ` as ${r.username}` : ''}${r.server ? ` at ${r.server}` : ''}` +
         `${r.expiresAt ? ` (token valid until ${r.expiresAt})` : ''}`);
@@ -65,7 +65,7 @@ export function registerAuthCommands(program: Command): void {
   examples(program.command('logout').description('Log out: revoke and forget the stored session')
     .argument('[server]', 'OIDC issuer URL (default: the current context\'s auth server)')
     .action(action(async (cli, _opts, server?: string) => {
-      const res = await cli.daemon().unary<{ message: string }>('Logout', { server: server ?? '' });
+      const res = await cli.daemon().call('Logout', { server: server ?? '' });
       cli.result(res, (r) => r.message || 'Logged out');
     })), ['{cmd}', '{cmd} https://id.example/realms/vm']);
 
@@ -80,7 +80,7 @@ export function registerAuthCommands(program: Command): void {
       const username = positional ?? opts.username;
       if (!username) throw new UsageError('a user name is required: vmr register USERNAME');
       const pass = await password(cli, { ...opts, password: opts.password === true ? undefined : opts.password }, 'Choose a password: ');
-      const res = await cli.daemon().unary<{ userId: string; username: string; message: string }>('Register', {
+      const res = await cli.daemon().call('Register', {
         username, password: pass, email: opts.email ?? '', displayName: opts.displayName ?? '',
       });
       cli.result(res, (r) => `Registered ${r.username} (id ${r.userId})${r.message ? `: ${r.message}` : ''}`);

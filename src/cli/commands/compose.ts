@@ -10,7 +10,7 @@ import { collect, examples, positiveInt } from '../help.js';
 import { table } from '../format.js';
 import { parseEnvFile, readText } from '../files.js';
 import { UsageError } from '../errors.js';
-import type { ComposeServiceStatus, ValidationIssue } from '../messages.js';
+import type { ComposeServiceStatus, Res, ValidationIssue } from '../messages.js';
 import { registerComposeAccessCommands } from './composeAccess.js';
 import { upAndWait } from './composeWait.js';
 
@@ -90,10 +90,8 @@ async function loadCompose(cli: Cli, opts: Record<string, any>): Promise<Compose
   return { file, content, baseDir, env, projectName: opts.projectName ?? '', files: await inlineFiles(content, baseDir, env) };
 }
 
-type Validation = { valid: boolean; errors: ValidationIssue[]; warnings: ValidationIssue[]; services: string[]; project: string };
-
-async function validate(cli: Cli, input: ComposeInput): Promise<Validation> {
-  return cli.daemon().unary<Validation>('ComposeValidate',
+async function validate(cli: Cli, input: ComposeInput): Promise<Res<'ComposeValidate'>> {
+  return cli.daemon().call('ComposeValidate',
     { content: input.content, files: input.files, env: input.env, projectName: input.projectName });
 }
 
@@ -142,7 +140,7 @@ export function registerComposeCommands(program: Command): void {
       const sshAuthorizedKeys = await injectedKeys(cli, opts);
       // Known before up starts: the progress poll needs it, and a rejected up must not sit unawaited meanwhile.
       const project = opts.wait ? input.projectName || (await validate(cli, input)).project : '';
-      const up = cli.daemon().unary<{ project: string; services: ComposeServiceStatus[] }>('ComposeUp', {
+      const up = cli.daemon().call('ComposeUp', {
         projectName: input.projectName, content: input.content, files: input.files, services,
         forceRecreate: Boolean(opts.forceRecreate), env: input.env, timeoutSeconds: opts.timeout ?? 0, sshAuthorizedKeys,
         wait: Boolean(opts.wait),
@@ -155,7 +153,7 @@ export function registerComposeCommands(program: Command): void {
     .option('--remove-networks', 'also remove the networks the project created')
     .action(action(async (cli, opts) => {
       const all = { ...cli.globals, ...opts };
-      const res = await cli.daemon().unary<{ project: string; services: ComposeServiceStatus[]; removedNetworks: string[] }>(
+      const res = await cli.daemon().call(
         'ComposeDown', { projectName: await projectName(cli, all), removeNetworks: Boolean(opts.removeNetworks) });
       cli.result(res, (r) => [
         ...r.services.map((s) => `Removed ${s.vmName}`),
@@ -168,7 +166,7 @@ export function registerComposeCommands(program: Command): void {
     .option('-q, --quiet', 'only VM names')
     .option('--services', 'only service names')
     .action(action(async (cli, opts) => {
-      const res = await cli.daemon().unary<{ project: string; services: ComposeServiceStatus[] }>(
+      const res = await cli.daemon().call(
         'ComposePs', { projectName: await projectName(cli, { ...cli.globals, ...opts }) });
       if ((opts.quiet || opts.services) && !cli.json) {
         const names = opts.services ? [...new Set(res.services.map((s) => s.service))] : res.services.map((s) => s.vmName);
@@ -181,7 +179,7 @@ export function registerComposeCommands(program: Command): void {
   examples(compose.command('restart').description('Restart the project\'s VMs')
     .argument('[services...]', 'only these services')
     .action(action(async (cli, _opts, services: string[]) => {
-      const res = await cli.daemon().unary<{ project: string; services: ComposeServiceStatus[] }>('ComposeRestart',
+      const res = await cli.daemon().call('ComposeRestart',
         { projectName: await projectName(cli, { ...cli.globals }), services });
       cli.result(res, (r) => r.services.map((s) => `Restarted ${s.vmName}`).join('\n') || `Nothing to restart in ${r.project}`);
     })), ['{cmd}', '{cmd} web']);

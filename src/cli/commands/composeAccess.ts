@@ -11,7 +11,7 @@ import { sshInto, sshOptions } from './ssh.js';
 type ProjectName = (cli: Cli, opts: Record<string, any>) => Promise<string>;
 
 export async function projectVms(cli: Cli, project: string): Promise<ComposeServiceStatus[]> {
-  const res = await cli.daemon().unary<{ services: ComposeServiceStatus[] }>('ComposePs', { projectName: project });
+  const res = await cli.daemon().call('ComposePs', { projectName: project });
   return res.services;
 }
 

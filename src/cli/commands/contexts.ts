@@ -4,6 +4,7 @@ import { action } from '../runtime.js';
 import { examples } from '../help.js';
 import { eachTarget } from '../batch.js';
 import { relativeTime, table } from '../format.js';
+import { required } from '../errors.js';
 import type { ContextInfo } from '../messages.js';
 
 /** option attribute → ContextInfo field (camelCase) and its snake_case update_mask name. */
@@ -47,9 +48,9 @@ export function registerContextCommands(program: Command): void {
     .action(action(async (cli, opts, name: string) => {
       const ctx: Record<string, unknown> = { name };
       for (const [opt, field] of fields) if (opts[opt] !== undefined) ctx[field] = opts[opt];
-      const res = await cli.daemon().unary<{ context: ContextInfo; message: string }>('ContextCreate',
+      const res = await cli.daemon().call('ContextCreate',
         { context: ctx, use: Boolean(opts.use) });
-      cli.result(res, (r) => r.context.name);
+      cli.result(res, (r) => required(r.context, 'context').name);
     })), [
     '{cmd} --registry localhost:5000 --insecure-registry lab',
     '{cmd} --registry https://registry.example --auth-server https://id.example/realms/vm --auth-client-id vmr --use prod',
@@ -65,22 +66,22 @@ export function registerContextCommands(program: Command): void {
         ctx[field] = opts[opt];
         mask.push(m);
       }
-      const res = await cli.daemon().unary<{ context: ContextInfo; message: string }>('ContextUpdate',
+      const res = await cli.daemon().call('ContextUpdate',
         { name, context: ctx, updateMask: mask });
-      cli.result(res, (r) => r.context.name);
+      cli.result(res, (r) => required(r.context, 'context').name);
     })), ['{cmd} --registry localhost:5001 lab', '{cmd} --no-insecure-registry lab']);
 
   examples(context.command('use').description('Switch the current context')
     .argument('<name>', 'context name')
     .action(action(async (cli, _opts, name: string) => {
-      const res = await cli.daemon().unary<{ context: ContextInfo; message: string }>('ContextUse', { name });
-      cli.result(res, (r) => `Current context is now "${r.context.name || name}"`);
+      const res = await cli.daemon().call('ContextUse', { name });
+      cli.result(res, (r) => `Current context is now "${required(r.context, 'context').name || name}"`);
     })), ['{cmd} lab', '{cmd} default']);
 
   examples(context.command('ls').alias('list').description('List contexts')
     .option('-q, --quiet', 'only names')
     .action(action(async (cli, opts) => {
-      const res = await cli.daemon().unary<{ contexts: ContextInfo[]; current: string }>('ContextList', {});
+      const res = await cli.daemon().call('ContextList', {});
       if (opts.quiet && !cli.json) {
         if (res.contexts.length) cli.out(res.contexts.map((c) => c.name).join('\n'));
         return;
@@ -93,19 +94,19 @@ export function registerContextCommands(program: Command): void {
   examples(context.command('rm').alias('remove').description('Remove a context (not "default", not the current one)')
     .argument('<name...>', 'context names')
     .action(action(async (cli, _opts, names: string[]) => {
-      await eachTarget(cli, names, (name) => cli.daemon().unary<{ context: ContextInfo; message: string }>('ContextRemove', { name }),
+      await eachTarget(cli, names, (name) => cli.daemon().call('ContextRemove', { name }),
         (name) => name);
     })), ['{cmd} lab']);
 
   examples(context.command('show').description('Print the current context\'s name')
     .action(action(async (cli) => {
-      const res = await cli.daemon().unary<{ context: ContextInfo }>('ContextCurrent', {});
-      cli.result(res, (r) => r.context.name);
+      const res = await cli.daemon().call('ContextCurrent', {});
+      cli.result(res, (r) => required(r.context, 'context').name);
     })), ['{cmd}', '{cmd} --json']);
 
   examples(context.command('inspect').description('Show the current context in detail')
     .action(action(async (cli) => {
-      const res = await cli.daemon().unary<{ context: ContextInfo }>('ContextCurrent', {});
-      cli.result(res, (r) => describe(r.context));
+      const res = await cli.daemon().call('ContextCurrent', {});
+      cli.result(res, (r) => describe(required(r.context, 'context')));
     })), ['{cmd}']);
 }

@@ -15,7 +15,7 @@ import { eachTarget } from '../batch.js';
 import { inspectCommand } from './inspect.js';
 import { localImportSource } from '../importSource.js';
 import type {
-  ExportImageResponse, ImageInfo, ImportImageResponse, PullImageResponse, PushImageResponse, ValidationIssue,
+  ExportFormat, ExportImageResponse, ImageInfo, ImportImageResponse, ValidationIssue,
 } from '../messages.js';
 
 const INLINE_LIMIT = 64 * 1024 * 1024;
@@ -25,7 +25,7 @@ function pull(cmd: Command): Command {
     .argument('<reference>', 'image reference: [registry/]repository[:tag|@digest]')
     .option('-q, --quiet', 'no progress output')
     .action(action(async (cli, opts, reference: string) => {
-      const res = await imageOperation<PullImageResponse>(cli, 'PullImageWithProgress', { reference }, 'pull',
+      const res = await imageOperation(cli, 'PullImageWithProgress', { reference }, 'pull',
         { quiet: opts.quiet, fallback: 'PullImage' });
       cli.result(res, (r) => opts.quiet ? r.reference : [
         `Digest: ${r.digest}`,
@@ -45,8 +45,8 @@ function push(cmd: Command): Command {
     .option('-q, --quiet', 'no progress output')
     .action(action(async (cli, opts, reference: string, destination?: string) => {
       // Field 3 is left out for the default, so a daemon from before it gets the request it knows.
-      const format = opts.format === 'containerdisk' ? { format: 'CONTAINERDISK' } : {};
-      const res = await imageOperation<PushImageResponse>(cli, 'PushImageWithProgress',
+      const format = opts.format === 'containerdisk' ? { format: 'CONTAINERDISK' as const } : {};
+      const res = await imageOperation(cli, 'PushImageWithProgress',
         { reference, destination: destination ?? '', ...format }, 'push', { quiet: opts.quiet, fallback: 'PushImage' });
       cli.result(res, (r) => opts.quiet ? r.reference : [
         `${r.reference}: digest: ${r.digest} size: ${humanSize(r.size)} (${humanSize(r.transferred)} uploaded)`,
@@ -73,7 +73,7 @@ function importCmd(cmd: Command): Command {
       if (made) {
         res = await streamImport(cli, made, { reference: opts.tag, verify: opts.verify, quiet: opts.quiet });
       } else if (opts.onDaemon) {
-        res = await imageOperation<ImportImageResponse>(cli, 'ImportImageFile',
+        res = await imageOperation(cli, 'ImportImageFile',
           { vmfilePath: path.resolve(file), reference: opts.tag ?? '', allowOutsidePaths: Boolean(opts.allowOutsidePaths) },
           'import', { quiet: opts.quiet });
       } else if (opts.inline) {
@@ -83,7 +83,7 @@ function importCmd(cmd: Command): Command {
           throw new UsageError(`cannot read the disk "${local.diskPath}" named by spec.disk.path`);
         })).size;
         if (size > INLINE_LIMIT) throw new UsageError(`--inline takes disks up to 64 MiB; this one is ${humanSize(size)}: drop --inline to stream it`);
-        res = await cli.daemon().unary<ImportImageResponse>('ImportImage',
+        res = await cli.daemon().call('ImportImage',
           { vmfile: local.vmfile, diskData: await readFile(local.diskPath), reference: opts.tag ?? '' });
       } else {
         res = await streamImport(cli, await readVmFile(file), { reference: opts.tag, verify: opts.verify, quiet: opts.quiet });
@@ -97,7 +97,7 @@ function importCmd(cmd: Command): Command {
   ]);
 }
 
-const exportFormats: Record<string, string> = { oci: 'OCI_LAYOUT_DIR', 'oci-archive': 'OCI_ARCHIVE', disk: 'DISK' };
+const exportFormats: Record<string, ExportFormat> = { oci: 'OCI_LAYOUT_DIR', 'oci-archive': 'OCI_ARCHIVE', disk: 'DISK' };
 
 function exportCmd(cmd: Command): Command {
   cmd.description('Write an image to a local path (OCI layout, OCI archive or bare disk); the daemon streams the bytes')
@@ -110,7 +110,7 @@ function exportCmd(cmd: Command): Command {
     .option('-q, --quiet', 'no progress output')
     .action(action(async (cli, opts, reference: string, output: string) => {
       const outputPath = path.resolve(output);
-      const onDaemon = () => imageOperation<ExportImageResponse>(cli, 'ExportImageWithProgress', {
+      const onDaemon = () => imageOperation(cli, 'ExportImageWithProgress', {
         reference, outputPath, format: exportFormats[opts.format],
         overwrite: Boolean(opts.force), diskFormat: opts.diskFormat ?? '',
       }, 'export', { quiet: opts.quiet, fallback: 'ExportImage' });
@@ -144,7 +144,7 @@ function list(cmd: Command): Command {
     .option('--digests', 'show full digests')
     .option('--no-trunc', 'do not shorten digests')
     .action(action(async (cli, opts) => {
-      const res = await cli.daemon().unary<{ images: ImageInfo[] }>('ListLocalImages', {});
+      const res = await cli.daemon().call('ListLocalImages', {});
       if (opts.quiet && !cli.json) {
         if (res.images.length) cli.out(res.images.map((i) => i.reference).join('\n'));
         return;
@@ -163,7 +163,7 @@ function remove(cmd: Command): Command {
     .option('-f, --force', 'remove even while VMs use the image')
     .action(action(async (cli, opts, refs: string[]) => {
       await eachTarget(cli, refs,
-        (reference) => cli.daemon().unary<{ untagged: string[]; deleted: string[] }>('DeleteImage', { reference, force: Boolean(opts.force) }),
+        (reference) => cli.daemon().call('DeleteImage', { reference, force: Boolean(opts.force) }),
         (_ref, r) => [...r.untagged.map((u) => `Untagged: ${u}`), ...r.deleted.map((d) => `Deleted: ${d}`)].join('\n'));
     }));
   return examples(cmd, ['{cmd} debian-12:latest', '{cmd} -f localhost:5000/demo/debian:12 debian-12:old']);
@@ -174,7 +174,7 @@ function tag(cmd: Command): Command {
     .argument('<source>', 'existing local image')
     .argument('<target>', 'new reference')
     .action(action(async (cli, _opts, source: string, target: string) => {
-      const res = await cli.daemon().unary<{ reference: string; digest: string }>('TagImage', { source, target });
+      const res = await cli.daemon().call('TagImage', { source, target });
       cli.result(res, (r) => `Tagged ${r.reference} (${r.digest})`);
     }));
   return examples(cmd, ['{cmd} debian-12:latest localhost:5000/demo/debian:12']);
@@ -184,7 +184,7 @@ function inspect(cmd: Command): Command {
   cmd.description('Show an image\'s manifest and config')
     .argument('<reference>', 'local image')
     .action(action(async (cli, _opts, reference: string) => {
-      const res = await cli.daemon().unary<{ digest: string; mediaType: string; manifestJson: string; configJson: string }>(
+      const res = await cli.daemon().call(
         'GetImageManifest', { reference });
       cli.result(res, (r) => JSON.stringify({
         reference, digest: r.digest, mediaType: r.mediaType, manifest: parseOrRaw(r.manifestJson), config: parseOrRaw(r.configJson),
@@ -204,7 +204,7 @@ function validate(cmd: Command): Command {
     .action(action(async (cli, opts, file: string) => {
       const abs = path.resolve(file);
       const content = await readText(abs, 'VMFile');
-      const res = await cli.daemon().unary<{ valid: boolean; errors: ValidationIssue[]; warnings: ValidationIssue[] }>(
+      const res = await cli.daemon().call(
         'ValidateVMFile', { content, baseDir: path.dirname(abs), allowOutsidePaths: Boolean(opts.allowOutsidePaths) });
       cli.result(res, (r) => [...issueLines('error', r.errors), ...issueLines('warning', r.warnings),
         r.valid ? `${file}: valid` : `${file}: invalid (${r.errors.length} error${r.errors.length === 1 ? '' : 's'})`].join('\n'));
@@ -218,7 +218,7 @@ function gc(cmd: Command): Command {
   cmd.description('Remove blobs, manifests and base disks no image references')
     .option('-n, --dry-run', 'only report what would be removed')
     .action(action(async (cli, opts) => {
-      const res = await cli.daemon().unary<{ removedBlobs: string[]; removedManifests: string[]; freedBytes: string }>(
+      const res = await cli.daemon().call(
         'GarbageCollect', { dryRun: Boolean(opts.dryRun) });
       cli.result(res, (r) => [
         ...r.removedManifests.map((d) => `${opts.dryRun ? 'Would delete' : 'Deleted'} manifest: ${d}`),

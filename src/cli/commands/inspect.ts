@@ -4,22 +4,16 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { action, type Cli } from '../runtime.js';
 import { examples } from '../help.js';
-import { ServerError } from '../errors.js';
-import type { VMInfo } from '../messages.js';
+import { ServerError, required } from '../errors.js';
+import type { Res, VMInfo } from '../messages.js';
 import { parseOrRaw } from '../format.js';
 import { isUuid, isVmName } from '../../core/names.js';
 
-export interface VMDetail {
-  vm: VMInfo;
-  started: string;
-  networks: { name: string; mac: string; interfaceType: string; ipAddresses: string[] }[];
-  disks: { target: string; device: string; path: string; format: string; backingPath: string }[];
-  libvirtUri: string;
-  defaultUser: string;
-  cloudInit: { userDataKind: string; userDataBytes: number; sshAuthorizedKeys: number; metaData: boolean; networkConfig: boolean } | null;
-  composeIndex: number;
-  consoleLog: string;
-  domainType: string;
+/** GetVM's reply with its VM, which the daemon always sets. */
+export type VMDetail = Res<'GetVM'> & { vm: VMInfo };
+
+export function vmDetail(r: Res<'GetVM'>): VMDetail {
+  return { ...r, vm: required(r.vm, 'vm') };
 }
 
 /** The VM as `vmr inspect` prints it: flat and readable, addresses up front. */
@@ -61,7 +55,7 @@ const notAVm = (err: unknown) => err instanceof ServerError && ['NOT_FOUND', 'UN
 const couldBeVm = (name: string) => isVmName(name) || isUuid(name);
 
 export async function inspectImage(cli: Cli, reference: string): Promise<void> {
-  const res = await cli.daemon().unary<{ digest: string; mediaType: string; manifestJson: string; configJson: string; sourceFormat?: string }>(
+  const res = await cli.daemon().call(
     'GetImageManifest', { reference });
   cli.result(res, (r) => JSON.stringify({
     reference, digest: r.digest, mediaType: r.mediaType, sourceFormat: r.sourceFormat || 'vmregistry',
@@ -70,8 +64,8 @@ export async function inspectImage(cli: Cli, reference: string): Promise<void> {
 }
 
 async function inspectVm(cli: Cli, vm: string): Promise<void> {
-  const res = await cli.daemon().unary<VMDetail>('GetVM', { vm });
-  cli.result(res, (r) => JSON.stringify(vmInspectView(r), null, 2));
+  const res = await cli.daemon().call('GetVM', { vm });
+  cli.result(res, (r) => JSON.stringify(vmInspectView(vmDetail(r)), null, 2));
 }
 
 export function inspectCommand(cmd: Command): Command {

@@ -8,7 +8,7 @@ import { UsageError } from '../errors.js';
 /** A VM's console log through the VMLogs RPC, chunk by chunk (`vmr logs`, `vmr compose logs`). */
 export function streamConsole(cli: Cli, vm: string, opts: { follow: boolean; tailLines: number }, onData: (data: Buffer) => void,
   call: { timeoutSeconds?: number } = {}): Promise<void> {
-  return cli.daemon().serverStream<{ data: Buffer }>('VMLogs', { vm, follow: opts.follow, tailLines: opts.tailLines },
+  return cli.daemon().serverStream('VMLogs', { vm, follow: opts.follow, tailLines: opts.tailLines },
     (m) => onData(Buffer.from(m.data)), call);
 }
 
@@ -49,7 +49,7 @@ function consoleCmd(cmd: Command): Command {
     .argument('<vm>', 'VM name or id')
     .action(action(async (cli, _opts, vm: string) => {
       const stdin = cli.io.stdin as NodeJS.ReadStream;
-      const call = cli.daemon().duplex<{ vm?: string; data?: Buffer }, { data: Buffer }>('AttachVMConsole');
+      const call = cli.daemon().duplex('AttachVMConsole');
       const raw = Boolean(stdin.isTTY && stdin.setRawMode);
       let detached = false;
       const onInput = (chunk: Buffer) => {

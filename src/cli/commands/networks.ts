@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander';
 import { action } from '../runtime.js';
 import { examples } from '../help.js';
 import { shortId, table } from '../format.js';
+import { required } from '../errors.js';
 import type { NetworkInfo } from '../messages.js';
 
 function describe(n: NetworkInfo): string {
@@ -26,7 +27,7 @@ export function registerNetworkCommands(program: Command): void {
     .option('-q, --quiet', 'only network names')
     .option('--no-trunc', 'do not shorten ids')
     .action(action(async (cli, opts) => {
-      const res = await cli.daemon().unary<{ networks: NetworkInfo[] }>('NetworkList', {});
+      const res = await cli.daemon().call('NetworkList', {});
       if (opts.quiet && !cli.json) {
         if (res.networks.length) cli.out(res.networks.map((n) => n.name).join('\n'));
         return;
@@ -39,8 +40,8 @@ export function registerNetworkCommands(program: Command): void {
   examples(network.command('inspect').description('Show a network\'s details')
     .argument('<name>', 'network name')
     .action(action(async (cli, _opts, name: string) => {
-      const res = await cli.daemon().unary<{ network: NetworkInfo }>('NetworkGet', { name });
-      cli.result(res, (r) => describe(r.network));
+      const res = await cli.daemon().call('NetworkGet', { name });
+      cli.result(res, (r) => describe(required(r.network, 'network')));
     })), ['{cmd} default', '{cmd} --json backend']);
 
   examples(network.command('create').description('Create a network')
@@ -57,13 +58,13 @@ export function registerNetworkCommands(program: Command): void {
     .option('--autostart', 'start when the host boots')
     .option('--activate', 'start it now')
     .action(action(async (cli, opts, name: string) => {
-      const res = await cli.daemon().unary<{ network: NetworkInfo; message: string }>('NetworkCreate', {
+      const res = await cli.daemon().call('NetworkCreate', {
         name, mode: opts.mode, subnet: opts.subnet ?? '', dhcp: Boolean(opts.dhcp || opts.dhcpStart),
         dhcpStart: opts.dhcpStart ?? '', dhcpEnd: opts.dhcpEnd ?? '', bridgeName: opts.bridge ?? '',
         forwardDevice: opts.forwardDevice ?? '', domain: opts.domain ?? '', autostart: Boolean(opts.autostart),
         activate: Boolean(opts.activate), gateway: opts.gateway ?? '',
       });
-      cli.result(res, (r) => r.network.name);
+      cli.result(res, (r) => required(r.network, 'network').name);
     })), [
     '{cmd} --subnet 10.42.0.0/24 --dhcp --activate backend',
     '{cmd} --mode isolated --subnet 192.168.50.0/24 lab',
@@ -73,24 +74,24 @@ export function registerNetworkCommands(program: Command): void {
   examples(network.command('start').description('Activate an inactive network')
     .argument('<name>', 'network name')
     .action(action(async (cli, _opts, name: string) => {
-      const res = await cli.daemon().unary<{ network: NetworkInfo; message: string }>('NetworkActivate', { name });
-      cli.result(res, (r) => r.network.name || name);
+      const res = await cli.daemon().call('NetworkActivate', { name });
+      cli.result(res, (r) => required(r.network, 'network').name || name);
     })), ['{cmd} backend']);
 
   examples(network.command('stop').description('Deactivate a network (refused while running VMs use it)')
     .argument('<name>', 'network name')
     .option('-f, --force', 'deactivate even while running VMs use it')
     .action(action(async (cli, opts, name: string) => {
-      const res = await cli.daemon().unary<{ network: NetworkInfo; message: string }>('NetworkDeactivate',
+      const res = await cli.daemon().call('NetworkDeactivate',
         { name, force: Boolean(opts.force) });
-      cli.result(res, (r) => r.network.name || name);
+      cli.result(res, (r) => required(r.network, 'network').name || name);
     })), ['{cmd} backend', '{cmd} -f backend']);
 
   examples(network.command('rm').alias('remove').description('Delete a network (refused while running VMs use it)')
     .argument('<name>', 'network name')
     .option('-f, --force', 'delete even while running VMs use it')
     .action(action(async (cli, opts, name: string) => {
-      const res = await cli.daemon().unary<{ message: string }>('NetworkDelete', { name, force: Boolean(opts.force) });
+      const res = await cli.daemon().call('NetworkDelete', { name, force: Boolean(opts.force) });
       cli.result(res, () => name);
     })), ['{cmd} backend', '{cmd} -f backend']);
 }

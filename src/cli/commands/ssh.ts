@@ -11,7 +11,7 @@ import { childProcess } from '../builtins.js';
 import { candidateKeys, knownHostsFor, MissingSshError, OPENSSH_PACKAGE_HINT } from '../sshKeys.js';
 import { consoleTail } from './logs.js';
 import { sshBanner } from '../../core/net/sshBanner.js';
-import type { VMDetail } from './inspect.js';
+import { vmDetail, type VMDetail } from './inspect.js';
 
 const DEFAULT_WAIT_SECONDS = 300;
 
@@ -35,7 +35,7 @@ export async function waitForAddress(cli: Cli, vm: string, waitSeconds: number):
   const until = Date.now() + waitSeconds * 1000;
   let told = false;
   for (;;) {
-    const detail = await cli.daemon().unary<VMDetail>('GetVM', { vm }, { timeoutSeconds: 30 });
+    const detail = vmDetail(await cli.daemon().call('GetVM', { vm }, { timeoutSeconds: 30 }));
     const status = detail.vm.status;
     if (status !== 'running') {
       throw new AccessError('FAILED_PRECONDITION', `VM "${detail.vm.name}" is ${status}; start it first: vmr start ${detail.vm.name}`);

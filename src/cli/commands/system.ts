@@ -12,7 +12,7 @@ import type { HealthCheckResponse } from '../messages.js';
 export function registerSystemCommands(program: Command): void {
   examples(program.command('health').description('Check the daemon, hypervisor, registry and auth server')
     .action(action(async (cli) => {
-      const res = await cli.daemon().unary<HealthCheckResponse>('HealthCheck', {}, { timeoutSeconds: 30 });
+      const res = await cli.daemon().call('HealthCheck', {}, { timeoutSeconds: 30 });
       cli.result(res, (r) => `Daemon ${r.status} (version ${r.version || 'unknown'}, context ${r.context || '-'})\n` +
         table(['COMPONENT', 'STATUS', 'LATENCY', 'PLUGIN', 'MESSAGE'],
           r.components.map((c) => [c.name, c.status, `${c.latencyMs}ms`, c.plugin || '-', c.message || ''])));
@@ -25,7 +25,7 @@ export function registerSystemCommands(program: Command): void {
       let daemon: { version: string; status: string; context: string; address: string } | null = null;
       let error: { code: string; message: string } | undefined;
       try {
-        const h = await cli.daemon().unary<HealthCheckResponse>('HealthCheck', {}, { timeoutSeconds: 10 });
+        const h = await cli.daemon().call('HealthCheck', {}, { timeoutSeconds: 10 });
         daemon = { version: h.version, status: h.status, context: h.context, address };
       } catch (err) {
         // The client's own version is still worth printing: that is half of what people ask `version` for.
@@ -46,9 +46,8 @@ export function registerSystemCommands(program: Command): void {
     .option('--name <name...>', 'only events about these names')
     .option('--since-now', 'skip the recent history the daemon replays first')
     .action(action(async (cli, opts: { type?: string[]; name?: string[]; sinceNow?: boolean }) => {
-      type Ev = { id: string; time: string; type: string; action: string; name: string; attributes: Record<string, string> };
       // Runs until Ctrl-C (exit 130) or the daemon closes the stream; one line (or JSON object) per event.
-      await cli.daemon().serverStream<Ev>('Events', { types: opts.type ?? [], names: opts.name ?? [], sinceNow: Boolean(opts.sinceNow) }, (e) => {
+      await cli.daemon().serverStream('Events', { types: opts.type ?? [], names: opts.name ?? [], sinceNow: Boolean(opts.sinceNow) }, (e) => {
         if (cli.json) cli.out(JSON.stringify(e));
         else {
           const attrs = Object.entries(e.attributes ?? {}).filter(([k]) => k !== 'request_id').map(([k, v]) => `${k}=${v}`).join(', ');
@@ -61,10 +60,7 @@ export function registerSystemCommands(program: Command): void {
   examples(system.command('check').description('Re-verify every blob, manifest and base disk of the local store; list orphans')
     .option('--verify-disks', 're-hash every base disk window too (reads every disk)')
     .action(action(async (cli, opts: { verifyDisks?: boolean }) => {
-      type Check = { ok: boolean; checkedBlobs: string; corruptBlobs: string[]; missingBlobs: string[]; checkedDisks: string;
-        corruptDisks: string[]; orphanBlobs: string[]; orphanManifests: string[]; orphanDisks: string[]; partialIngests: string;
-        partialIngestList?: Array<{ digest: string; size: string; ageSeconds: string }> };
-      const r = await cli.daemon().unary<Check>('SystemCheck', { verifyDisks: Boolean(opts.verifyDisks) });
+      const r = await cli.daemon().call('SystemCheck', { verifyDisks: Boolean(opts.verifyDisks) });
       cli.result(r, (c) => [
         `${c.ok ? 'OK' : 'PROBLEMS FOUND'}: ${c.checkedBlobs} blobs and ${c.checkedDisks} base disks checked`,
         ...c.corruptBlobs.map((b) => `corrupt blob: ${b}`),

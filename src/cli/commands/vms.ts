@@ -50,7 +50,7 @@ function run(cmd: Command): Command {
         },
       };
       const timeoutSeconds = opts.timeout ?? (opts.waitIp ? WAIT_IP_DEFAULT_TIMEOUT : undefined);
-      const res = await cli.daemon().unary<{ vmId: string; name: string; status: string; message: string; ipAddresses: string[] }>(
+      const res = await cli.daemon().call(
         'RunVM', request, { timeoutSeconds });
       cli.result(res, (r) => [r.vmId, r.ipAddresses.length ? `${r.name} ${r.status} ${r.ipAddresses.join(',')}` : '']
         .filter(Boolean).join('\n'));
@@ -73,7 +73,7 @@ function start(cmd: Command): Command {
   cmd.description('Start stopped VMs')
     .argument('<vm...>', 'VM names or ids')
     .action(action(async (cli, _opts, vms: string[]) => {
-      await eachVm(cli, vms, (vm) => cli.daemon().unary('StartVM', { vm }));
+      await eachVm(cli, vms, (vm) => cli.daemon().call('StartVM', { vm }));
     }));
   return examples(cmd, ['{cmd} web', '{cmd} web db']);
 }
@@ -85,7 +85,7 @@ function stopLike(cmd: Command, rpc: 'StopVM' | 'RestartVM', what: string): Comm
     .option('-t, --time <seconds>', 'seconds to wait for a graceful shutdown (default 60)', positiveInt('--time'))
     .action(action(async (cli, opts, vms: string[]) => {
       await eachVm(cli, vms, (vm) =>
-        cli.daemon().unary(rpc, { vm, force: Boolean(opts.force), timeoutSeconds: opts.time ?? 0 }));
+        cli.daemon().call(rpc, { vm, force: Boolean(opts.force), timeoutSeconds: opts.time ?? 0 }));
     }));
   return examples(cmd, ['{cmd} web', '{cmd} -t 10 web db', '{cmd} --force web']);
 }
@@ -95,7 +95,7 @@ function rm(cmd: Command): Command {
     .argument('<vm...>', 'VM names or ids')
     .option('-f, --force', 'remove running VMs too (hard-stopped first)')
     .action(action(async (cli, opts, vms: string[]) => {
-      await eachVm(cli, vms, (vm) => cli.daemon().unary<VmResult>('DeleteVM', { vm, force: Boolean(opts.force) }));
+      await eachVm(cli, vms, (vm) => cli.daemon().call('DeleteVM', { vm, force: Boolean(opts.force) }));
     }));
   return examples(cmd, ['{cmd} web', '{cmd} -f web db']);
 }
@@ -111,7 +111,7 @@ function allVmsTable(vms: VMInfo[], trunc: boolean): string {
 }
 
 async function listAll(cli: Cli, opts: Record<string, any>): Promise<void> {
-  const res = await cli.daemon().unary<{ vms: VMInfo[] }>('ListVMs', {});
+  const res = await cli.daemon().call('ListVMs', {});
   if (opts.quiet && !cli.json) {
     if (res.vms.length) cli.out(res.vms.map((v) => v.vmId).join('\n'));
     return;
@@ -126,7 +126,7 @@ function ps(cmd: Command): Command {
     .option('--no-trunc', 'do not shorten ids')
     .action(action(async (cli, opts) => {
       if (opts.all) return listAll(cli, opts);
-      const res = await cli.daemon().unary<{ vms: VMProcessInfo[] }>('PsVMs', {});
+      const res = await cli.daemon().call('PsVMs', {});
       if (opts.quiet && !cli.json) {
         if (res.vms.length) cli.out(res.vms.map((v) => v.vmId).join('\n'));
         return;

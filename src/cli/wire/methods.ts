@@ -9,7 +9,7 @@ export interface MethodDef {
   requestStream: boolean;
   responseStream: boolean;
   serialize(message: object): Buffer;
-  deserialize(bytes: Buffer): any;
+  deserialize(bytes: Buffer): Record<string, unknown>;
 }
 
 let cached: Map<string, MethodDef> | undefined;
