@@ -17,5 +17,8 @@ if [ "${VMR_TEST_SUITES:-all}" = unit ]; then
   mapfile -t files < <(printf '%s\n' "${files[@]}" | grep -v -E '/(e2e|integration)/' || true)
 fi
 [ ${#files[@]} -gt 0 ] || { echo "no test files found" >&2; exit 1; }
+# --test-timeout bounds each test file as a whole (a describe's own timeout cannot raise it): 30 min, a hang guard
+# only — every wait inside the suites has its own bound. The real-guest e2e files (two Debian 12 guests under TCG)
+# take 5 min on an idle 2-core machine and ran past 10 min at load 10 (two CI runs at once on 2 cores).
 exec node --enable-source-maps --import reflect-metadata --test --test-concurrency="${VMR_TEST_CONCURRENCY:-2}" \
-  --test-timeout="${VMR_TEST_TIMEOUT_MS:-600000}" "${files[@]}"
+  --test-timeout="${VMR_TEST_TIMEOUT_MS:-1800000}" "${files[@]}"
