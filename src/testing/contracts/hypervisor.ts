@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { CallContext } from '../../core/ports/common.js';
 import type { Hypervisor, RunVMSpec } from '../../core/ports/hypervisor.js';
 import { testCallContext } from '../callContext.js';
+import { fakeImage } from './fakeImage.js';
 import { rejectsWithCode, runTag } from './support.js';
 
 export interface HypervisorUnderTest {
@@ -29,14 +30,6 @@ export interface HypervisorContractOptions {
   memoryMb?: number;
 }
 
-const fakeImage: RunVMSpec['image'] = {
-  reference: 'localhost:5000/contract/tiny:1',
-  digest: 'sha256:' + '0'.repeat(64),
-  baseDiskPath: '/nonexistent/contract-base.raw',
-  diskSize: 64 * 1024 * 1024,
-  firmware: 'bios',
-  architecture: 'x86_64',
-};
 
 export function runHypervisorContract(
   name: string,

@@ -8,6 +8,7 @@ import type { CallContext } from '../../core/ports/common.js';
 import type { Hypervisor, RunVMSpec } from '../../core/ports/hypervisor.js';
 import type { NetworkManager, NetworkSpec } from '../../core/ports/network.js';
 import { testCallContext } from '../callContext.js';
+import { fakeImage } from './fakeImage.js';
 import { rejectsWithCode, runTag } from './support.js';
 
 export interface NetworkUnderTest {
@@ -31,14 +32,6 @@ export interface NetworkContractOptions {
   hostBridge?: string;
 }
 
-const fakeImage: RunVMSpec['image'] = {
-  reference: 'localhost:5000/contract/tiny:1',
-  digest: 'sha256:' + '0'.repeat(64),
-  baseDiskPath: '/nonexistent/contract-base.raw',
-  diskSize: 64 * 1024 * 1024,
-  firmware: 'bios',
-  architecture: 'x86_64',
-};
 
 export function runNetworkContract(
   name: string,
