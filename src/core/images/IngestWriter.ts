@@ -5,6 +5,7 @@ import { open, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import type { IngestWriter } from '../ports/images.js';
 import { DataLossError, FailedPreconditionError, fromSystemError } from '../errors.js';
 import { streamHash, type StreamHash } from './hashWorkers.js';
+import { Writeback } from './writeback.js';
 
 export interface IngestTarget {
   digest: string;
@@ -28,8 +29,11 @@ export class PresentWriter implements IngestWriter {
 
 export class FileIngestWriter implements IngestWriter {
   private done = false;
+  private readonly writeback: Writeback;
 
-  private constructor(private readonly t: IngestTarget, private fh: FileHandle, private readonly hash: StreamHash, public offset: number) {}
+  private constructor(private readonly t: IngestTarget, private fh: FileHandle, private readonly hash: StreamHash, public offset: number) {
+    this.writeback = new Writeback(fh);
+  }
 
   static async open(t: IngestTarget): Promise<FileIngestWriter> {
     let hash: StreamHash | undefined;
@@ -68,6 +72,7 @@ export class FileIngestWriter implements IngestWriter {
       throw fromSystemError(err, `writing blob ${this.t.digest}`);
     }
     this.offset += chunk.length;
+    this.writeback.wrote(chunk.length);
     await this.hash.update(chunk);
   }
 
@@ -83,6 +88,7 @@ export class FileIngestWriter implements IngestWriter {
       throw new DataLossError(`blob content does not match its digest: expected ${this.t.digest}, got ${got}; the partial was discarded`);
     }
     try {
+      await this.writeback.settle();
       await this.fh.sync();
       await this.fh.close();
       this.done = true;
@@ -99,6 +105,7 @@ export class FileIngestWriter implements IngestWriter {
     this.done = true;
     this.hash.drop();
     try {
+      await this.writeback.settle();
       await this.fh.close();
       if (opts.discard) await rm(this.t.partialPath, { force: true });
     } finally {

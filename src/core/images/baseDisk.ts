@@ -5,13 +5,15 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DataLossError, fromSystemError } from '../errors.js';
 import { fsyncDir, tempName } from './atomicFile.js';
-import { streamHash } from './hashWorkers.js';
-import { codecByName } from './codecs.js';
+import { codecByName, isOverflow } from './codecs.js';
 import type { Window } from './coverage.js';
 import type { BaseDiskBuilder, BlobSink } from '../ports/images.js';
 import type { OciContentStore } from './OciContentStore.js';
 import { mapLimit } from './pool.js';
-import { isZero } from './zeros.js';
+import { Writeback } from './writeback.js';
+
+/** Compressed bytes fed between datasyncs of a disk being built (a window is about twice that on disk). */
+const DISK_WRITEBACK = 32 * 1024 * 1024;
 
 export interface AssembleOptions {
   concurrency: number;
@@ -19,42 +21,58 @@ export interface AssembleOptions {
   onBytes?: (n: number) => void;
 }
 
-/** Decompressed bytes of window `w` → `fh` at its offset, checking size and uncompressed digest. */
-function windowWriter(fh: FileHandle, w: Window, opts: { dense?: boolean; onBytes?: (n: number) => void } = {}) {
-  const h = streamHash();
-  let pos = w.offset;
-  return {
-    async *sink(src: AsyncIterable<Buffer>) {
-      for await (const chunk of src) {
-        if (pos + chunk.length > w.offset + w.size) throw new DataLossError(`window at ${w.offset} (${w.layer.digest}) decompresses to more than ${w.size} bytes`);
-        await h.update(chunk);
-        // Zero runs stay holes, unless the region may hold bytes of an abandoned attempt.
-        if (opts.dense || !isZero(chunk)) await fh.write(chunk, 0, chunk.length, pos);
-        pos += chunk.length;
-        opts.onBytes?.(chunk.length);
-      }
-    },
-    drop: () => h.drop(),
-    async check() {
-      if (pos !== w.offset + w.size) {
-        h.drop();
-        throw new DataLossError(`window at ${w.offset} (${w.layer.digest}) decompresses to ${pos - w.offset} bytes, expected ${w.size}`);
-      }
-      const got = await h.digest();
-      if (got !== w.udigest) throw new DataLossError(`window at ${w.offset} (${w.layer.digest}) decompresses to ${got}, annotated ${w.udigest}`);
-    },
+type WindowJob = Awaited<ReturnType<typeof windowJob>>;
+
+/**
+ * Window `w` from its compressed bytes (written to `input`) into `file` at its offset; the codec writes
+ * it there itself (zstd: sparse unless `dense`). `finished` resolves once the codec checked its frames
+ * (zstd's content checksum, gzip's CRC) and exactly the window's size came out. The compressed bytes
+ * are the blob the store verified by digest (or, while a pull streams, will verify before the window
+ * counts), so the uncompressed digest annotation is not re-hashed here: that is 1 GiB of sha256 per GiB
+ * of disk on every pull. `vmr system check` compares the disks with it.
+ */
+async function windowJob(file: string, w: Window, dense: boolean, onBytes?: (n: number) => void, writeback?: Writeback) {
+  const what = `window at ${w.offset} (${w.layer.digest})`;
+  const job = await codecByName(w.codec).decompressInto(file, w.offset, w.size, !dense, what);
+  // Progress in uncompressed bytes, estimated from the compressed bytes fed so far.
+  let fed = 0;
+  let shown = 0;
+  const feed = (n: number) => {
+    fed += n;
+    writeback?.wrote(n);
+    const now = Math.min(w.size, Math.floor((fed / Math.max(1, w.layer.size)) * w.size));
+    if (now > shown) onBytes?.(now - shown);
+    shown = Math.max(shown, now);
   };
+  const finished = job.done.then(() => {
+    if (shown < w.size) onBytes?.(w.size - shown);
+  });
+  finished.catch(() => undefined);
+  return { input: job.input, finished, kill: job.kill, feed };
 }
 
-async function writeWindow(fh: FileHandle, w: Window, content: OciContentStore, signal: AbortSignal, onBytes?: (n: number) => void, dense = false): Promise<void> {
-  const out = windowWriter(fh, w, { dense, onBytes });
+/** Why a feeding pipeline broke: the codec's own failure (EPIPE after it exited) says more. */
+async function jobFailure(err: unknown, job: { finished: Promise<void>; kill(): void }, signal?: AbortSignal): Promise<never> {
+  const epipe = (err as NodeJS.ErrnoException)?.code === 'EPIPE';
+  if (!epipe) job.kill();
+  const own = await job.finished.then(() => undefined, (e: unknown) => e);
+  job.kill();
+  throw epipe && own && !signal?.aborted ? own : err;
+}
+
+async function writeWindow(file: string, w: Window, content: OciContentStore, signal: AbortSignal, onBytes?: (n: number) => void, dense = false, writeback?: Writeback): Promise<void> {
+  const job = await windowJob(file, w, dense, onBytes, writeback);
   try {
-    await pipeline(content.read(w.layer.digest), codecByName(w.codec).decompress(), out.sink, { signal });
+    await pipeline(content.read(w.layer.digest), async function* (src: AsyncIterable<Buffer>) {
+      for await (const c of src) {
+        job.feed(c.length);
+        yield c;
+      }
+    }, job.input, { signal });
   } catch (err) {
-    out.drop();
-    throw err;
+    await jobFailure(err, job, signal);
   }
-  await out.check();
+  await job.finished;
 }
 
 /** Writes the disk to `dest` atomically (temp + rename): a reader sees all of it or nothing. */
@@ -65,8 +83,8 @@ export async function assembleDisk(dest: string, virtualSize: number, windows: W
   try {
     fh = await open(tmp, 'wx', 0o600);
     await fh.truncate(virtualSize);
-    const f = fh;
-    await mapLimit(windows, o.concurrency, (w, _i, signal) => writeWindow(f, w, content, signal, o.onBytes), o.signal);
+    const wb = new Writeback(fh, DISK_WRITEBACK);
+    await mapLimit(windows, o.concurrency, (w, _i, signal) => writeWindow(tmp, w, content, signal, o.onBytes, false, wb), o.signal).finally(() => wb.settle());
     await fh.sync();
     await fh.close();
     fh = undefined;
@@ -96,10 +114,13 @@ export class DiskBuilder implements BaseDiskBuilder {
   private readonly children = new Set<{ abort(): void }>();
   private readonly running: Promise<void>[] = [];
   private readonly tmp: string;
+  private readonly writeback: Writeback;
+  private overflowed = false;
 
   private constructor(private readonly dest: string, private readonly fh: FileHandle, tmp: string,
     private readonly windows: Window[], private readonly content: OciContentStore, private readonly o: AssembleOptions) {
     this.tmp = tmp;
+    this.writeback = new Writeback(fh, DISK_WRITEBACK);
     for (const w of windows) if (!this.streams.has(w.layer.digest)) this.streams.set(w.layer.digest, w);
   }
 
@@ -122,43 +143,53 @@ export class DiskBuilder implements BaseDiskBuilder {
     const w = this.streams.get(layerDigest);
     if (!w) return undefined;
     this.streams.delete(layerDigest);
-    let started: { input: import('node:stream').Duplex; finished: Promise<void> } | undefined;
+    let started: Promise<WindowJob> | undefined;
+    let job: WindowJob | undefined;
     let failed = false;
     const fail = () => {
       failed = true;
       this.dirty.add(w);
-      started?.input.destroy();
+      if (isOverflowed()) this.overflowed = true;
+      job?.kill();
     };
+    let lastError: unknown;
+    const isOverflowed = () => isOverflow(lastError);
     const child = { abort: fail };
     const start = () => {
-      const input = codecByName(w.codec).decompress();
-      const out = windowWriter(this.fh, w, { onBytes: this.o.onBytes });
-      const finished = pipeline(input, out.sink).then(() => out.check(), (err) => { out.drop(); throw err; });
-      finished.catch(() => { failed = true; this.dirty.add(w); });
-      this.running.push(finished.catch(() => undefined));
       this.children.add(child);
-      started = { input, finished };
+      started = windowJob(this.tmp, w, false, this.o.onBytes, this.writeback).then((j) => {
+        job = j;
+        j.finished.catch((err: unknown) => { lastError = err; fail(); });
+        this.running.push(j.finished.catch(() => undefined));
+        if (failed) j.kill(); // aborted while starting
+        return j;
+      });
+      started.catch((err: unknown) => { lastError = err; fail(); });
       return started;
     };
     return {
       write: async (chunk) => {
         if (failed) return;
-        const s = started ?? start();
-        if (!s.input.write(chunk)) {
-          await new Promise<void>((resolve) => {
-            const go = () => { s.input.off('drain', go); s.input.off('close', go); resolve(); };
-            s.input.on('drain', go);
-            s.input.on('close', go);
-          });
+        let s: WindowJob;
+        try {
+          s = await (started ?? start());
+        } catch {
+          return; // redone from the stored blob by finish()
         }
+        if (failed) return;
+        s.feed(chunk.length);
+        // Resolves once the decompressor has the bytes: the caller reuses `chunk` after that.
+        await new Promise<void>((resolve) => { s.input.write(chunk, () => resolve()); });
       },
       end: async () => {
         if (failed || !started) return;
-        started.input.end();
         try {
-          await started.finished;
-          this.done.add(w);
-        } catch {
+          const j = await started;
+          j.input.end();
+          await j.finished;
+          if (!failed) this.done.add(w);
+        } catch (err) {
+          lastError = err;
           fail();
         } finally {
           this.children.delete(child);
@@ -177,8 +208,10 @@ export class DiskBuilder implements BaseDiskBuilder {
       // An abandoned stream must not write into a window while it is being redone.
       for (const c of [...this.children]) c.abort();
       await Promise.all(this.running);
-      const rest = this.windows.filter((w) => !this.done.has(w));
-      await mapLimit(rest, this.o.concurrency, (w, _i, signal) => writeWindow(this.fh, w, this.content, signal, this.o.onBytes, this.dirty.has(w)), this.o.signal);
+      // A window that spilled past its end may have overwritten a finished neighbour: redo them all, dense.
+      const rest = this.overflowed ? this.windows : this.windows.filter((w) => !this.done.has(w));
+      await mapLimit(rest, this.o.concurrency, (w, _i, signal) => writeWindow(this.tmp, w, this.content, signal, this.o.onBytes, this.overflowed || this.dirty.has(w), this.writeback), this.o.signal);
+      await this.writeback.settle();
       await this.fh.sync();
       await this.fh.close();
       await chmod(this.tmp, 0o644); // libvirt-qemu reads it as a backing file
@@ -194,6 +227,7 @@ export class DiskBuilder implements BaseDiskBuilder {
   async abort(): Promise<void> {
     for (const c of [...this.children]) c.abort();
     await Promise.all(this.running);
+    await this.writeback.settle();
     await this.fh.close().catch(() => {});
     await rm(this.tmp, { force: true });
   }

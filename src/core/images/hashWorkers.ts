@@ -1,33 +1,104 @@
 // sha256 of streamed bytes off the main thread (issue 17). A pull or an import hashes every byte it
 // moves (compressed and uncompressed); on the event loop that hashing serialises with the I/O, so the
-// other cores sit idle while zstd waits for input. Bytes are batched into 1 MiB transfers to a small pool
-// of worker threads; at most IN_FLIGHT bytes per hash wait there, so memory stays bounded.
+// other cores sit idle while zstd waits for input. Each hash owns SLOTS slots of 1 MiB in one
+// SharedArrayBuffer that a worker thread of a small pool reads: bytes are copied in once, a message
+// names the slot, the worker acks it. Nothing is allocated or transferred per MiB (transferred buffers
+// counted as new external memory in both threads and drove a full GC every few dozen MiB), and at most
+// SLOTS MiB per hash wait, so memory stays bounded.
 import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 const BATCH = 1 << 20;
-const IN_FLIGHT = 4 * BATCH;
+const SLOTS = 4;
+/** A window being read reports progress every PROGRESS bytes (a power of two). */
+const PROGRESS = 64 * BATCH;
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
+const fsp = require('node:fs/promises');
 const hashes = new Map();
+const memory = new Map();
+const cancelled = new Set();
+const ZERO = Buffer.alloc(${BATCH});
+// One window of a raw disk being imported: its sha256, whether it is all zeros, and (copyTo) its
+// non-zero MiB blocks written at the same offsets of the base disk, which keeps the zero runs holes.
+async function readWindow(m) {
+  const src = await fsp.open(m.path, 'r');
+  const dst = m.copyTo ? await fsp.open(m.copyTo, 'r+') : undefined;
+  try {
+    const h = createHash('sha256');
+    const buf = Buffer.allocUnsafe(${BATCH});
+    let zero = true;
+    for (let pos = m.offset, end = m.offset + m.length; pos < end;) {
+      const want = Math.min(buf.length, end - pos);
+      let got = 0;
+      while (got < want) {
+        const { bytesRead } = await src.read(buf, got, want - got, pos + got);
+        if (bytesRead === 0) throw Object.assign(new Error(m.path + ' ends at ' + (pos + got) + ', before ' + end), { short: true });
+        got += bytesRead;
+      }
+      if (cancelled.delete(m.id)) throw new Error('cancelled');
+      const b = buf.subarray(0, want);
+      h.update(b);
+      if (!b.equals(ZERO.subarray(0, want))) {
+        zero = false;
+        if (dst) await dst.write(b, 0, want, pos);
+      }
+      pos += want;
+      if (((pos - m.offset) & (${PROGRESS} - 1)) === 0) parentPort.postMessage({ id: m.id, progress: ${PROGRESS} });
+    }
+    return { digest: h.digest('hex'), zero };
+  } finally {
+    await src.close();
+    await dst?.close();
+  }
+}
+async function hashFile(m) {
+  const fh = await fsp.open(m.path, 'r');
+  try {
+    const h = createHash('sha256');
+    const buf = Buffer.allocUnsafe(4 << 20);
+    let pos = m.offset;
+    let left = m.length;
+    while (left > 0) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, left), pos);
+      if (bytesRead === 0) throw new Error(m.path + ' ends ' + left + ' bytes short of ' + (m.offset + m.length));
+      h.update(buf.subarray(0, bytesRead));
+      pos += bytesRead;
+      left -= bytesRead;
+    }
+    return h.digest('hex');
+  } finally {
+    await fh.close();
+  }
+}
 parentPort.on('message', (m) => {
-  if (m.op === 'update') {
-    let h = hashes.get(m.id);
-    if (!h) hashes.set(m.id, (h = createHash('sha256')));
-    h.update(m.buf);
-    // The buffer goes back for reuse: freed memory would otherwise wait for this thread's GC.
-    parentPort.postMessage({ id: m.id, n: m.buf.byteLength, buf: m.buf }, m.buf.byteOffset === 0 && m.buf.byteLength === m.buf.buffer.byteLength ? [m.buf.buffer] : []);
+  if (m.op === 'open') {
+    memory.set(m.id, m.sab);
+    hashes.set(m.id, createHash('sha256'));
+  } else if (m.op === 'update') {
+    hashes.get(m.id).update(new Uint8Array(memory.get(m.id), m.slot * ${BATCH}, m.n));
+    parentPort.postMessage({ id: m.id, slot: m.slot });
   } else if (m.op === 'digest') {
     const h = hashes.get(m.id) || createHash('sha256');
     hashes.delete(m.id);
+    memory.delete(m.id);
     parentPort.postMessage({ id: m.id, digest: h.digest('hex') });
+  } else if (m.op === 'window') {
+    readWindow(m).then((r) => parentPort.postMessage({ id: m.id, digest: r.digest, zero: r.zero }), (e) => parentPort.postMessage({ id: m.id, error: String(e && e.message || e), short: !!(e && e.short) }));
+  } else if (m.op === 'cancel') {
+    cancelled.add(m.id);
+  } else if (m.op === 'file') {
+    // Async reads: the other hashes on this thread go on between the 4 MiB pieces.
+    hashFile(m).then((hex) => parentPort.postMessage({ id: m.id, digest: hex }), (e) => parentPort.postMessage({ id: m.id, error: String(e && e.message || e) }));
   } else {
     hashes.delete(m.id);
+    memory.delete(m.id);
   }
-});`;
+});`.replaceAll('${BATCH}', String(BATCH)).replaceAll('${PROGRESS}', String(PROGRESS));
 
 /** A running sha256: update() resolves at once unless too many bytes wait for the worker. */
 export interface StreamHash {
@@ -39,8 +110,9 @@ export interface StreamHash {
 }
 
 interface Listener {
-  acked(n: number, buf?: Uint8Array): void;
-  digested(hex: string): void;
+  acked(slot: number): void;
+  progress?(n: number): void;
+  digested(hex: string, m: { zero?: boolean }): void;
   failed(err: Error): void;
 }
 
@@ -50,11 +122,13 @@ class HashWorker {
 
   constructor(onGone: (w: HashWorker) => void) {
     this.worker = new Worker(WORKER_SOURCE, { eval: true });
-    this.worker.on('message', (m: { id: number; n?: number; digest?: string; buf?: Uint8Array }) => {
+    this.worker.on('message', (m: { id: number; slot?: number; digest?: string; error?: string; zero?: boolean; short?: boolean; progress?: number }) => {
       const l = this.listeners.get(m.id);
       if (!l) return;
-      if (m.digest !== undefined) l.digested(m.digest);
-      else l.acked(m.n ?? 0, m.buf);
+      if (m.progress !== undefined) l.progress?.(m.progress);
+      else if (m.error !== undefined) l.failed(Object.assign(new Error(m.error), m.short ? { short: true } : {}));
+      else if (m.digest !== undefined) l.digested(m.digest, m);
+      else l.acked(m.slot ?? 0);
     });
     const gone = (err: Error) => {
       onGone(this);
@@ -106,20 +180,22 @@ class InlineHash implements StreamHash {
 
 class WorkerHash implements StreamHash {
   private readonly id = nextId++;
-  private staged: Buffer = Buffer.allocUnsafeSlow(BATCH);
-  private readonly spare: Buffer[] = [];
+  private readonly slots: Buffer[];
+  private readonly free: number[];
+  private cur = -1;
   private used = 0;
-  private inFlight = 0;
   private error?: Error;
   private waiting?: () => void;
   private result?: { resolve: (d: string) => void; reject: (e: Error) => void };
 
   constructor(private readonly w: HashWorker) {
+    const sab = new SharedArrayBuffer(SLOTS * BATCH);
+    this.slots = Array.from({ length: SLOTS }, (_, i) => Buffer.from(sab, i * BATCH, BATCH));
+    this.free = this.slots.map((_, i) => SLOTS - 1 - i);
     w.add(this.id, {
-      acked: (n, buf) => {
-        this.inFlight -= n;
-        if (buf && buf.byteLength === BATCH && this.spare.length < 6) this.spare.push(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
-        if (this.inFlight <= IN_FLIGHT) this.wake();
+      acked: (slot) => {
+        this.free.push(slot);
+        this.wake();
       },
       digested: (hex) => {
         w.remove(this.id);
@@ -131,21 +207,29 @@ class WorkerHash implements StreamHash {
         this.result?.reject(err);
       },
     });
+    w.worker.postMessage({ op: 'open', id: this.id, sab });
   }
 
+  /** Copies `chunk` into the slots; waits only when all of them are still with the worker. */
   update(chunk: Buffer): Promise<void> | undefined {
     if (this.error) return Promise.reject(this.error);
     let off = 0;
     while (off < chunk.length) {
-      const n = chunk.copy(this.staged, this.used, off);
+      if (this.cur < 0) {
+        const slot = this.free.pop();
+        if (slot === undefined) {
+          const rest = chunk.subarray(off);
+          return new Promise<void>((resolve) => { this.waiting = resolve; }).then(() => this.update(rest));
+        }
+        this.cur = slot;
+        this.used = 0;
+      }
+      const n = chunk.copy(this.slots[this.cur]!, this.used, off);
       this.used += n;
       off += n;
       if (this.used === BATCH) this.flush();
     }
-    if (this.inFlight <= IN_FLIGHT) return undefined;
-    return new Promise<void>((resolve, reject) => {
-      this.waiting = () => (this.error ? reject(this.error) : resolve());
-    });
+    return undefined;
   }
 
   digest(): Promise<string> {
@@ -163,12 +247,9 @@ class WorkerHash implements StreamHash {
   }
 
   private flush(): void {
-    if (this.used === 0) return;
-    const buf = this.used === BATCH ? this.staged : Buffer.from(this.staged.subarray(0, this.used));
-    const view = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
-    this.inFlight += buf.length;
-    this.w.worker.postMessage({ op: 'update', id: this.id, buf: view }, buf.byteOffset === 0 && buf.length === buf.buffer.byteLength ? [buf.buffer as ArrayBuffer] : []);
-    if (this.used === BATCH) this.staged = this.spare.pop() ?? Buffer.allocUnsafeSlow(BATCH);
+    if (this.cur < 0 || this.used === 0) return;
+    this.w.worker.postMessage({ op: 'update', id: this.id, slot: this.cur, n: this.used });
+    this.cur = -1;
     this.used = 0;
   }
 
@@ -187,4 +268,68 @@ export function streamHash(): StreamHash {
   } catch {
     return new InlineHash();
   }
+}
+
+/** `sha256:<hex>` of `length` bytes of `file` from `offset`, read and hashed on a worker thread. */
+export function hashFileRange(file: string, offset: number, length: number): Promise<string> {
+  const inline = async () => {
+    const fh = await open(file, 'r');
+    try {
+      const h = createHash('sha256');
+      let n = 0;
+      for await (const b of fh.createReadStream({ start: offset, end: offset + length - 1, highWaterMark: 4 << 20 })) {
+        h.update(b as Buffer);
+        n += (b as Buffer).length;
+      }
+      if (n !== length) throw new Error(`${file} ends ${length - n} bytes short of ${offset + length}`);
+      return 'sha256:' + h.digest('hex');
+    } finally {
+      await fh.close();
+    }
+  };
+  if (length === 0) return Promise.resolve('sha256:' + createHash('sha256').digest('hex'));
+  if (availableParallelism() < 2) return inline();
+  const w = pickWorker();
+  const id = nextId++;
+  return new Promise<string>((resolve, reject) => {
+    w.add(id, {
+      acked: () => {},
+      digested: (hex) => { w.remove(id); resolve('sha256:' + hex); },
+      failed: (err) => { w.remove(id); reject(err); },
+    });
+    w.worker.postMessage({ op: 'file', id, path: file, offset, length });
+  });
+}
+
+export interface WindowRead {
+  /** `sha256:<hex>` of the window. */
+  digest: string;
+  /** Every byte was zero. */
+  zero: boolean;
+}
+
+/**
+ * Reads `length` bytes of `file` from `offset` on a worker thread: their sha256 and whether they are all
+ * zeros; with `copyTo`, the non-zero MiB blocks are written at the same offsets of that file. A file that
+ * ends early rejects with an error whose `short` is true.
+ */
+export function readWindow(file: string, offset: number, length: number, o: { copyTo?: string; signal?: AbortSignal; onBytes?: (n: number) => void } = {}): Promise<WindowRead> {
+  const w = pickWorker();
+  const id = nextId++;
+  let reported = 0;
+  const cancel = () => w.worker.postMessage({ op: 'cancel', id });
+  o.signal?.addEventListener('abort', cancel, { once: true });
+  return new Promise<WindowRead>((resolve, reject) => {
+    w.add(id, {
+      acked: () => {},
+      progress: (n) => { reported += n; o.onBytes?.(n); },
+      digested: (hex, m) => {
+        w.remove(id);
+        if (length > reported) o.onBytes?.(length - reported);
+        resolve({ digest: 'sha256:' + hex, zero: m.zero === true });
+      },
+      failed: (err) => { w.remove(id); reject(err); },
+    });
+    w.worker.postMessage({ op: 'window', id, path: file, offset, length, copyTo: o.copyTo });
+  }).finally(() => o.signal?.removeEventListener('abort', cancel));
 }

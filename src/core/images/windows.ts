@@ -1,19 +1,16 @@
 // Cutting a raw disk into fixed windows, each an independently compressed layer. All-zero windows
 // are omitted; the manifest's coverage check accounts for them as holes.
-import { createReadStream } from 'node:fs';
-import { open, rm, type FileHandle } from 'node:fs/promises';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { open, rm, stat, type FileHandle } from 'node:fs/promises';
 import type { OciDescriptor } from '../ports/images.js';
-import { CancelledError, FailedPreconditionError, fromSystemError } from '../errors.js';
+import { CancelledError, FailedPreconditionError, fromSystemError, throwIfAborted } from '../errors.js';
 import { tempName } from './atomicFile.js';
-import { codecByName } from './codecs.js';
-import { streamHash } from './hashWorkers.js';
+import { type CodecRun, codecByName } from './codecs.js';
+import { hashFileRange, readWindow } from './hashWorkers.js';
 import { ANN_DISK_NAME, ANN_OFFSET, ANN_TITLE, ANN_UDIGEST, ANN_USIZE, diskLayerMediaType } from './mediaTypes.js';
 import type { OciContentStore } from './OciContentStore.js';
 import type { Lease } from './Leases.js';
 import { mapLimit } from './pool.js';
-import { isZero } from './zeros.js';
+import { Writeback } from './writeback.js';
 
 export interface WindowOptions {
   windowSize: number;
@@ -27,75 +24,55 @@ export interface WindowOptions {
   /** Called with uncompressed bytes processed since the last call. */
   onBytes?: (n: number) => void;
   /**
-   * The base disk being made from the same read (an import from a file the daemon reads in place): each
-   * non-zero chunk is also written at its offset, so zero runs stay holes and the source is read once.
+   * The base disk being made (an import from a file the daemon reads in place): a raw file of the disk's
+   * size; each window's non-zero blocks are written at their offsets, so zero runs stay holes.
    */
-  copyTo?: FileHandle;
+  copyTo?: string;
 }
 
 export function windowCount(virtualSize: number, windowSize: number): number {
   return Math.ceil(virtualSize / windowSize);
 }
 
-/** Compresses every non-zero window of `rawFile` into the content store; returns the layers in offset order. */
+const BLOCK = 1 << 20;
+/**
+ * Compresses every non-zero window of `rawFile` into the content store; returns the layers in offset order.
+ * Per window, two readers of the file run side by side and the daemon's event loop moves none of its
+ * bytes: `dd | zstd` children write the window's blob file, and a worker thread hashes the window
+ * (the uncompressed-digest annotation), notes whether it is all zeros and writes its non-zero blocks to
+ * the base disk (`copyTo`). The blob's digest is then read back from its file on a worker. Because the
+ * file is read twice, it must not change meanwhile: its size and mtime are compared before and after.
+ */
 export async function compressWindows(rawFile: string, virtualSize: number, o: WindowOptions): Promise<OciDescriptor[]> {
   const codec = codecByName(o.codec);
   const n = windowCount(virtualSize, o.windowSize);
   const idx = Array.from({ length: n }, (_, i) => i);
   // Fewer windows than workers (a disk of one or two windows): each window's zstd gets the spare cores.
   const threads = Math.max(1, Math.floor(o.concurrency / Math.max(1, Math.min(n, o.concurrency))));
+  const before = await stat(rawFile);
   const layers = await mapLimit(idx, o.concurrency, async (i, _k, signal) => {
     const offset = i * o.windowSize;
     const usize = Math.min(o.windowSize, virtualSize - offset);
-    const uhash = streamHash();
-    const chash = streamHash();
-    let zero = true;
-    let csize = 0;
-    let at = offset;
     const tmp = tempName(o.content.blobDir, `window-${i}`);
-    const out = await open(tmp, 'wx', 0o644);
+    let out: FileHandle | undefined;
+    let run: CodecRun | undefined;
+    const stop = () => run?.kill();
+    signal.addEventListener('abort', stop, { once: true });
     try {
-      await pipeline(
-        createReadStream(rawFile, { start: offset, end: offset + usize - 1, highWaterMark: 1 << 20 }),
-        new Transform({
-          transform(chunk: Buffer, _enc, cb) {
-            const pos = at;
-            at += chunk.length;
-            o.onBytes?.(chunk.length);
-            (async () => {
-              await uhash.update(chunk);
-              if (isZero(chunk)) return;
-              zero = false;
-              if (o.copyTo) await o.copyTo.write(chunk, 0, chunk.length, pos);
-            })().then(() => cb(null, chunk), cb);
-          },
-        }),
-        codec.compress(o.level, threads),
-        async function* (src: AsyncIterable<Buffer>) {
-          // zstd's stdout arrives in pipe-sized pieces; written in batches of ~1 MiB.
-          let batch: Buffer[] = [];
-          let batched = 0;
-          for await (const c of src) {
-            await chash.update(c);
-            csize += c.length;
-            batch.push(c);
-            batched += c.length;
-            if (batched >= 1 << 20) {
-              await out.writev(batch);
-              batch = [];
-              batched = 0;
-            }
-          }
-          if (batch.length > 0) await out.writev(batch);
-        },
-        { signal },
-      );
+      out = await open(tmp, 'wx', 0o644);
+      const blob = new Writeback(out).periodic();
+      run = await codec.compressRange(rawFile, offset, usize, out.fd, o.level, threads);
+      const [read, window] = await Promise.all([run.done, readWindow(rawFile, offset, usize, { copyTo: o.copyTo, signal, onBytes: o.onBytes })])
+        .finally(() => blob.settle());
+      throwIfAborted(signal);
       // A source that shrank while it was read (an in-place import) must not yield a short window.
-      if (at - offset !== usize) throw new FailedPreconditionError(`${rawFile} changed while it was read: window ${i} has ${at - offset} of ${usize} bytes; nothing was stored`);
-      if (zero) return undefined;
+      if (read !== usize) throw changed(rawFile, `window ${i} has ${read} of ${usize} bytes`);
+      if (window.zero) return undefined;
+      const csize = (await out.stat()).size;
       await out.sync();
       await out.close();
-      const [digest, udigest] = await Promise.all([chash.digest(), uhash.digest()]);
+      out = undefined;
+      const digest = await hashFileRange(tmp, 0, csize);
       o.lease.add(digest);
       if (await o.content.publish(tmp, digest)) o.lease.created.add(digest);
       const layer: OciDescriptor = {
@@ -107,21 +84,28 @@ export async function compressWindows(rawFile: string, virtualSize: number, o: W
           [ANN_DISK_NAME]: o.diskName,
           [ANN_OFFSET]: String(offset),
           [ANN_USIZE]: String(usize),
-          [ANN_UDIGEST]: udigest,
+          [ANN_UDIGEST]: window.digest,
         },
       };
       return layer;
     } catch (err) {
-      if (signal.aborted && (err as Error).name === 'AbortError') {
+      run?.kill();
+      if (signal.aborted) {
         throw o.signal.aborted ? new CancelledError('import cancelled', { cause: err }) : (signal.reason ?? err);
       }
+      if ((err as { short?: boolean }).short) throw changed(rawFile, (err as Error).message);
       throw fromSystemError(err, `compressing window ${i} of ${rawFile}`);
     } finally {
-      uhash.drop();
-      chash.drop();
-      await out.close().catch(() => {});
+      signal.removeEventListener('abort', stop);
+      await out?.close().catch(() => {});
       await rm(tmp, { force: true });
     }
   }, o.signal);
+  const after = await stat(rawFile);
+  if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) throw changed(rawFile, 'its size or mtime moved');
   return layers.filter((l): l is OciDescriptor => l !== undefined);
+}
+
+function changed(file: string, detail: string): FailedPreconditionError {
+  return new FailedPreconditionError(`${file} changed while it was read (${detail}); nothing was stored`);
 }

@@ -129,6 +129,7 @@ export interface ProducedDisk {
 export interface IngestWriter {
   /** Bytes already held from an earlier interrupted attempt; continue from here. */
   readonly offset: number;
+  /** Resolves once `chunk` is written and hashed: the caller may reuse the buffer then. */
   write(chunk: Buffer): Promise<void>;
   /** Verifies size and digest, fsyncs, renames into place. DATA_LOSS on mismatch (the partial is removed). */
   commit(): Promise<void>;
@@ -212,6 +213,7 @@ export interface ImageStore {
 
 /** Compressed bytes of one layer, in order from its first byte; see OciImageStore.beginBaseDisk. */
 export interface BlobSink {
+  /** Resolves once the sink no longer needs `chunk`: the caller may reuse the buffer then. */
   write(chunk: Buffer): Promise<void>;
   /** After the blob's digest was verified. */
   end(): Promise<void>;

@@ -9,6 +9,8 @@ import type { Repository } from './repository.js';
 import { backoffMs, isTransient, toCancelled } from './transport.js';
 
 const WRITE_BATCH = 1024 * 1024;
+/** Batch buffers per download: one being filled, the others with the sink (the base disk's decompressor). */
+const RING = 3;
 
 /** Returns the bytes moved over the network (0 when the store already had the blob). */
 export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, content: ContentStore, ctx: CallContext,
@@ -35,16 +37,26 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
   let moved = 0;
   let failures = 0;
   const opts = repo.t.opts;
-  // Network reads arrive in small pieces; the store gets them in batches (fewer syscalls and awaits).
+  // Network reads arrive in small pieces; the store gets them in batches (fewer syscalls and awaits),
+  // copied into a few reused buffers: a fresh buffer per MiB is external memory V8 answers with a
+  // full GC every few dozen MiB. A buffer is reused once the store and the sink released it.
   let pending: Buffer[] = [];
   let pendingBytes = 0;
+  const ring: Buffer[] = [];
+  const busy: Array<Promise<void> | undefined> = [];
+  let turn = 0;
   const flush = async () => {
     if (!pendingBytes) return;
-    const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+    const slot = turn++ % RING;
+    await busy[slot];
+    if ((ring[slot]?.length ?? 0) < pendingBytes) ring[slot] = Buffer.allocUnsafeSlow(Math.max(2 * WRITE_BATCH, pendingBytes));
+    let at = 0;
+    for (const c of pending) at += c.copy(ring[slot]!, at);
+    const buf = ring[slot]!.subarray(0, at);
     pending = [];
     pendingBytes = 0;
     await w.write(buf);
-    await sink?.write(buf);
+    busy[slot] = sink?.write(buf);
     offset += buf.length;
     moved += buf.length;
     report(offset);
@@ -73,6 +85,7 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
           if (pendingBytes >= WRITE_BATCH) await flush();
         }
         await flush();
+        await Promise.all(busy);
         if (desc.size === 0 || offset >= desc.size) break;
         throw Object.assign(new Error(`connection closed at byte ${offset} of ${desc.size}`), { code: 'ECONNRESET' });
       } catch (err) {
@@ -85,6 +98,7 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
         await sleep(backoffMs(failures++, opts, err), signal);
       }
     }
+    await Promise.all(busy);
     await w.commit();
   } catch (err) {
     sink?.abort();

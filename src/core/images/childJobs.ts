@@ -1,0 +1,125 @@
+// Window (de)compression as child processes whose output never passes through the daemon (issue 17):
+// zstd writes a compressed window straight into its blob file, and `zstd -d` writes a window straight
+// into the base disk at its offset, sparse. Node only feeds stdin; on 2 cores every byte the
+// event loop does not copy, hash or write in 64 KiB pieces is CPU zstd gets instead.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { open } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { DataLossError, FailedPreconditionError } from '../errors.js';
+
+/** A running (de)compression. */
+export interface CodecRun {
+  /** Bytes read (compression) or written (decompression). Rejects on any failure. */
+  done: Promise<number>;
+  /** Stops it (cancel, a failed transfer); `done` rejects. */
+  kill(): void;
+}
+
+/** A run fed by the caller: write the input to `input`, end it, then await `done`. */
+export interface CodecJob extends CodecRun {
+  input: Writable;
+}
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+function run(cmd: string, args: string[], stdio: ['pipe' | 'ignore' | number | NodeJS.ReadableStream, 'pipe' | 'ignore' | number, 'pipe'], pkg: string): { child: ChildProcess; exit: Promise<Exit> } {
+  const child = spawn(cmd, args, { stdio: stdio as never, env: { ...process.env, LC_ALL: 'C' } });
+  let stderr = '';
+  // The end matters (zstd's byte count comes last): keep the last 4 KiB.
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => { stderr = (stderr + s).slice(-4096); });
+  const exit = new Promise<Exit>((resolve, reject) => {
+    child.on('error', (err) => reject((err as NodeJS.ErrnoException).code === 'ENOENT'
+      ? new FailedPreconditionError(`${cmd} is not installed; install the Debian package ${pkg}`)
+      : err));
+    child.on('close', (code, signal) => resolve({ code, signal, stderr: stderr.trim() }));
+  });
+  exit.catch(() => undefined);
+  // EPIPE on stdin after the child stopped is reported through its exit, not here.
+  child.stdin?.on('error', () => {});
+  return { child, exit };
+}
+
+const failed = (e: Exit) => e.code !== 0;
+const describe = (cmd: string, e: Exit) => `${cmd} exited with ${e.code ?? e.signal}${e.stderr ? `: ${e.stderr}` : ''}`;
+
+/** A child's failure as an error; a full disk keeps its errno so it maps to RESOURCE_EXHAUSTED. */
+function exitError(cmd: string, e: Exit): Error {
+  const err = new Error(describe(cmd, e));
+  if (/No space left on device/i.test(e.stderr)) Object.assign(err, { code: 'ENOSPC' });
+  else if (/Disk quota exceeded/i.test(e.stderr)) Object.assign(err, { code: 'EDQUOT' });
+  return err;
+}
+
+/**
+ * `dd | zstd -<level> -T<threads>`: `size` bytes of `source` from `offset` compressed into the open file
+ * `outFd`. dd reads the file itself (its own open of it) and hands zstd the bytes over a pipe between
+ * the two children: the daemon moves none of them. Resolves with the bytes dd read.
+ */
+export async function zstdCompressRange(source: string, offset: number, size: number, outFd: number, level: number, threads: number): Promise<CodecRun> {
+  const src = await open(source, 'r');
+  const d = run('dd', ['bs=1M', 'iflag=skip_bytes,count_bytes,fullblock', `skip=${offset}`, `count=${size}`], [src.fd, 'pipe', 'pipe'], 'coreutils');
+  const z = run('zstd', [`-${level}`, `-T${Math.max(1, Math.floor(threads))}`, '-q', '-c', '--no-progress'], [d.child.stdout!, outFd, 'pipe'], 'zstd');
+  // zstd has its own copy of the pipe; ours would keep dd writing if zstd stopped.
+  d.child.stdout!.destroy();
+  const kill = () => {
+    d.child.kill('SIGKILL');
+    z.child.kill('SIGKILL');
+  };
+  const done = Promise.all([d.exit, z.exit]).finally(() => src.close()).then(([de, ze]) => {
+    if (failed(ze)) throw exitError('zstd', ze);
+    if (failed(de)) throw exitError('dd', de);
+    const m = /^(\d+) bytes/m.exec(de.stderr);
+    if (!m) throw new Error(`dd reported no byte count: ${de.stderr}`);
+    return Number(m[1]);
+  }, (err: unknown) => {
+    kill();
+    throw err;
+  });
+  done.catch(() => undefined);
+  return { done, kill };
+}
+
+/**
+ * `zstd -d` straight into `file` at `offset`: the child's stdout is our own open file description, which
+ * a `dd count=0 seek=` child first moves to the offset (Node has no lseek); zstd then writes there and,
+ * with `sparse`, seeks over zero blocks instead of writing them. zstd checks each frame's checksum and
+ * reports how many bytes it wrote: exactly `size` or DATA_LOSS. More than `size` has already spilled into
+ * the next window's region, so the caller must treat that as the whole file's failure (`overflow`).
+ */
+export async function zstdDecompressInto(file: string, offset: number, size: number, sparse: boolean, what: string): Promise<CodecJob> {
+  const fh = await open(file, 'r+');
+  try {
+    const seek = run('dd', ['count=0', 'oflag=seek_bytes', `seek=${offset}`, 'conv=notrunc', 'status=none'], ['ignore', fh.fd, 'pipe'], 'coreutils');
+    const e = await seek.exit;
+    if (failed(e)) throw exitError('dd', e);
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+  const z = run('zstd', ['-d', '-v', '--no-progress', '-c', sparse ? '--sparse' : '--no-sparse'], ['pipe', fh.fd, 'pipe'], 'zstd');
+  const done = z.exit.finally(() => fh.close()).then((ze) => {
+    const m = /:\s*(\d+) bytes\s*$/m.exec(ze.stderr);
+    const bytes = m ? Number(m[1]) : undefined;
+    if (bytes !== undefined && bytes > size) throw overflowError(`${what} decompresses to more than ${size} bytes`);
+    if (failed(ze)) throw new DataLossError(`${what} does not decompress: ${describe('zstd', ze)}`);
+    if (bytes !== size) throw new DataLossError(`${what} decompresses to ${bytes ?? 'an unknown number of'} bytes, expected ${size}`);
+    return bytes;
+  });
+  done.catch(() => undefined);
+  return { input: z.child.stdin!, done, kill: () => z.child.kill('SIGKILL') };
+}
+
+const OVERFLOW = Symbol('window overflow');
+
+/** A window wrote past its end: the neighbouring window's bytes can no longer be trusted. */
+export function overflowError(message: string): DataLossError {
+  return Object.assign(new DataLossError(message), { [OVERFLOW]: true });
+}
+
+export function isOverflow(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[OVERFLOW] === true;
+}
