@@ -43,6 +43,7 @@ export class H2Connection extends EventEmitter {
     super();
     this.reader = new FrameReader((f) => this.onFrame(f));
     socket.on('data', (chunk: Buffer) => {
+      if (this.dead) return; // after our GOAWAY or close: nothing left to deliver to
       try {
         this.reader.push(chunk);
       } catch (err) {
@@ -307,7 +308,8 @@ export class H2Connection extends EventEmitter {
   private maybeEnd(): void {
     if (this.dead || this.streams.size > 0 || this.waiting.length > 0) return;
     if (this.closing || this.goawayId !== undefined) {
-      this.socket.end(goawayFrame(0, ErrorCode.NO_ERROR));
+      // Destroyed once the GOAWAY is out, not when the peer closes its side: the CLI exits on its own time.
+      this.socket.end(goawayFrame(0, ErrorCode.NO_ERROR), () => this.socket.destroy());
       this.shutdown(new Error('Connection closed'));
     }
   }
