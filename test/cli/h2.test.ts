@@ -12,6 +12,9 @@ import path from 'node:path';
 import { H2Connection } from '../../src/cli/wire/h2connection.js';
 import { ConnectionError, ErrorCode, Flag, FrameReader, FrameType, frame, frameHeader, settingsFrame, unpad, type Frame } from '../../src/cli/wire/h2frames.js';
 import { STREAM_WINDOW, type H2Stream } from '../../src/cli/wire/h2stream.js';
+import { Channel } from '../../src/cli/wire/channel.js';
+import type { MethodDef } from '../../src/cli/wire/methods.js';
+import { Status, type ServiceError } from '../../src/cli/wire/status.js';
 
 const dirs: string[] = [];
 after(async () => { await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))); });
@@ -321,3 +324,48 @@ describe('HTTP/2 client against node:http2', () => {
     assert.equal(conn.usable, false);
   });
 });
+
+describe('gRPC calls (channel.ts) on the HTTP/2 client', () => {
+  const raw: MethodDef = { name: 'M', path: '/s.S/M', requestStream: false, responseStream: false, serialize: (m) => m as Buffer, deserialize: (b) => ({ b }) };
+  const outcome = (ch: Channel, deadline?: number) => new Promise<{ err: ServiceError | null; messages: number }>((resolve) => {
+    const call = ch.call(raw, deadline);
+    let messages = 0;
+    call.on('message', () => messages++);
+    call.once('status', (err: ServiceError | null) => resolve({ err, messages }));
+    call.write(Buffer.from('q'));
+    call.end();
+  });
+
+  test('trailers-only status with a percent-encoded message, HTTP errors, and a deadline sent as grpc-timeout then cancelled', async () => {
+    const seen: { timeout?: string; rst?: number }[] = [];
+    let mode = 'status';
+    const srv = await h2Server({}, (s, h) => {
+      const rec: { timeout?: string; rst?: number } = { timeout: h['grpc-timeout'] as string | undefined };
+      seen.push(rec);
+      s.on('close', () => { rec.rst = s.rstCode; });
+      if (mode === 'status') s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': 'no%20such%20VM%3A%20%C3%A9' }, { endStream: true });
+      else if (mode === 'http') s.respond({ ':status': 503 }, { endStream: true });
+      // 'hang': never answers
+    });
+    const ch = new Channel(srv.sock);
+    try {
+      const a = await outcome(ch);
+      assert.equal(a.err?.code, Status.NOT_FOUND);
+      assert.equal(a.err?.details, 'no such VM: é');
+      mode = 'http';
+      const b = await outcome(ch);
+      assert.equal(b.err?.code, Status.UNAVAILABLE);
+      assert.match(b.err!.details, /HTTP status code 503/);
+      mode = 'hang';
+      const c = await outcome(ch, Date.now() + 300);
+      assert.equal(c.err?.code, Status.DEADLINE_EXCEEDED);
+      assert.match(seen[2]!.timeout ?? '', /^\d+m$/);
+      for (let i = 0; i < 50 && seen[2]!.rst === undefined; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(seen[2]!.rst, http2.constants.NGHTTP2_CANCEL, 'the server saw RST_STREAM CANCEL');
+    } finally {
+      ch.close();
+      await srv.stop();
+    }
+  });
+});
+
