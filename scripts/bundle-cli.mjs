@@ -37,6 +37,28 @@ const lazyChildProcess = {
   },
 };
 
+// Builtins the CLI imports statically but a `vmr ps` never calls: node:fs/promises alone (it loads readline
+// and the fs watchers) is ~5 ms of every start (issue 17). Each becomes an object of getters, one per export,
+// that requires the builtin on first use; esbuild's ESM interop copies exports as getters, so named and
+// default imports both stay lazy.
+const lazyBuiltins = ['node:fs/promises', 'node:timers/promises', 'node:os'];
+const lazyBuiltinModules = {
+  name: 'lazy-builtins',
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (args) => {
+      if (!lazyBuiltins.includes(args.path) || args.kind === 'dynamic-import') return undefined;
+      // The wrapper's own require is the real builtin.
+      if (args.namespace === 'vmr-lazy-builtin') return { path: args.path, external: true };
+      return { path: args.path, namespace: 'vmr-lazy-builtin' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'vmr-lazy-builtin' }, async (args) => {
+      const keys = Object.keys(await import(args.path)).filter((k) => k !== 'default');
+      const getters = keys.map((k) => `get ${JSON.stringify(k)}() { return load()[${JSON.stringify(k)}]; }`).join(',\n');
+      return { contents: `let m; const load = () => (m ??= require(${JSON.stringify(args.path)}));\nmodule.exports = {\n${getters}\n};`, loader: 'js' };
+    });
+  },
+};
+
 // `import('yaml')` (or of a builtin) would stay a dynamic import, which code run through vm.Script
 // (the loader) cannot do on Node 20; a require behind the same lazy promise loads the package's CJS build.
 const externalAsRequire = {
@@ -64,7 +86,7 @@ await build({
     VMR_BUNDLE_VERSION: JSON.stringify(version),
     VMR_BUNDLE_CONTRACT: JSON.stringify(JSON.stringify(loadContract())),
   },
-  plugins: [lazyChildProcess, externalAsRequire],
+  plugins: [lazyChildProcess, lazyBuiltinModules, externalAsRequire],
   sourcemap: 'linked',
   legalComments: 'none',
   logLevel: 'warning',

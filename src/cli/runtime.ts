@@ -88,7 +88,14 @@ export class Cli {
 }
 
 let current: Cli | undefined;
-let io: Io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env };
+// Getters: process.stdin (and stderr) build a stream on first access, ~5 ms of a `vmr ps` that reads no
+// input (issue 17); only the commands that read or warn pay for them.
+let io: Io = {
+  get stdout() { return process.stdout; },
+  get stderr() { return process.stderr; },
+  get stdin() { return process.stdin; },
+  env: process.env,
+};
 
 export function setIo(next: Io): void {
   io = next;

@@ -12,7 +12,9 @@ import type { Contract } from '../../src/cli/wire/contract.js';
 import { SERVICE, descriptorFile, parseContract, protoDir } from '../../src/cli/wire/descriptor.js';
 import { vmServiceMethods } from '../../src/cli/wire/methods.js';
 import { DaemonClient } from '../../src/cli/client.js';
-import { ServerError } from '../../src/cli/errors.js';
+import { DaemonUnreachableError, ServerError } from '../../src/cli/errors.js';
+import { createHash } from 'node:crypto';
+import { startTestDaemon, type TestDaemon } from '../../src/testing/index.js';
 import { startFakeDaemon, type FakeDaemon } from './support/fakeServer.js';
 
 const require = createRequire(import.meta.url);
@@ -150,5 +152,65 @@ describe('CLI wire calls', () => {
     fake.handlers.ListLocalImages = () => { throw Object.assign(new Error('x'), { code: grpc.status.NOT_FOUND, details: 'no such thing: é %', metadata: new grpc.Metadata() }); };
     await assert.rejects(client.unary('ListLocalImages', {}),
       (err: unknown) => err instanceof ServerError && err.code === 'NOT_FOUND' && err.message === 'no such thing: é %');
+  });
+
+  test('calls in parallel share one connection: unary, server-streaming and a 6 MiB client stream', async () => {
+    const disk = Buffer.alloc(6 << 20);
+    for (let i = 0; i < disk.length; i += 512) disk[i] = (i / 512) % 256;
+    const sha = createHash('sha256').update(disk).digest('hex');
+    const { call, result } = client.clientStream('ImportImageStream');
+    const upload = (async () => {
+      call.write({ header: { vmfile: { metadata: { name: 'big' } }, reference: 'big:1', totalSize: String(disk.length), sha256: sha } } as never);
+      for (let at = 0; at < disk.length; at += 1 << 20) {
+        if (!call.write({ chunk: disk.subarray(at, at + (1 << 20)) } as never)) await new Promise((r) => call.once('drain', r));
+      }
+      call.end();
+      return result;
+    })();
+    const progress: unknown[] = [];
+    const [imported, lists] = await Promise.all([
+      upload,
+      Promise.all(Array.from({ length: 20 }, () => client.call('ListVMs', {} as never))),
+      client.serverStream('PullImageWithProgress', { reference: 'a:1' } as never, (m) => progress.push(m)),
+    ]);
+    assert.equal((imported as { digest: string }).digest, `sha256:${sha}`);
+    assert.equal(lists.length, 20);
+    assert.equal(progress.length, 4);
+    assert.equal(fake.last('ImportImageStream').bytes, disk.length);
+  });
+
+  test('a socket nobody listens on is "daemon unreachable"', async () => {
+    const gone = new DaemonClient({ target: 'unix:///nonexistent/vmr.sock', socketPath: '/nonexistent/vmr.sock' });
+    await assert.rejects(gone.call('ListVMs', {} as never), (err: unknown) => err instanceof DaemonUnreachableError);
+    gone.close();
+  });
+});
+
+describe('CLI wire calls against the real daemon', () => {
+  let td: TestDaemon;
+  let client: DaemonClient;
+  before(async () => {
+    td = await startTestDaemon();
+    client = new DaemonClient({ target: `unix://${td.socket}`, socketPath: td.socket });
+  });
+  after(async () => {
+    client.close();
+    await td.stop();
+  });
+
+  test('a header the daemon refuses ends a client stream mid-upload with its status, not a hang', async () => {
+    const { call, result } = client.clientStream('ImportImageStream');
+    let settled = false;
+    result.then(() => { settled = true; }, () => { settled = true; });
+    call.write({ header: { vmfile: { metadata: { name: 'x' } }, reference: 'x:1', totalSize: '0' } } as never);
+    const chunk = Buffer.alloc(1 << 20, 3);
+    for (let i = 0; i < 64 && !settled; i++) {
+      if (!call.write({ chunk } as never)) await Promise.race([new Promise((r) => call.once('drain', r)), result.catch(() => undefined)]);
+    }
+    call.end();
+    await assert.rejects(result, (err: unknown) => err instanceof ServerError && err.code === 'INVALID_ARGUMENT' && /total_size/.test(err.message));
+    // The connection survives the early answer: the next call on it works.
+    const health = await client.call('HealthCheck', {} as never);
+    assert.equal((health as { status: string }).status, 'SERVING');
   });
 });

@@ -1,28 +1,28 @@
-// gRPC over HTTP/2 on the daemon's Unix socket, spoken with node:http2 directly: the CLI needs unary,
-// server- and client-streaming calls, deadlines and cancellation, and loading @grpc/grpc-js costs more
-// than the whole rest of a `vmr ps` (issue 17). Wire format: https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md
+// gRPC over HTTP/2 on the daemon's Unix socket, spoken with our own HTTP/2 client (h2connection.ts on
+// node:net): the CLI needs unary, server- and client-streaming calls, deadlines and cancellation, and
+// loading @grpc/grpc-js, or even node:http2, costs more than the rest of a `vmr ps` (issue 17).
+// Wire format: https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HTTP2.md
 import { EventEmitter } from 'node:events';
-import type http2 from 'node:http2';
-import { http2 as h2, net } from '../builtins.js';
+import { net } from '../builtins.js';
+import { H2Connection } from './h2connection.js';
+import { ErrorCode } from './h2frames.js';
+import type { H2Stream } from './h2stream.js';
 import type { MethodDef } from './methods.js';
 import { ServiceError, Status } from './status.js';
 
 /** Largest response message accepted (as the grpc-js client was configured before). */
 const MAX_RECEIVE = 64 * 1024 * 1024;
 
-/** One HTTP/2 connection to the daemon, opened on the first call. */
+/** One HTTP/2 connection to the daemon, opened on the first call (again after a GOAWAY or a drop). */
 export class Channel {
-  private session?: http2.ClientHttp2Session;
+  private connection?: H2Connection;
 
   constructor(readonly socketPath: string) {}
 
-  private connect(): http2.ClientHttp2Session {
-    if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
-    const session = h2().connect('http://localhost', { createConnection: () => net().connect(this.socketPath) });
-    // Each call reports a broken connection through its own stream.
-    session.on('error', () => undefined);
-    this.session = session;
-    return session;
+  private connect(): H2Connection {
+    if (this.connection?.usable) return this.connection;
+    this.connection = new H2Connection(net().connect(this.socketPath));
+    return this.connection;
   }
 
   /** Starts a call; the caller writes its request(s) and ends. `deadline` is epoch ms. */
@@ -30,8 +30,9 @@ export class Channel {
     return new Call(this.connect(), method, deadline);
   }
 
+  /** Lets calls in flight finish, then closes the connection. */
   close(): void {
-    this.session?.close();
+    this.connection?.close();
   }
 }
 
@@ -40,7 +41,7 @@ export class Channel {
  * once at the end: null for OK, else a ServiceError.
  */
 export class Call extends EventEmitter {
-  private readonly stream: http2.ClientHttp2Stream;
+  private readonly stream: H2Stream;
   private chunks: Buffer[] = [];
   private have = 0;
   private need = 5;
@@ -49,48 +50,39 @@ export class Call extends EventEmitter {
   private httpStatus = 200;
   private status?: ServiceError | { code: 0 };
   private local?: ServiceError;
-  private error?: Error;
   private finished = false;
   private timer?: NodeJS.Timeout;
 
-  constructor(session: http2.ClientHttp2Session, private readonly method: MethodDef, deadline?: number) {
+  constructor(connection: H2Connection, private readonly method: MethodDef, deadline?: number) {
     super();
-    const headers: http2.OutgoingHttpHeaders = {
-      ':method': 'POST',
-      ':path': method.path,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-      'user-agent': 'vmr',
-    };
+    const headers: [string, string][] = [
+      [':method', 'POST'], [':scheme', 'http'], [':path', method.path], [':authority', 'localhost'],
+      ['content-type', 'application/grpc'], ['te', 'trailers'], ['user-agent', 'vmr'],
+    ];
     if (deadline !== undefined) {
       const ms = Math.max(1, Math.ceil(deadline - Date.now()));
-      headers['grpc-timeout'] = ms < 1e8 ? `${ms}m` : `${Math.ceil(ms / 1000)}S`;
+      headers.push(['grpc-timeout', ms < 1e8 ? `${ms}m` : `${Math.ceil(ms / 1000)}S`]);
       this.timer = setTimeout(() => this.cancel(Status.DEADLINE_EXCEEDED, 'Deadline exceeded'), ms);
     }
-    this.stream = session.request(headers);
-    this.stream.on('response', (h) => {
-      this.httpStatus = Number(h[':status'] ?? 200);
+    this.stream = connection.request(headers);
+    this.stream.on('headers', (h: Record<string, string>, trailers: boolean) => {
+      if (!trailers) this.httpStatus = Number(h[':status'] ?? 200);
       this.readStatus(h); // a trailers-only reply carries its status in the headers
     });
     this.stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    this.stream.on('trailers', (h) => this.readStatus(h));
     this.stream.on('drain', () => this.emit('drain'));
-    this.stream.on('error', (err) => { this.error ??= err; });
     this.stream.on('close', () => this.finish());
   }
 
   /** Sends one request message; false means wait for 'drain'. */
   write(message: object): boolean {
-    if (this.finished || this.stream.destroyed) return true;
+    if (this.finished || this.stream.isClosed) return true;
     const body = this.method.serialize(message);
     const head = Buffer.allocUnsafe(5);
     head[0] = 0;
     head.writeUInt32BE(body.length, 1);
-    this.stream.cork();
     this.stream.write(head);
-    const ok = this.stream.write(body);
-    this.stream.uncork();
-    return ok;
+    return this.stream.write(body);
   }
 
   /** Stops reading replies from the socket (the caller is busy, e.g. writing a large export); resume() reads on. */
@@ -104,14 +96,14 @@ export class Call extends EventEmitter {
 
   /** No more request messages. */
   end(): void {
-    if (!this.finished && !this.stream.destroyed) this.stream.end();
+    if (!this.finished) this.stream.end();
   }
 
   /** Ends the call here and tells the daemon (RST_STREAM CANCEL: it sees the call cancelled). */
   cancel(code: number = Status.CANCELLED, details = 'Cancelled on client'): void {
     if (this.finished) return;
     this.local ??= new ServiceError(code, details);
-    this.stream.close(h2().constants.NGHTTP2_CANCEL);
+    this.stream.reset(ErrorCode.CANCEL);
   }
 
   private onData(chunk: Buffer): void {
@@ -148,7 +140,7 @@ export class Call extends EventEmitter {
     }
   }
 
-  private readStatus(h: http2.IncomingHttpHeaders): void {
+  private readStatus(h: Record<string, string>): void {
     const raw = h['grpc-status'];
     if (raw === undefined) return;
     const code = Number(raw);
@@ -159,8 +151,7 @@ export class Call extends EventEmitter {
     const metadata: Record<string, string | Buffer> = {};
     for (const [k, v] of Object.entries(h)) {
       if (k.startsWith(':') || k === 'grpc-status' || k === 'grpc-message' || k === 'content-type' || v === undefined) continue;
-      const value = Array.isArray(v) ? v.join(',') : String(v);
-      metadata[k] = k.endsWith('-bin') ? Buffer.from(value, 'base64') : value;
+      metadata[k] = k.endsWith('-bin') ? Buffer.from(v, 'base64') : v;
     }
     this.status = new ServiceError(Number.isInteger(code) ? code : Status.UNKNOWN, decodeMessage(h['grpc-message']), metadata);
   }
@@ -169,23 +160,24 @@ export class Call extends EventEmitter {
     if (this.finished) return;
     this.finished = true;
     clearTimeout(this.timer);
-    const { constants } = h2();
+    const { error, rstCode } = this.stream;
     let outcome: ServiceError | null;
     if (this.local) outcome = this.local;
     else if (this.status) outcome = this.status instanceof ServiceError ? this.status : null;
     else if (this.httpStatus !== 200) outcome = new ServiceError(httpToStatus(this.httpStatus), `Received HTTP status code ${this.httpStatus}`);
     // The socket layer's message ("connect ENOENT /run/…") is what tells "daemon not running" apart.
-    else if (this.error) outcome = new ServiceError(Status.UNAVAILABLE, this.error.message);
-    else if (this.stream.rstCode === constants.NGHTTP2_REFUSED_STREAM) outcome = new ServiceError(Status.UNAVAILABLE, 'stream refused');
-    else if (this.stream.rstCode && this.stream.rstCode !== constants.NGHTTP2_NO_ERROR) {
-      outcome = new ServiceError(this.stream.rstCode === constants.NGHTTP2_CANCEL ? Status.CANCELLED : Status.INTERNAL, `Received RST_STREAM with code ${this.stream.rstCode}`);
+    // A protocol violation by the daemon is its bug (INTERNAL), not "daemon unreachable".
+    else if (error) outcome = new ServiceError('protocol' in error || rstCode !== undefined ? Status.INTERNAL : Status.UNAVAILABLE, error.message);
+    else if (rstCode === ErrorCode.REFUSED_STREAM) outcome = new ServiceError(Status.UNAVAILABLE, 'stream refused');
+    else if (rstCode !== undefined && rstCode !== ErrorCode.NO_ERROR) {
+      outcome = new ServiceError(rstCode === ErrorCode.CANCEL ? Status.CANCELLED : Status.INTERNAL, `Received RST_STREAM with code ${rstCode}`);
     } else outcome = new ServiceError(Status.UNAVAILABLE, 'Connection dropped');
     this.emit('status', outcome);
   }
 }
 
-function decodeMessage(v: string | string[] | undefined): string {
-  const s = Array.isArray(v) ? v.join(',') : v ?? '';
+function decodeMessage(v: string | undefined): string {
+  const s = v ?? '';
   try {
     return decodeURIComponent(s);
   } catch {
