@@ -1,10 +1,9 @@
-// Window (de)compression as child processes whose output never passes through the daemon (issue 17):
-// zstd writes a compressed window straight into its blob file, and `zstd -d` writes a window straight
-// into the base disk at its offset, sparse. Node only feeds stdin; on 2 cores every byte the
-// event loop does not copy, hash or write in 64 KiB pieces is CPU zstd gets instead.
+// Window (de)compression as child processes that read and write the files themselves (issue 17):
+// `dd | zstd` compresses a window of a disk straight into its blob file, and `zstd -d` decompresses a
+// stored blob straight into the base disk at its offset, sparse. On 2 cores every byte the event loop
+// does not copy, hash or push through a pipe in 64 KiB pieces is CPU zstd gets instead.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { open } from 'node:fs/promises';
-import type { Writable } from 'node:stream';
 import { DataLossError, FailedPreconditionError } from '../errors.js';
 
 /** A running (de)compression. */
@@ -15,10 +14,7 @@ export interface CodecRun {
   kill(): void;
 }
 
-/** A run fed by the caller: write the input to `input`, end it, then await `done`. */
-export interface CodecJob extends CodecRun {
-  input: Writable;
-}
+
 
 interface Exit {
   code: number | null;
@@ -26,7 +22,7 @@ interface Exit {
   stderr: string;
 }
 
-function run(cmd: string, args: string[], stdio: ['pipe' | 'ignore' | number | NodeJS.ReadableStream, 'pipe' | 'ignore' | number, 'pipe'], pkg: string): { child: ChildProcess; exit: Promise<Exit> } {
+function run(cmd: string, args: string[], stdio: ['ignore' | number, 'pipe' | 'ignore' | number, 'pipe'] | [number, 'pipe', 'pipe'] | [NodeJS.ReadableStream, number, 'pipe'], pkg: string): { child: ChildProcess; exit: Promise<Exit> } {
   const child = spawn(cmd, args, { stdio: stdio as never, env: { ...process.env, LC_ALL: 'C' } });
   let stderr = '';
   // The end matters (zstd's byte count comes last): keep the last 4 KiB.
@@ -84,42 +80,36 @@ export async function zstdCompressRange(source: string, offset: number, size: nu
 }
 
 /**
- * `zstd -d` straight into `file` at `offset`: the child's stdout is our own open file description, which
- * a `dd count=0 seek=` child first moves to the offset (Node has no lseek); zstd then writes there and,
- * with `sparse`, seeks over zero blocks instead of writing them. zstd checks each frame's checksum and
- * reports how many bytes it wrote: exactly `size` or DATA_LOSS. More than `size` has already spilled into
- * the next window's region, so the caller must treat that as the whole file's failure (`overflow`).
+ * `zstd -d` of the stored blob `blob` straight into `file` at `offset`. zstd reads the blob file itself
+ * (its stdin) and its stdout is our own open file description of `file`, which a `dd count=0 seek=`
+ * child first moves to the offset (Node has no lseek); with `sparse` zstd seeks over zero blocks instead
+ * of writing them. zstd checks each frame's checksum and reports how many bytes it wrote: exactly `size`,
+ * else DATA_LOSS. (More than `size` has spilled into the next window's region; the caller fails the
+ * whole disk, which is then removed.)
  */
-export async function zstdDecompressInto(file: string, offset: number, size: number, sparse: boolean, what: string): Promise<CodecJob> {
-  const fh = await open(file, 'r+');
+export async function zstdDecompressInto(blob: string, file: string, offset: number, size: number, sparse: boolean, what: string): Promise<CodecRun> {
+  const src = await open(blob, 'r');
+  let out: Awaited<ReturnType<typeof open>> | undefined;
   try {
-    const seek = run('dd', ['count=0', 'oflag=seek_bytes', `seek=${offset}`, 'conv=notrunc', 'status=none'], ['ignore', fh.fd, 'pipe'], 'coreutils');
+    out = await open(file, 'r+');
+    const seek = run('dd', ['count=0', 'oflag=seek_bytes', `seek=${offset}`, 'conv=notrunc', 'status=none'], ['ignore', out.fd, 'pipe'], 'coreutils');
     const e = await seek.exit;
     if (failed(e)) throw exitError('dd', e);
   } catch (err) {
-    await fh.close();
+    await src.close();
+    await out?.close();
     throw err;
   }
-  const z = run('zstd', ['-d', '-v', '--no-progress', '-c', sparse ? '--sparse' : '--no-sparse'], ['pipe', fh.fd, 'pipe'], 'zstd');
-  const done = z.exit.finally(() => fh.close()).then((ze) => {
+  const dst = out;
+  const z = run('zstd', ['-d', '-v', '--no-progress', '-c', sparse ? '--sparse' : '--no-sparse'], [src.fd, dst.fd, 'pipe'], 'zstd');
+  const done = z.exit.finally(() => Promise.all([src.close(), dst.close()])).then((ze) => {
     const m = /:\s*(\d+) bytes\s*$/m.exec(ze.stderr);
     const bytes = m ? Number(m[1]) : undefined;
-    if (bytes !== undefined && bytes > size) throw overflowError(`${what} decompresses to more than ${size} bytes`);
+    if (bytes !== undefined && bytes > size) throw new DataLossError(`${what} decompresses to more than ${size} bytes`);
     if (failed(ze)) throw new DataLossError(`${what} does not decompress: ${describe('zstd', ze)}`);
     if (bytes !== size) throw new DataLossError(`${what} decompresses to ${bytes ?? 'an unknown number of'} bytes, expected ${size}`);
     return bytes;
   });
   done.catch(() => undefined);
-  return { input: z.child.stdin!, done, kill: () => z.child.kill('SIGKILL') };
-}
-
-const OVERFLOW = Symbol('window overflow');
-
-/** A window wrote past its end: the neighbouring window's bytes can no longer be trusted. */
-export function overflowError(message: string): DataLossError {
-  return Object.assign(new DataLossError(message), { [OVERFLOW]: true });
-}
-
-export function isOverflow(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[OVERFLOW] === true;
+  return { done, kill: () => z.child.kill('SIGKILL') };
 }

@@ -1,18 +1,18 @@
-// Window codecs. zstd runs as the system binary (Debian `zstd`) in child processes: Node 20's zlib
-// has no zstd, and the npm zstd bindings need native build scripts (see bench/README.md); its output
-// goes straight to files (childJobs.ts). gzip uses Node's zlib in-process. Each window is an
-// independent frame, so windows (de)compress in parallel.
+// Window codecs. zstd runs as the system binary (Debian `zstd`) in child processes that read and write
+// the files themselves (childJobs.ts): Node 20's zlib has no zstd, and the npm zstd bindings need native
+// build scripts (see bench/README.md). gzip uses Node's zlib in-process. Each window is an independent
+// frame, so windows (de)compress in parallel.
 import { createReadStream, write } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { type Duplex, PassThrough } from 'node:stream';
-import { promisify } from 'node:util';
+import type { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
 import { createGunzip, createGzip } from 'node:zlib';
 import { DataLossError, InvalidArgumentError } from '../errors.js';
-import { type CodecJob, type CodecRun, zstdCompressRange, zstdDecompressInto } from './childJobs.js';
+import { type CodecRun, zstdCompressRange, zstdDecompressInto } from './childJobs.js';
 import { isZero } from './zeros.js';
 
-export { type CodecJob, type CodecRun, isOverflow } from './childJobs.js';
+export type { CodecRun } from './childJobs.js';
 
 export interface Codec {
   /** The suffix of the layer media type (`…disk.v1.raw+<name>`). */
@@ -23,10 +23,11 @@ export interface Codec {
    */
   compressRange(source: string, offset: number, size: number, outFd: number, level: number | undefined, threads: number): Promise<CodecRun>;
   /**
-   * Decompresses the job's input into `file` at `offset`; exactly `size` bytes or `done` rejects with
-   * DATA_LOSS naming `what`. `sparse`: all-zero blocks are skipped (the region is known to be a hole).
+   * Decompresses the stored blob `blob` into `file` at `offset`: exactly `size` bytes (checked with the
+   * codec's own frame checks) or `done` rejects with DATA_LOSS naming `what`. `sparse`: zero blocks are
+   * skipped (the region is known to be a hole).
    */
-  decompressInto(file: string, offset: number, size: number, sparse: boolean, what: string): Promise<CodecJob>;
+  decompressInto(blob: string, file: string, offset: number, size: number, sparse: boolean, what: string): Promise<CodecRun>;
 }
 
 export const DEFAULT_CODEC = 'zstd';
@@ -38,13 +39,15 @@ const zstd: Codec = {
   decompressInto: zstdDecompressInto,
 };
 
-/** An in-process codec job: `transform` between the input and a sink. */
-function inProcess(transform: Duplex, sink: (src: AsyncIterable<Buffer>) => Promise<number>, what?: string): CodecJob {
-  const input = new PassThrough({ highWaterMark: 1 << 20 });
+const writeAt = promisify(write);
+
+/** An in-process run: `input` through `transform` into `sink`. */
+function inProcess(input: Readable, transform: Duplex, sink: (src: AsyncIterable<Buffer>) => Promise<number>, what?: string): CodecRun {
+  const ac = new AbortController();
   const done = (async () => {
     let bytes = 0;
     try {
-      await pipeline(input, transform, async (src: AsyncIterable<string | Buffer>) => { bytes = await sink(src as AsyncIterable<Buffer>); });
+      await pipeline(input, transform, async (src: AsyncIterable<string | Buffer>) => { bytes = await sink(src as AsyncIterable<Buffer>); }, { signal: ac.signal });
     } catch (err) {
       // zlib's Z_DATA_ERROR, Z_BUF_ERROR…: the blob verified, so its content is not a valid stream.
       if (what && /^Z_/.test(String((err as NodeJS.ErrnoException).code))) throw new DataLossError(`${what} does not decompress: ${(err as Error).message}`);
@@ -53,31 +56,29 @@ function inProcess(transform: Duplex, sink: (src: AsyncIterable<Buffer>) => Prom
     return bytes;
   })();
   done.catch(() => undefined);
-  return { input, done, kill: () => input.destroy(new Error('stopped')) };
+  return { done, kill: () => ac.abort() };
 }
-
-const writeAt = promisify(write);
 
 const gzip: Codec = {
   name: 'gzip',
   compressRange: async (source, offset, size, outFd, level = 1) => {
     let read = 0;
-    const job = inProcess(createGzip({ level, chunkSize: 1 << 20 }), async (src) => {
+    const input = createReadStream(source, { start: offset, end: offset + size - 1, highWaterMark: 1 << 20 });
+    input.on('data', (c) => { read += c.length; });
+    const run = inProcess(input, createGzip({ level, chunkSize: 1 << 20 }), async (src) => {
       let pos = 0;
       for await (const c of src) pos += (await writeAt(outFd, c, 0, c.length, pos)).bytesWritten;
       return pos;
     });
-    const input = createReadStream(source, { start: offset, end: offset + size - 1, highWaterMark: 1 << 20 });
-    input.on('data', (c) => { read += c.length; });
-    const fed = pipeline(input, job.input);
-    return { done: Promise.all([fed, job.done]).then(() => read), kill: job.kill };
+    return { done: run.done.then(() => read), kill: run.kill };
   },
-  decompressInto: async (file, offset, size, sparse, what) => inProcess(createGunzip({ chunkSize: 1 << 20 }), async (src) => {
+  decompressInto: async (blob, file, offset, size, sparse, what) => inProcess(createReadStream(blob, { highWaterMark: 1 << 20 }), createGunzip({ chunkSize: 1 << 20 }), async (src) => {
     const fh = await open(file, 'r+');
     let pos = offset;
     try {
       for await (const c of src) {
-        if (pos + c.length > offset + size) throw new DataLossError(`${what} decompresses to more than ${size} bytes`); // checked before writing: nothing spilled
+        // Checked before writing: nothing spills into the next window.
+        if (pos + c.length > offset + size) throw new DataLossError(`${what} decompresses to more than ${size} bytes`);
         if (!sparse || !isZero(c)) await fh.write(c, 0, c.length, pos);
         pos += c.length;
       }

@@ -10,7 +10,7 @@ import { backoffMs, isTransient, toCancelled } from './transport.js';
 
 const WRITE_BATCH = 1024 * 1024;
 /** Batch buffers per download: one being filled, the others with the sink (the base disk's decompressor). */
-const RING = 3;
+const RING = 4;
 
 /** Returns the bytes moved over the network (0 when the store already had the blob). */
 export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, content: ContentStore, ctx: CallContext,
@@ -39,12 +39,14 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
   const opts = repo.t.opts;
   // Network reads arrive in small pieces; the store gets them in batches (fewer syscalls and awaits),
   // copied into a few reused buffers: a fresh buffer per MiB is external memory V8 answers with a
-  // full GC every few dozen MiB. A buffer is reused once the store and the sink released it.
+  // full GC every few dozen MiB. The store's writes (in order) and the sink's run behind the download,
+  // RING batches at most; a buffer is reused once both released it.
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   const ring: Buffer[] = [];
   const busy: Array<Promise<void> | undefined> = [];
   let turn = 0;
+  let written: Promise<void> = Promise.resolve();
   const flush = async () => {
     if (!pendingBytes) return;
     const slot = turn++ % RING;
@@ -55,12 +57,19 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
     const buf = ring[slot]!.subarray(0, at);
     pending = [];
     pendingBytes = 0;
-    await w.write(buf);
-    busy[slot] = sink?.write(buf);
+    written = written.then(() => w.write(buf));
+    const both = Promise.all([written, sink?.write(buf)]).then(() => undefined);
+    both.catch(() => undefined); // awaited by settle() or the slot's next use
+    busy[slot] = both;
     offset += buf.length;
     moved += buf.length;
     report(offset);
     failures = 0;
+  };
+  /** Every batch written; `offset` is then what the store holds. */
+  const settle = async () => {
+    await Promise.all(busy);
+    await written;
   };
   try {
     while (offset < desc.size || desc.size === 0) {
@@ -85,12 +94,13 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
           if (pendingBytes >= WRITE_BATCH) await flush();
         }
         await flush();
-        await Promise.all(busy);
+        await settle();
         if (desc.size === 0 || offset >= desc.size) break;
         throw Object.assign(new Error(`connection closed at byte ${offset} of ${desc.size}`), { code: 'ECONNRESET' });
       } catch (err) {
         // Keep what arrived before the failure: the resume starts after it.
         await flush();
+        await settle();
         if (signal.aborted) toCancelled(signal, err);
         if (isVmrError(err) && err.code !== 'UNAVAILABLE') throw err;
         if (failures >= opts.retries || !isTransient(err)) throw err;
@@ -98,7 +108,7 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
         await sleep(backoffMs(failures++, opts, err), signal);
       }
     }
-    await Promise.all(busy);
+    await settle();
     await w.commit();
   } catch (err) {
     sink?.abort();

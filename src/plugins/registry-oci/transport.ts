@@ -225,7 +225,8 @@ export class Transport {
       const headers: Record<string, string> = { ...req.headers };
       if (auth) headers.authorization = auth;
       const body = typeof req.body === 'function' ? req.body() : req.body;
-      const res = await request(hop, { method: req.method, headers, body, signal: s.signal, dispatcher: this.dispatcher(s, hop) });
+      // A 1 MiB body buffer keeps the socket reading while a blob's consumer writes the previous MiB.
+      const res = await request(hop, { method: req.method, headers, body, signal: s.signal, dispatcher: this.dispatcher(s, hop), highWaterMark: 1 << 20 });
       const loc = header(res.headers, 'location');
       const follow = (req.method === 'GET' || req.method === 'HEAD') && REDIRECT_STATUSES.has(res.statusCode) && !req.ok.includes(res.statusCode);
       if (!follow || !loc) {
