@@ -150,4 +150,15 @@ describe('pushBlob to a registry that reads slowly', () => {
       assert.equal(counts.opened, counts.closed);
     });
   }
+
+  it('a stored blob shorter than its descriptor fails the push as DATA_LOSS, not as a registry outage', async () => {
+    const data = randomBytes(3 * 1024 * 1024);
+    const desc = { mediaType: 'application/octet-stream', digest: digestOf(data), size: data.length + 10 };
+    const { src, counts } = source(new Map([[desc.digest, data]]));
+    const ctx = callContext();
+    const s = { host, base: `http://${host}`, insecure: true, signal: ctx.signal, log: silentLogger, credentials: async () => undefined };
+    await assert.rejects(pushBlob(new Repository(t, s, 'test/repo', true), desc, src, ctx, ctx.signal, { chunkSize: 16 << 20 }, new Map()),
+      (e: Error & { code?: string }) => e.code === 'DATA_LOSS');
+    assert.equal(counts.opened, counts.closed);
+  });
 });
