@@ -26,6 +26,10 @@ export class TempContentStore implements ContentStore {
   async has(d: string) { return stat(this.blobPath(d)).then(() => true, () => false); }
   async size(d: string) { return (await stat(this.blobPath(d))).size; }
   read(d: string, opts?: { start?: number }): Readable { return createReadStream(this.blobPath(d), { start: opts?.start ?? 0, highWaterMark: 1024 * 1024 }); }
+  async open(d: string) {
+    const fh = await open(this.blobPath(d), 'r').catch(() => { throw new NotFoundError(`blob ${d} not in the store`); });
+    return { read: async (into: Buffer, pos: number) => (await fh.read(into, 0, into.length, pos)).bytesRead, close: () => fh.close() };
+  }
   async readAll(d: string) {
     try { return await readFile(this.blobPath(d)); } catch { throw new NotFoundError(`blob ${d} not in the store`); }
   }

@@ -2,11 +2,11 @@
 // rename of a complete, fsynced, verified file, so a crash never leaves a partial blob readable.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { CallContext } from '../ports/common.js';
-import type { ContentStore, IngestWriter } from '../ports/images.js';
+import type { BlobFile, ContentStore, IngestWriter } from '../ports/images.js';
 import { DataLossError, NotFoundError, fromSystemError, throwIfAborted } from '../errors.js';
 import { fsyncDir, tempName } from './atomicFile.js';
 import { assertDigest, hexOf, sha256Of } from './digest.js';
@@ -81,6 +81,19 @@ export class OciContentStore implements ContentStore {
 
   read(digest: string, opts: { start?: number } = {}): Readable {
     return createReadStream(this.blobPath(digest), { start: opts.start ?? 0 });
+  }
+
+  async open(digest: string): Promise<BlobFile> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.blobPath(digest), 'r');
+    } catch (err) {
+      throw this.missing(digest, err);
+    }
+    return {
+      read: async (into, position) => (await fh.read(into, 0, into.length, position)).bytesRead,
+      close: () => fh.close(),
+    };
   }
 
   /** Reads a (small) blob and verifies it against its digest. */

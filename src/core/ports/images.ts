@@ -138,10 +138,19 @@ export interface IngestWriter {
 }
 
 /** Blobs by digest, shared by all images. */
+/** A blob opened for positional reads into the caller's buffers (a push reuses a few instead of allocating per chunk). */
+export interface BlobFile {
+  /** Reads up to `into.length` bytes at `position`; 0 at the end. */
+  read(into: Buffer, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
 export interface ContentStore {
   has(digest: string): Promise<boolean>;
   size(digest: string): Promise<number>;
   read(digest: string, opts?: { start?: number }): Readable;
+  /** NOT_FOUND when the blob is not stored. */
+  open(digest: string): Promise<BlobFile>;
   readAll(digest: string): Promise<Buffer>;
   /** Small blobs (manifests, configs): verified and atomically written. */
   put(digest: string, data: Buffer): Promise<void>;

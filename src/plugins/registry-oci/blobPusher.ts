@@ -1,13 +1,13 @@
 // Uploads one blob from the content store. Small blobs: POST then one PUT. Large blobs: PATCH chunks,
 // following the newest Location each time and counting offsets ourselves (distribution 2.8 ignores
 // Content-Range); a failed chunk asks the upload URL where it stands and goes on from there.
-import { Readable } from 'node:stream';
 import {
-  type CallContext, type ContentStore, hasCode, isVmrError, type OciDescriptor, sleep,
+  type CallContext, hasCode, isVmrError, type OciDescriptor, sleep,
 } from '../../plugin-api/index.js';
 import { byteReporter } from './progress.js';
 import { withQuery, type Repository, type UploadSession } from './repository.js';
 import { backoffMs, isTransient, readText, toCancelled } from './transport.js';
+import { type BlobSource, uploadBody } from './uploadBody.js';
 
 export interface PushOptions {
   /** Blobs up to this size go in one PUT; larger ones in chunks of this size (or the registry's minimum). */
@@ -19,26 +19,7 @@ export interface PushOptions {
 /** Upload sessions kept across attempts, so a push retried after a failure resumes where it stopped. */
 export type UploadMemo = Map<string, { location: string; offset: number }>;
 
-/** Bytes [start, start+len) of a stored blob. */
-function slice(content: Pick<ContentStore, 'read'>, digest: string, start: number, len: number): Readable {
-  return Readable.from((async function* () {
-    let left = len;
-    const src = content.read(digest, { start });
-    try {
-      for await (const c of src) {
-        const chunk = c as Buffer;
-        const part = chunk.length > left ? chunk.subarray(0, left) : chunk;
-        left -= part.length;
-        yield part;
-        if (left <= 0) return;
-      }
-    } finally {
-      src.destroy();
-    }
-  })(), { objectMode: false });
-}
-
-export async function pushBlob(anyRepo: Repository, desc: OciDescriptor, content: Pick<ContentStore, 'read'>, ctx: CallContext,
+export async function pushBlob(anyRepo: Repository, desc: OciDescriptor, content: BlobSource, ctx: CallContext,
   signal: AbortSignal, opts: PushOptions, memo: UploadMemo): Promise<number> {
   const repo = anyRepo.withSignal(signal);
   if (await repo.blobExists(desc.digest)) return 0;
@@ -74,7 +55,7 @@ export async function pushBlob(anyRepo: Repository, desc: OciDescriptor, content
         const res = await repo.t.send(repo.s, {
           method: 'PUT', url: withQuery(session.location, `digest=${encodeURIComponent(desc.digest)}`),
           headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
-          body: () => content.read(desc.digest), scopes: repo.scopesFor(), ok: [201, 204],
+          body: () => uploadBody(content, desc.digest, 0, desc.size), scopes: repo.scopesFor(), ok: [201, 204],
           what: `upload of blob ${desc.digest} to ${repo.s.host}/${repo.name}`, retry: false,
         });
         await readText(res.body);
@@ -101,7 +82,7 @@ export async function pushBlob(anyRepo: Repository, desc: OciDescriptor, content
           'content-type': 'application/octet-stream', 'content-length': String(len),
           'content-range': `${offset}-${offset + len - 1}`,
         },
-        body: ((start) => () => slice(content, desc.digest, start, len))(offset),
+        body: ((start) => () => uploadBody(content, desc.digest, start, len))(offset),
         scopes: repo.scopesFor(), ok: [202, 204], what: `chunk ${offset}+${len} of blob ${desc.digest} to ${repo.s.host}/${repo.name}`,
         retry: false,
       });

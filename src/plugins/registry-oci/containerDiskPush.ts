@@ -5,7 +5,7 @@
 // before the upload, and the push machinery (chunks, resume, retries) then works on it as on any blob.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -16,6 +16,7 @@ import type { CallContext, ImageStore, LocalImage, OciDescriptor, TransferResult
 import { pushBlob, type PushOptions, type UploadMemo } from './blobPusher.js';
 import { ANN_VMFILE } from './containerDiskPull.js';
 import { sha256 } from './digest.js';
+import type { BlobSource } from './uploadBody.js';
 import { pushManifest } from './manifestPusher.js';
 import { OCI_IMAGE_CONFIG, OCI_MANIFEST } from './mediaTypes.js';
 import { byteReporter } from './progress.js';
@@ -109,10 +110,12 @@ export async function pushContainerDisk(p: ContainerDiskPush, ctx: CallContext):
       ...(md.source ? { 'org.opencontainers.image.source': md.source } : {}),
     };
     const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: configDesc, layers: [layer], annotations }));
-    const blobs = {
-      read: (digest: string, o?: { start?: number }) => digest === layer.digest
-        ? createReadStream(layerFile, { start: o?.start ?? 0 })
-        : Readable.from([config.subarray(o?.start ?? 0)]),
+    const blobs: BlobSource = {
+      open: async (digest) => {
+        if (digest !== layer.digest) return { read: async (into, pos) => config.copy(into, 0, pos), close: async () => undefined };
+        const fh = await open(layerFile, 'r');
+        return { read: async (into, pos) => (await fh.read(into, 0, into.length, pos)).bytesRead, close: () => fh.close() };
+      },
     };
     let transferred = 0;
     for (const d of [layer, configDesc]) transferred += await pushBlob(p.repo, d, blobs, ctx, ctx.signal, p.push, p.uploads);

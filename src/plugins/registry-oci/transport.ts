@@ -36,7 +36,7 @@ export interface HttpRequest {
   url: string;
   headers?: Record<string, string>;
   /** A factory is called again for each attempt, so streamed bodies can be retried. */
-  body?: Buffer | (() => Readable);
+  body?: Buffer | (() => Readable | AsyncIterable<Buffer> | Buffer);
   scopes: string[];
   /** Statuses handed back to the caller; any other becomes a domain error. */
   ok: number[];
@@ -224,7 +224,8 @@ export class Transport {
       const auth = sameOrigin(hop, s.base) ? await this.auth.header(s, scopes) : undefined;
       const headers: Record<string, string> = { ...req.headers };
       if (auth) headers.authorization = auth;
-      const body = typeof req.body === 'function' ? req.body() : req.body;
+      // undici takes async iterables (written chunk by chunk, see uploadBody.ts); its types omit them.
+      const body = (typeof req.body === 'function' ? req.body() : req.body) as Readable | Buffer | undefined;
       // A 1 MiB body buffer keeps the socket reading while a blob's consumer writes the previous MiB.
       const res = await request(hop, { method: req.method, headers, body, signal: s.signal, dispatcher: this.dispatcher(s, hop), highWaterMark: 1 << 20 });
       const loc = header(res.headers, 'location');
