@@ -2,7 +2,7 @@
 // windows (compressed layers), a config and a manifest; the raw disk the windows were cut from becomes
 // the image's base disk. Also an OCI layout directory (skopeo's output, a loaded archive) as is.
 import { randomUUID } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { CallContext } from '../ports/common.js';
 import type { ImageOrigin, ImportHeader, LocalImage, OciManifest, ProducedDisk, VMFile, VmImageConfig } from '../ports/images.js';
@@ -11,7 +11,6 @@ import {
   CancelledError, DataLossError, FailedPreconditionError, InvalidArgumentError, fromSystemError, hasCode, throwIfAborted,
 } from '../errors.js';
 import type { HostPaths } from '../hostfs/HostPaths.js';
-import { fsyncDir } from './atomicFile.js';
 import { diskWindows } from './coverage.js';
 import { assertDigest, hexOf, sha256Of } from './digest.js';
 import { inspectDiskHeader, qcow2VirtualSize } from './diskHeader.js';
@@ -29,7 +28,7 @@ import { qemuImgConvert, qemuImgInfo } from './qemuImg.js';
 import { spoolToSparseFile } from './spool.js';
 import { assertValidVMFile, checkDiskInfo, checkVMFile } from './validateVMFile.js';
 import { compressWindows } from './windows.js';
-import { Writeback } from './writeback.js';
+import { publishDisk } from './durableLater.js';
 
 const DISK_NAME = 'root';
 
@@ -88,14 +87,11 @@ export class ImageImporter {
   private async storeDisk(disk: { source: string; raw: string; copyTo?: FileHandle }, virtualSize: number, vmfile: VMFile, sourceFormat: string, reference: string, lease: Lease, ctx: CallContext, origin?: ImageOrigin): Promise<LocalImage> {
     const { raw } = disk;
     const comp = byteProgress(ctx, 'compress', virtualSize);
-    // The base disk is written by a worker thread: ask for early writeback while it grows (writeback.ts).
-    const base = disk.copyTo && new Writeback(disk.copyTo).periodic();
     const layers = await compressWindows(disk.source, virtualSize, {
       windowSize: this.s.windowSize, codec: this.s.codec, level: this.s.level, concurrency: this.s.concurrency,
       diskName: DISK_NAME, content: this.p.content, lease, signal: ctx.signal, onBytes: (n) => comp.add(n), copyTo: disk.copyTo && raw,
-    }).finally(() => base?.settle());
+    });
     comp.done();
-    await disk.copyTo?.sync();
     const created = (this.s.now?.() ?? new Date()).toISOString();
     const config: VmImageConfig = {
       vmfile,
@@ -129,8 +125,7 @@ export class ImageImporter {
     lease.add(digest); // GC keeps the disk of a manifest not yet in index.json
     if (!(await exists(dest))) {
       await chmod(raw, 0o600); // private; the hypervisor plugin opens it to QEMU (libvirt: filePermissions.ts)
-      await rename(raw, dest);
-      await fsyncDir(this.p.paths.disks);
+      await publishDisk(raw, dest, this.p.log); // synced in the background (durableLater.ts)
     }
     return commitManifest(this.p, reference, manifestBytes, ctx);
   }

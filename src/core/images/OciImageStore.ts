@@ -13,6 +13,7 @@ import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { BaseDisks } from './BaseDisks.js';
 import { checkStore, type StoreCheck } from './checkStore.js';
 import { DEFAULT_CODEC, DEFAULT_LEVEL, codecByName } from './codecs.js';
+import { sweepDisks } from './durableLater.js';
 import { hexOf } from './digest.js';
 import type { ExportBytes } from './exportImage.js';
 import { collectGarbage, type GcResult } from './gc.js';
@@ -115,6 +116,7 @@ export class OciImageStore implements ImageStore {
       for (const f of await readdir(this.paths.disks)) {
         if (f.startsWith('.') && f.endsWith('.tmp')) await rm(path.join(this.paths.disks, f), { force: true });
       }
+      await sweepDisks(this.paths.disks, this.log);
       return this.built;
     })();
     return this.ready;

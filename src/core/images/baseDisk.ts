@@ -1,15 +1,15 @@
 // Reassembly of an image's disk into a sparse raw file: the backing file of every VM overlay.
 // Windows decompress in parallel and are written at their offsets; zero runs are left as holes.
-import { chmod, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { chmod, open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fromSystemError } from '../errors.js';
-import { fsyncDir, tempName } from './atomicFile.js';
+import { tempName } from './atomicFile.js';
 import { codecByName } from './codecs.js';
 import type { Window } from './coverage.js';
 import type { BaseDiskBuilder, BlobSink } from '../ports/images.js';
 import type { OciContentStore } from './OciContentStore.js';
 import { Limiter, mapLimit } from './pool.js';
-import { Writeback } from './writeback.js';
+import { publishDisk } from './durableLater.js';
 
 export interface AssembleOptions {
   concurrency: number;
@@ -48,16 +48,13 @@ export async function assembleDisk(dest: string, virtualSize: number, windows: W
   try {
     fh = await open(tmp, 'wx', 0o600);
     await fh.truncate(virtualSize);
-    const wb = new Writeback(fh).periodic();
-    await mapLimit(windows, o.concurrency, (w, _i, signal) => writeWindow(tmp, w, content, signal, o.onBytes), o.signal).finally(() => wb.settle());
-    await fh.sync();
+    await mapLimit(windows, o.concurrency, (w, _i, signal) => writeWindow(tmp, w, content, signal, o.onBytes), o.signal);
     await fh.close();
     fh = undefined;
     // Private: the hypervisor plugin gives QEMU's group read access when a VM uses it (libvirt
     // plugin, filePermissions.ts); nobody else reads an image's disk.
     await chmod(tmp, 0o600);
-    await rename(tmp, dest);
-    await fsyncDir(dir);
+    await publishDisk(tmp, dest); // synced in the background (durableLater.ts)
   } catch (err) {
     await fh?.close().catch(() => {});
     await rm(tmp, { force: true });
@@ -78,12 +75,10 @@ export class DiskBuilder implements BaseDiskBuilder {
   private readonly running: Promise<void>[] = [];
   private readonly ac = new AbortController();
   private readonly limiter: Limiter;
-  private readonly writeback: Writeback;
 
   private constructor(private readonly dest: string, private readonly fh: FileHandle, private readonly tmp: string,
     private readonly windows: Window[], private readonly content: OciContentStore, private readonly o: AssembleOptions) {
     this.limiter = new Limiter(Math.max(1, o.concurrency));
-    this.writeback = new Writeback(fh).periodic();
     for (const w of windows) this.pending.set(w.layer.digest, [...(this.pending.get(w.layer.digest) ?? []), w]);
   }
 
@@ -132,12 +127,9 @@ export class DiskBuilder implements BaseDiskBuilder {
       // A window whose run failed may have written part of its region: redone dense.
       const rest = this.windows.filter((w) => !this.done.has(w));
       await mapLimit(rest, this.o.concurrency, (w, _i, signal) => writeWindow(this.tmp, w, this.content, signal, this.o.onBytes, this.started.has(w)), this.o.signal);
-      await this.writeback.settle();
-      await this.fh.sync();
       await this.fh.close();
       await chmod(this.tmp, 0o644); // libvirt-qemu reads it as a backing file
-      await rename(this.tmp, this.dest);
-      await fsyncDir(path.dirname(this.dest));
+      await publishDisk(this.tmp, this.dest); // synced in the background (durableLater.ts)
       return this.dest;
     } catch (err) {
       await this.abort();
@@ -148,7 +140,6 @@ export class DiskBuilder implements BaseDiskBuilder {
   async abort(): Promise<void> {
     this.ac.abort();
     await Promise.all(this.running);
-    await this.writeback.settle();
     await this.fh.close().catch(() => {});
     await rm(this.tmp, { force: true });
   }

@@ -34,7 +34,6 @@ export function windowCount(virtualSize: number, windowSize: number): number {
   return Math.ceil(virtualSize / windowSize);
 }
 
-const BLOCK = 1 << 20;
 /**
  * Compresses every non-zero window of `rawFile` into the content store; returns the layers in offset order.
  * Per window, two readers of the file run side by side and the daemon's event loop moves none of its

@@ -1,0 +1,118 @@
+// The window codecs as the store runs them (issue 17): zstd reads and writes the files itself, the
+// daemon checks only what zstd reports; a source that changes while it is imported stores nothing;
+// base disks are synced after they are published, and a disk from an earlier boot that never was is
+// removed at start.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { requireService } from '../support/services.js';
+import { OciImageStore } from '../../src/core/images/index.js';
+import { HostPaths } from '../../src/core/hostfs/HostPaths.js';
+import { zstdDecompressInto } from '../../src/core/images/childJobs.js';
+import { publishDisk, settleDisks, sweepDisks } from '../../src/core/images/durableLater.js';
+import { MiB, ctx, makeRawDisk, sha256File, tempDir, writeVMFile } from './helpers.js';
+
+const mk = (dataDir: string) => new OciImageStore({
+  dataDir, windowSize: MiB, concurrency: 2, gcGraceMs: 0,
+  hostPaths: new HostPaths({ dataDir, import: [path.dirname(dataDir)], export: [path.dirname(dataDir)] }),
+});
+
+describe('window codecs and base-disk durability', () => {
+  before(() => requireService('packages'));
+
+  const compressed = (dir: string, layout: Array<['rand' | 'zero' | 'text', number]>) => {
+    const raw = path.join(dir, 'w.raw');
+    const d = makeRawDisk(raw, layout);
+    execFileSync('zstd', ['-q', '-f', raw, '-o', `${raw}.zst`]);
+    return { raw, blob: `${raw}.zst`, ...d };
+  };
+
+  it('decompresses a window at its offset, sparse, and refuses one of another size or a corrupt frame', async (t) => {
+    const dir = tempDir(t);
+    const w = compressed(dir, [['text', 1], ['zero', 2], ['rand', 1]]);
+    const disk = path.join(dir, 'disk.raw');
+    writeFileSync(disk, Buffer.alloc(0));
+    execFileSync('truncate', ['-s', String(w.size + 3 * MiB), disk]);
+    const ok = await zstdDecompressInto(w.blob, disk, 2 * MiB, w.size, true, 'window at 2 MiB');
+    assert.equal(await ok.done, w.size);
+    const back = readFileSync(disk).subarray(2 * MiB, 2 * MiB + w.size);
+    assert.deepEqual(back, readFileSync(w.raw));
+    assert.ok(readFileSync(disk).subarray(0, 2 * MiB).every((b) => b === 0), 'bytes before the offset untouched');
+    assert.ok(statSync(disk).blocks * 512 < statSync(disk).size, 'zero blocks stay holes');
+
+    const small = await zstdDecompressInto(w.blob, disk, 0, w.size - 1, true, 'short window');
+    await assert.rejects(small.done, (err: { code: string; message: string }) => err.code === 'DATA_LOSS' && /more than/.test(err.message));
+    const big = await zstdDecompressInto(w.blob, disk, 0, w.size + 5, true, 'long window');
+    await assert.rejects(big.done, (err: { code: string; message: string }) => err.code === 'DATA_LOSS' && new RegExp(`to ${w.size} bytes, expected ${w.size + 5}`).test(err.message));
+
+    const bad = Buffer.from(readFileSync(w.blob));
+    bad[bad.length - 2]! ^= 0xff; // inside the frame's content checksum
+    writeFileSync(`${w.blob}.bad`, bad);
+    const corrupt = await zstdDecompressInto(`${w.blob}.bad`, disk, 0, w.size, true, 'corrupt window');
+    await assert.rejects(corrupt.done, { code: 'DATA_LOSS' });
+  });
+
+  it('an in-place import whose source changes while it is read stores nothing', async (t) => {
+    const dir = tempDir(t);
+    const vmdir = path.join(dir, 'vm');
+    mkdirSync(vmdir);
+    const disk = path.join(vmdir, 'disk.img');
+    makeRawDisk(disk, [['text', 2], ['rand', 2]]);
+    const vmfile = writeVMFile(vmdir, './disk.img', 'raw');
+    const store = mk(path.join(dir, 'data'));
+    let touched = false;
+    const c = ctx(undefined, (p) => {
+      if (p.phase === 'compress' && !touched && (p.current ?? 0) > 0) {
+        touched = true;
+        appendFileSync(disk, Buffer.alloc(4096, 1)); // the user writes to the disk meanwhile
+      }
+    });
+    await assert.rejects(store.importFile!(vmfile, 'changing:1', c),
+      (err: { code: string; message: string }) => err.code === 'FAILED_PRECONDITION' && /changed while it was read/.test(err.message));
+    assert.ok(touched);
+    assert.deepEqual(readdirSync(path.join(store.paths.layout, 'blobs', 'sha256')), []);
+    assert.deepEqual(readdirSync(store.paths.disks), []);
+  });
+
+  it('publishes a disk before its sync, and at start removes one an earlier boot never synced', async (t) => {
+    const dir = tempDir(t);
+    const tmp = path.join(dir, '.d.tmp');
+    writeFileSync(tmp, 'disk bytes');
+    const disk = path.join(dir, 'a.raw');
+    await publishDisk(tmp, disk);
+    assert.equal(readFileSync(disk, 'utf8'), 'disk bytes');
+    await settleDisks();
+    assert.deepEqual(readdirSync(dir), ['a.raw'], 'the marker goes once the disk is synced');
+
+    // A marker of this boot (the daemon restarted): kept and synced; of another boot: removed.
+    const thisBoot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8');
+    writeFileSync(path.join(dir, 'b.raw'), 'b');
+    writeFileSync(path.join(dir, '.b.raw.unsynced'), thisBoot);
+    writeFileSync(path.join(dir, 'c.raw'), 'torn');
+    writeFileSync(path.join(dir, '.c.raw.unsynced'), '00000000-0000-0000-0000-000000000000\n');
+    writeFileSync(path.join(dir, '.gone.raw.unsynced'), 'another boot\n');
+    assert.deepEqual(await sweepDisks(dir), [path.join(dir, 'c.raw')]);
+    await settleDisks();
+    assert.deepEqual(readdirSync(dir).sort(), ['a.raw', 'b.raw']);
+  });
+
+  it('a pulled or imported image whose base disk was lost to a machine restart gets it back from its blobs', async (t) => {
+    const dir = tempDir(t);
+    const vmdir = path.join(dir, 'vm');
+    mkdirSync(vmdir);
+    const src = path.join(vmdir, 'disk.img');
+    const d = makeRawDisk(src, [['text', 1], ['zero', 1], ['rand', 1]]);
+    const dataDir = path.join(dir, 'data');
+    const img = await mk(dataDir).importFile!(writeVMFile(vmdir, './disk.img', 'raw'), 'restart:1', ctx());
+    await settleDisks();
+    const store = mk(dataDir);
+    const disk = path.join(store.paths.disks, `${img.digest.slice(7)}.raw`);
+    writeFileSync(disk, 'torn by a power cut');
+    writeFileSync(path.join(store.paths.disks, `.${img.digest.slice(7)}.raw.unsynced`), 'an earlier boot\n');
+    await store.init();
+    assert.equal(existsSync(disk), false);
+    assert.equal(sha256File(await store.baseDisk(img.digest, ctx())), d.sha256);
+  });
+});
