@@ -7,7 +7,7 @@
 // Prints one RESULT line per step (median of the repeats; ratio > 1 means ours wins; `goal` is the issue's).
 //   node dist/bench/user.js [sizeMiB=1024]
 //   env: VMR_BENCH_REPEATS (default 2; the run steps take at least 5), VMR_BENCH_USER_SKIP=import,push,pull,run,flat,cli
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -32,8 +32,13 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-/** Runs a command to completion; seconds of wall time. Fails with its stderr. */
+/**
+ * Runs a command to completion; seconds of wall time. Fails with its stderr. Dirty pages of the step
+ * before are written first (untimed): the daemon syncs base disks in the background, and that writeback
+ * must not slow the peer measured next (nor a peer's ours).
+ */
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  execFileSync('sync');
   return new Promise((resolve, reject) => {
     const t = performance.now();
     const child = spawn(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });

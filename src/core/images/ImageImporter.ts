@@ -29,6 +29,7 @@ import { spoolToSparseFile } from './spool.js';
 import { assertValidVMFile, checkDiskInfo, checkVMFile } from './validateVMFile.js';
 import { compressWindows } from './windows.js';
 import { publishDisk } from './durableLater.js';
+import { Writeback } from './writeback.js';
 
 const DISK_NAME = 'root';
 
@@ -87,10 +88,13 @@ export class ImageImporter {
   private async storeDisk(disk: { source: string; raw: string; copyTo?: FileHandle }, virtualSize: number, vmfile: VMFile, sourceFormat: string, reference: string, lease: Lease, ctx: CallContext, origin?: ImageOrigin): Promise<LocalImage> {
     const { raw } = disk;
     const comp = byteProgress(ctx, 'compress', virtualSize);
+    // The base disk is written by a worker thread; writing it back while it grows spreads the disk's
+    // work over the import instead of leaving it all to the blobs' fsyncs at the end (writeback.ts).
+    const base = disk.copyTo && new Writeback(disk.copyTo).periodic();
     const layers = await compressWindows(disk.source, virtualSize, {
       windowSize: this.s.windowSize, codec: this.s.codec, level: this.s.level, concurrency: this.s.concurrency,
       diskName: DISK_NAME, content: this.p.content, lease, signal: ctx.signal, onBytes: (n) => comp.add(n), copyTo: disk.copyTo && raw,
-    });
+    }).finally(() => base?.settle());
     comp.done();
     const created = (this.s.now?.() ?? new Date()).toISOString();
     const config: VmImageConfig = {
