@@ -12,6 +12,7 @@ export * from '../core/names.js';
 export * from '../core/yaml/loadYaml.js';
 export * from '../core/net/ipv4.js';
 export { sleep } from '../core/async/sleep.js';
+export { Limiter } from '../core/async/limiter.js';
 export { silentLogger } from '../core/log/silentLogger.js';
 export type * from '../core/ports/index.js';
 export { MAX_STOP_TIMEOUT_SECONDS } from '../core/vms/stopOptions.js';

@@ -8,7 +8,8 @@ import { codecByName } from './codecs.js';
 import type { Window } from './coverage.js';
 import type { BaseDiskBuilder, BlobSink } from '../ports/images.js';
 import type { OciContentStore } from './OciContentStore.js';
-import { Limiter, mapLimit } from './pool.js';
+import { Limiter } from '../async/limiter.js';
+import { mapLimit } from './pool.js';
 import { publishDisk } from './durableLater.js';
 
 export interface AssembleOptions {

@@ -4,12 +4,11 @@
 import {
   type CallContext, CancelledError, type ComponentHealth, type ComposeRunner, type ComposeServiceStatus,
   type ComposeSource, DeadlineExceededError, FailedPreconditionError, hasCode, type Hypervisor, type ImageStore,
-  InternalError, InvalidArgumentError, type Issue, isVmrError, type Logger, type NetworkManager, NotFoundError,
+  InternalError, InvalidArgumentError, type Issue, isVmrError, Limiter, type Logger, type NetworkManager, NotFoundError,
   sleep, type VMRecord, VmrError, type VmService,
 } from '../../plugin-api/index.js';
 import { runDag } from './dag.js';
 import { withDependencies } from './graph.js';
-import { Limiter } from './limiter.js';
 import { loadProject } from './load.js';
 import {
   CONDITIONS, decodeHealthcheck, encodeDeps, encodeHealthcheck, LABEL, type Condition, type Project, type ResolvedNetwork, type ResolvedService,
