@@ -226,8 +226,7 @@ export class Transport {
       if (auth) headers.authorization = auth;
       // undici takes async iterables (written chunk by chunk, see uploadBody.ts); its types omit them.
       const body = (typeof req.body === 'function' ? req.body() : req.body) as Readable | Buffer | undefined;
-      // A 1 MiB body buffer keeps the socket reading while a blob's consumer writes the previous MiB.
-      const res = await request(hop, { method: req.method, headers, body, signal: s.signal, dispatcher: this.dispatcher(s, hop), highWaterMark: 1 << 20 });
+      const res = await request(hop, { method: req.method, headers, body, signal: s.signal, dispatcher: this.dispatcher(s, hop) });
       const loc = header(res.headers, 'location');
       const follow = (req.method === 'GET' || req.method === 'HEAD') && REDIRECT_STATUSES.has(res.statusCode) && !req.ok.includes(res.statusCode);
       if (!follow || !loc) {
