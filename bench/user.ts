@@ -150,7 +150,8 @@ async function main() {
       const digest = (JSON.parse(stdout) as { digest?: string; image?: { digest?: string } }).digest ?? (JSON.parse(stdout) as { image?: { digest?: string } }).image?.digest;
       const base = path.join(work, 'data/images/disks', `${String(digest).replace('sha256:', '')}.raw`);
       if (!existsSync(base)) throw new Error(`no base disk at ${base} (inspect said ${stdout.slice(0, 200)})`);
-      const type = existsSync('/dev/kvm') ? 'kvm' : 'qemu';
+      // The domain type the libvirt plugin picks here (vm/domainType.ts): kvm only with vmx/svm and /dev/kvm.
+      const type = existsSync('/dev/kvm') && /^flags\s*:.*\b(vmx|svm)\b/m.test(readFileSync('/proc/cpuinfo', 'utf8')) ? 'kvm' : 'qemu';
       const runOurs: number[] = [];
       const runPeer: number[] = [];
       for (let i = 0; i < Math.max(5, repeats); i++) {
