@@ -4,6 +4,7 @@
 // does not copy, hash or push through a pipe in 64 KiB pieces is CPU zstd gets instead.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { open } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { DataLossError, FailedPreconditionError } from '../errors.js';
 
 /** A running (de)compression. */
@@ -14,16 +15,15 @@ export interface CodecRun {
   kill(): void;
 }
 
-
-
 interface Exit {
   code: number | null;
   signal: NodeJS.Signals | null;
   stderr: string;
 }
 
-function run(cmd: string, args: string[], stdio: ['ignore' | number, 'pipe' | 'ignore' | number, 'pipe'] | [number, 'pipe', 'pipe'] | [NodeJS.ReadableStream, number, 'pipe'], pkg: string): { child: ChildProcess; exit: Promise<Exit> } {
-  const child = spawn(cmd, args, { stdio: stdio as never, env: { ...process.env, LC_ALL: 'C' } });
+/** A child with its stdin/stdout as given (a file descriptor, another child's stdout, or ignored); stderr is kept. */
+function run(cmd: string, args: string[], stdio: [number | 'ignore', number | 'pipe', 'pipe'] | [Readable, number, 'pipe'], pkg: string): { child: ChildProcess; exit: Promise<Exit> } {
+  const child = spawn(cmd, args, { stdio, env: { ...process.env, LC_ALL: 'C' } });
   let stderr = '';
   // The end matters (zstd's byte count comes last): keep the last 4 KiB.
   child.stderr!.setEncoding('utf8').on('data', (s: string) => { stderr = (stderr + s).slice(-4096); });
