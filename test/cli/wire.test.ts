@@ -15,7 +15,7 @@ import { DaemonClient } from '../../src/cli/client.js';
 import { DaemonUnreachableError, ServerError } from '../../src/cli/errors.js';
 import { createHash } from 'node:crypto';
 import { startTestDaemon, type TestDaemon } from '../../src/testing/index.js';
-import { startFakeDaemon, type FakeDaemon } from './support/fakeServer.js';
+import { fakeDaemonClient } from './support/fakeServer.js';
 
 const require = createRequire(import.meta.url);
 const protobuf = require('protobufjs') as typeof pb;
@@ -120,37 +120,28 @@ describe('CLI wire codec', () => {
 });
 
 describe('CLI wire calls', () => {
-  let fake: FakeDaemon;
-  let client: DaemonClient;
-  before(async () => {
-    fake = await startFakeDaemon();
-    client = new DaemonClient({ target: fake.target, socketPath: fake.socketPath });
-  });
-  after(async () => {
-    client.close();
-    await fake.stop();
-  });
+  const d = fakeDaemonClient();
 
   test('a large reply spanning many frames arrives whole', async () => {
     const images = Array.from({ length: 3000 }, (_, i) => ({ reference: `r/${i}:t`, digest: `sha256:${String(i).padStart(64, '0')}`, size: String(i * 1e9) }));
-    fake.handlers.ListLocalImages = () => ({ images });
-    const res = await client.unary<{ images: { reference: string; size: string }[] }>('ListLocalImages', {});
+    d.fake.handlers.ListLocalImages = () => ({ images });
+    const res = await d.client.unary<{ images: { reference: string; size: string }[] }>('ListLocalImages', {});
     assert.equal(res.images.length, 3000);
     assert.equal(res.images[2999]!.reference, 'r/2999:t');
     assert.equal(res.images[2999]!.size, String(2999 * 1e9));
   });
 
   test('a deadline ends the call with DEADLINE_EXCEEDED and the daemon sees it cancelled', async () => {
-    fake.handlers.ListLocalImages = () => new Promise(() => undefined);
-    await assert.rejects(client.unary('ListLocalImages', {}, { timeoutSeconds: 1 }),
+    d.fake.handlers.ListLocalImages = () => new Promise(() => undefined);
+    await assert.rejects(d.client.unary('ListLocalImages', {}, { timeoutSeconds: 1 }),
       (err: unknown) => err instanceof ServerError && err.code === 'DEADLINE_EXCEEDED');
-    for (let i = 0; i < 100 && !fake.cancelled.includes('ListLocalImages'); i++) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(fake.cancelled.includes('ListLocalImages'), 'the daemon saw the call cancelled');
+    for (let i = 0; i < 100 && !d.fake.cancelled.includes('ListLocalImages'); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(d.fake.cancelled.includes('ListLocalImages'), 'the daemon saw the call cancelled');
   });
 
   test('a server status carries its code and message', async () => {
-    fake.handlers.ListLocalImages = () => { throw Object.assign(new Error('x'), { code: grpc.status.NOT_FOUND, details: 'no such thing: é %', metadata: new grpc.Metadata() }); };
-    await assert.rejects(client.unary('ListLocalImages', {}),
+    d.fake.handlers.ListLocalImages = () => { throw Object.assign(new Error('x'), { code: grpc.status.NOT_FOUND, details: 'no such thing: é %', metadata: new grpc.Metadata() }); };
+    await assert.rejects(d.client.unary('ListLocalImages', {}),
       (err: unknown) => err instanceof ServerError && err.code === 'NOT_FOUND' && err.message === 'no such thing: é %');
   });
 
@@ -158,7 +149,7 @@ describe('CLI wire calls', () => {
     const disk = Buffer.alloc(6 << 20);
     for (let i = 0; i < disk.length; i += 512) disk[i] = (i / 512) % 256;
     const sha = createHash('sha256').update(disk).digest('hex');
-    const { call, result } = client.clientStream('ImportImageStream');
+    const { call, result } = d.client.clientStream('ImportImageStream');
     const upload = (async () => {
       call.write({ header: { vmfile: { metadata: { name: 'big' } }, reference: 'big:1', totalSize: String(disk.length), sha256: sha } } as never);
       for (let at = 0; at < disk.length; at += 1 << 20) {
@@ -170,13 +161,13 @@ describe('CLI wire calls', () => {
     const progress: unknown[] = [];
     const [imported, lists] = await Promise.all([
       upload,
-      Promise.all(Array.from({ length: 20 }, () => client.call('ListVMs', {} as never))),
-      client.serverStream('PullImageWithProgress', { reference: 'a:1' } as never, (m) => progress.push(m)),
+      Promise.all(Array.from({ length: 20 }, () => d.client.call('ListVMs', {} as never))),
+      d.client.serverStream('PullImageWithProgress', { reference: 'a:1' } as never, (m) => progress.push(m)),
     ]);
     assert.equal((imported as { digest: string }).digest, `sha256:${sha}`);
     assert.equal(lists.length, 20);
     assert.equal(progress.length, 4);
-    assert.equal(fake.last('ImportImageStream').bytes, disk.length);
+    assert.equal(d.fake.last('ImportImageStream').bytes, disk.length);
   });
 
   test('a socket nobody listens on is "daemon unreachable"', async () => {

@@ -2,16 +2,15 @@
 // describe proto-loader's decoding (int64 as decimal strings, enum names, bytes as Buffer, defaults, oneof
 // names). Here the CLI's own codec is held to them at run time: each check names the kind the generated type
 // allows (tsc refuses a kind the type does not have) and asserts the decoded value has it.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { loadVmProto } from '../../src/core/grpc/loadProto.js';
 import { decodeMessage } from '../../src/cli/wire/codec.js';
 import { loadContract } from '../../src/cli/wire/descriptor.js';
-import { DaemonClient } from '../../src/cli/client.js';
 import type { ExportImageStreamEvent, ImageOperationEvent } from '../../src/cli/messages.js';
 import type * as pb from '../../src/generated/proto/messages.js';
-import { startFakeDaemon, type FakeDaemon } from './support/fakeServer.js';
+import { fakeDaemonClient } from './support/fakeServer.js';
 
 type Kind<T> = [T] extends [Buffer] ? 'Buffer' : [T] extends [string] ? 'string' : [T] extends [number] ? 'number'
   : [T] extends [boolean] ? 'boolean' : never;
@@ -22,20 +21,11 @@ function hasKind<T>(value: T, kind: Kind<T>, what: string): void {
 }
 
 describe('CLI codec decodes to the generated message types', () => {
-  let fake: FakeDaemon;
-  let client: DaemonClient;
-  before(async () => {
-    fake = await startFakeDaemon();
-    client = new DaemonClient({ target: fake.target, socketPath: fake.socketPath });
-  });
-  after(async () => {
-    client.close();
-    await fake.stop();
-  });
+  const d = fakeDaemonClient();
 
   test('int64 as decimal strings, maps, and defaults for what the daemon left out', async () => {
-    fake.handlers.ListLocalImages = () => ({ images: [{ reference: 'demo/a:1', size: 5_000_000_000, labels: { team: 'web' } }] });
-    const res = await client.call('ListLocalImages', {});
+    d.fake.handlers.ListLocalImages = () => ({ images: [{ reference: 'demo/a:1', size: 5_000_000_000, labels: { team: 'web' } }] });
+    const res = await d.client.call('ListLocalImages', {});
     const img = res.images[0]!;
     hasKind(img.size, 'string', 'int64 size');
     assert.equal(img.size, '5000000000');
@@ -47,12 +37,12 @@ describe('CLI codec decodes to the generated message types', () => {
   });
 
   test('bytes as a Buffer, a oneof named by its member, the other members absent', async () => {
-    fake.handlers.ExportImageStream = (_req: unknown, call: grpc.ServerWritableStream<unknown, unknown>) => {
+    d.fake.handlers.ExportImageStream = (_req: unknown, call: grpc.ServerWritableStream<unknown, unknown>) => {
       call.write({ data: Buffer.from('disk bytes') });
       call.end();
     };
     const events: ExportImageStreamEvent[] = [];
-    for await (const ev of client.readStream('ExportImageStream', { reference: 'demo/a:1', format: 'DISK' })) events.push(ev);
+    for await (const ev of d.client.readStream('ExportImageStream', { reference: 'demo/a:1', format: 'DISK' })) events.push(ev);
     assert.equal(events.length, 1);
     const ev = events[0]!;
     hasKind(ev.data!, 'Buffer', 'bytes data');
@@ -63,13 +53,13 @@ describe('CLI codec decodes to the generated message types', () => {
   });
 
   test('a progress event: int64 inside a oneof member, the oneof name set', async () => {
-    fake.handlers.PullImageWithProgress = (_req: unknown, call: grpc.ServerWritableStream<unknown, unknown>) => {
+    d.fake.handlers.PullImageWithProgress = (_req: unknown, call: grpc.ServerWritableStream<unknown, unknown>) => {
       call.write({ progress: { phase: 'download', current: 10, total: 2 ** 40 } });
       call.write({ pull: { reference: 'demo/a:1', size: 123 } });
       call.end();
     };
     const events: ImageOperationEvent[] = [];
-    await client.serverStream('PullImageWithProgress', { reference: 'demo/a:1' }, (ev) => events.push(ev));
+    await d.client.serverStream('PullImageWithProgress', { reference: 'demo/a:1' }, (ev) => events.push(ev));
     const [progress, pull] = events;
     assert.equal(progress!.event, 'progress');
     hasKind(progress!.progress!.total, 'string', 'int64 total');

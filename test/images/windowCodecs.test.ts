@@ -4,7 +4,7 @@
 // removed at start.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { requireService } from '../support/services.js';
@@ -14,8 +14,8 @@ import { zstdDecompressInto } from '../../src/core/images/childJobs.js';
 import { publishDisk, settleDisks, sweepDisks } from '../../src/core/images/durableLater.js';
 import { MiB, ctx, makeRawDisk, sha256File, tempDir, writeVMFile } from './helpers.js';
 
-const mk = (dataDir: string) => new OciImageStore({
-  dataDir, windowSize: MiB, concurrency: 2, gcGraceMs: 0,
+const mk = (dataDir: string, codec = 'zstd') => new OciImageStore({
+  dataDir, windowSize: MiB, codec, concurrency: 2, gcGraceMs: 0,
   hostPaths: new HostPaths({ dataDir, import: [path.dirname(dataDir)], export: [path.dirname(dataDir)] }),
 });
 
@@ -52,6 +52,26 @@ describe('window codecs and base-disk durability', () => {
     writeFileSync(`${w.blob}.bad`, bad);
     const corrupt = await zstdDecompressInto(`${w.blob}.bad`, disk, 0, w.size, true, 'corrupt window');
     await assert.rejects(corrupt.done, { code: 'DATA_LOSS' });
+  });
+
+  it('gzip windows (compressed and decompressed in-process) make the same disk as zstd ones', async (t) => {
+    const dir = tempDir(t);
+    const vmdir = path.join(dir, 'vm');
+    mkdirSync(vmdir);
+    const d = makeRawDisk(path.join(vmdir, 'disk.img'), [['text', 1], ['zero', 2], ['rand', 1], ['text', 1]]);
+    const vmfile = writeVMFile(vmdir, './disk.img', 'raw');
+    const store = mk(path.join(dir, 'data'), 'gzip');
+    const img = await store.importFile!(vmfile, 'gz:1', ctx());
+    assert.ok(img.manifest.layers.every((l) => l.mediaType.endsWith('+gzip')));
+    assert.equal(img.manifest.layers.length, 3, 'the all-zero windows are left out');
+    await settleDisks();
+    const disk = await store.baseDisk(img.digest, ctx());
+    assert.equal(sha256File(disk), d.sha256);
+    // Assembled again from the stored gzip blobs.
+    rmSync(disk);
+    assert.equal(sha256File(await store.baseDisk(img.digest, ctx())), d.sha256);
+    const zimg = await mk(path.join(dir, 'zdata')).importFile!(vmfile, 'z:1', ctx());
+    assert.deepEqual(img.manifest.layers.map((l) => l.annotations), zimg.manifest.layers.map((l) => l.annotations));
   });
 
   it('an in-place import whose source changes while it is read stores nothing', async (t) => {

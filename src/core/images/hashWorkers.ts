@@ -21,11 +21,21 @@ const { createHash } = require('node:crypto');
 const fsp = require('node:fs/promises');
 const hashes = new Map();
 const memory = new Map();
-const cancelled = new Set();
+// Windows being read, by id: a cancel for one that already finished is dropped, not kept.
+const reading = new Map();
 const ZERO = Buffer.alloc(${BATCH});
 // One window of a raw disk being imported: its sha256, whether it is all zeros, and (copyTo) its
 // non-zero MiB blocks written at the same offsets of the base disk, which keeps the zero runs holes.
 async function readWindow(m) {
+  const state = { cancelled: false };
+  reading.set(m.id, state);
+  try {
+    return await readWindowRange(m, state);
+  } finally {
+    reading.delete(m.id);
+  }
+}
+async function readWindowRange(m, state) {
   const src = await fsp.open(m.path, 'r');
   const dst = m.copyTo ? await fsp.open(m.copyTo, 'r+') : undefined;
   try {
@@ -40,7 +50,7 @@ async function readWindow(m) {
         if (bytesRead === 0) throw Object.assign(new Error(m.path + ' ends at ' + (pos + got) + ', before ' + end), { short: true });
         got += bytesRead;
       }
-      if (cancelled.delete(m.id)) throw new Error('cancelled');
+      if (state.cancelled) throw new Error('cancelled');
       const b = buf.subarray(0, want);
       h.update(b);
       if (!b.equals(ZERO.subarray(0, want))) {
@@ -90,7 +100,8 @@ parentPort.on('message', (m) => {
   } else if (m.op === 'window') {
     readWindow(m).then((r) => parentPort.postMessage({ id: m.id, digest: r.digest, zero: r.zero }), (e) => parentPort.postMessage({ id: m.id, error: String(e && e.message || e), short: !!(e && e.short) }));
   } else if (m.op === 'cancel') {
-    cancelled.add(m.id);
+    const state = reading.get(m.id);
+    if (state) state.cancelled = true;
   } else if (m.op === 'file') {
     // Async reads: the other hashes on this thread go on between the 4 MiB pieces.
     hashFile(m).then((hex) => parentPort.postMessage({ id: m.id, digest: hex }), (e) => parentPort.postMessage({ id: m.id, error: String(e && e.message || e) }));

@@ -4,7 +4,9 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { DaemonClient } from '../../../src/cli/client.js';
 import { loadVmProto } from '../../../src/core/grpc/loadProto.js';
 
 export type Unary = (request: any, call: grpc.ServerUnaryCall<any, any>) => unknown;
@@ -256,4 +258,18 @@ export async function startFakeDaemon(): Promise<FakeDaemon> {
   await new Promise<void>((resolve, reject) =>
     server.bindAsync(fake.target, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
   return fake;
+}
+
+/** A fake daemon and a DaemonClient on it for the enclosing describe: started before its tests, stopped after. */
+export function fakeDaemonClient(): { readonly fake: FakeDaemon; readonly client: DaemonClient } {
+  const d = {} as { fake: FakeDaemon; client: DaemonClient };
+  before(async () => {
+    d.fake = await startFakeDaemon();
+    d.client = new DaemonClient({ target: d.fake.target, socketPath: d.fake.socketPath });
+  });
+  after(async () => {
+    d.client?.close();
+    await d.fake?.stop();
+  });
+  return d;
 }
