@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // vmregistryd: the daemon. Config = defaults < --config file < environment < flags.
+import './heapPolicy.js';
 import 'reflect-metadata';
 import { Command } from 'commander';
 import { loadConfig } from '../core/config/DaemonConfig.js';

@@ -44,6 +44,12 @@ describe('window codecs and base-disk durability', () => {
 
     const small = await zstdDecompressInto(w.blob, disk, 0, w.size - 1, true, 'short window');
     await assert.rejects(small.done, (err: { code: string; message: string }) => err.code === 'DATA_LOSS' && /more than/.test(err.message));
+    // The kernel stops zstd at the window's end (RLIMIT_FSIZE): the next window's bytes stay as they were.
+    const next = path.join(dir, 'next.raw');
+    writeFileSync(next, Buffer.alloc(w.size + 8192, 0xab));
+    const spill = await zstdDecompressInto(w.blob, next, 0, w.size - 8192, true, 'window followed by another');
+    await assert.rejects(spill.done, (err: { code: string; message: string }) => err.code === 'DATA_LOSS' && /more than/.test(err.message));
+    assert.ok(readFileSync(next).subarray(w.size - 8192).every((b) => b === 0xab), 'nothing written past the window');
     const big = await zstdDecompressInto(w.blob, disk, 0, w.size + 5, true, 'long window');
     await assert.rejects(big.done, (err: { code: string; message: string }) => err.code === 'DATA_LOSS' && new RegExp(`to ${w.size} bytes, expected ${w.size + 5}`).test(err.message));
 

@@ -83,9 +83,10 @@ export async function zstdCompressRange(source: string, offset: number, size: nu
  * `zstd -d` of the stored blob `blob` straight into `file` at `offset`. zstd reads the blob file itself
  * (its stdin) and its stdout is our own open file description of `file`, which a `dd count=0 seek=`
  * child first moves to the offset (Node has no lseek); with `sparse` zstd seeks over zero blocks instead
- * of writing them. zstd checks each frame's checksum and reports how many bytes it wrote: exactly `size`,
- * else DATA_LOSS. (More than `size` has spilled into the next window's region; the caller fails the
- * whole disk, which is then removed.)
+ * of writing them. zstd runs under RLIMIT_FSIZE = the window's end (prlimit): the kernel stops it at the
+ * first byte past its window, so nothing spills into the next window and a blob that decompresses to far
+ * more than its annotation says (a bomb) cannot fill the disk. zstd checks each frame's checksum and
+ * reports how many bytes it wrote: exactly `size`, else DATA_LOSS.
  */
 export async function zstdDecompressInto(blob: string, file: string, offset: number, size: number, sparse: boolean, what: string): Promise<CodecRun> {
   const src = await open(blob, 'r');
@@ -101,11 +102,12 @@ export async function zstdDecompressInto(blob: string, file: string, offset: num
     throw err;
   }
   const dst = out;
-  const z = run('zstd', ['-d', '-v', '--no-progress', '-c', sparse ? '--sparse' : '--no-sparse'], [src.fd, dst.fd, 'pipe'], 'zstd');
+  const z = run('prlimit', [`--fsize=${offset + size}`, 'zstd', '-d', '-v', '--no-progress', '-c', sparse ? '--sparse' : '--no-sparse'], [src.fd, dst.fd, 'pipe'], 'util-linux');
   const done = z.exit.finally(() => Promise.all([src.close(), dst.close()])).then((ze) => {
+    if (/failed to execute zstd/.test(ze.stderr)) throw new FailedPreconditionError('zstd is not installed; install the Debian package zstd');
     const m = /:\s*(\d+) bytes\s*$/m.exec(ze.stderr);
     const bytes = m ? Number(m[1]) : undefined;
-    if (bytes !== undefined && bytes > size) throw new DataLossError(`${what} decompresses to more than ${size} bytes`);
+    if (ze.signal === 'SIGXFSZ' || (bytes !== undefined && bytes > size)) throw new DataLossError(`${what} decompresses to more than ${size} bytes`);
     if (failed(ze)) throw new DataLossError(`${what} does not decompress: ${describe('zstd', ze)}`);
     if (bytes !== size) throw new DataLossError(`${what} decompresses to ${bytes ?? 'an unknown number of'} bytes, expected ${size}`);
     return bytes;
