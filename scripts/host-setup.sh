@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # host-setup.sh — makes a Debian 12 machine ready to run vmregistryd and vmr: installs the runtime
-# packages (libvirt, QEMU, qemu-utils, dnsmasq, zstd, xorriso, the ssh client) and starts libvirtd
+# packages (libvirt, QEMU, qemu-utils, dnsmasq, zstd, the ssh client) and starts libvirtd
 # with its `default` NAT network. Idempotent; run as root. The test suites reach it through
 # scripts/services/ensure.sh, so what the README tells users to run is what CI runs.
 set -euo pipefail

@@ -11,7 +11,7 @@ PKGS+=(debootstrap e2fsprogs util-linux) # the Debian 12 test image (scripts/gue
 PKGS+=(postgresql) # shared state on PostgreSQL (test/integration/state/postgresState.test.ts)
 PKGS+=(hyperfine) # bench/user.sh times CLI start with repetition
 # --runtime: only what vmregistryd and vmr need at run time (scripts/host-setup.sh), not the test tools.
-RUNTIME_PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base zstd xorriso openssh-client)
+RUNTIME_PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base zstd util-linux openssh-client)
 runtime=false
 if [ "${1:-}" = --runtime ]; then PKGS=("${RUNTIME_PKGS[@]}"); runtime=true; fi
 missing=()

@@ -1,10 +1,9 @@
 // The NoCloud seed: an ISO9660 volume labelled `cidata` holding user-data, meta-data and
 // (optionally) network-config, as cloud-init's NoCloud datasource looks for it.
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import { metaDataWithDefaults, type CloudInit } from '../../../plugin-api/index.js';
 import { hostnameFor } from './names.js';
-import { run } from './exec.js';
+import { isoImage } from './isoImage.js';
 
 export interface SeedFiles {
   'user-data': string;
@@ -23,15 +22,9 @@ export function seedFiles(vmName: string, ci: CloudInit | undefined): SeedFiles 
   return files;
 }
 
-/** Writes the seed ISO at `isoPath` (via a private staging dir beside it); its mode is the caller's (VmFiles.secure). */
+/** Writes the seed ISO at `isoPath` (private; VmFiles.secure gives QEMU access). */
 export async function writeSeedIso(isoPath: string, files: SeedFiles, signal?: AbortSignal): Promise<void> {
-  const staging = await fs.mkdtemp(path.join(path.dirname(isoPath), '.seed-'));
-  try {
-    for (const [name, content] of Object.entries(files)) {
-      if (content !== undefined) await fs.writeFile(path.join(staging, name), content);
-    }
-    await run('xorriso', ['-as', 'mkisofs', '-quiet', '-V', 'cidata', '-J', '-r', '-o', isoPath, staging], signal);
-  } finally {
-    await fs.rm(staging, { recursive: true, force: true });
-  }
+  signal?.throwIfAborted();
+  const entries = Object.entries(files).filter((e): e is [string, string] => e[1] !== undefined);
+  await fs.writeFile(isoPath, isoImage('cidata', entries.map(([name, content]) => ({ name, data: Buffer.from(content) }))), { mode: 0o600 });
 }

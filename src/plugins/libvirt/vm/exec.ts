@@ -1,4 +1,4 @@
-// Runs the few host tools the hypervisor needs (qemu-img, xorriso), cancellable, with their stderr
+// Runs the few host tools the hypervisor needs (qemu-img), cancellable, with their stderr
 // in the error so the user sees what the tool said.
 import { execFile } from 'node:child_process';
 import { CancelledError, FailedPreconditionError, InternalError } from '../../../plugin-api/index.js';
@@ -21,5 +21,5 @@ export function run(cmd: string, args: string[], signal?: AbortSignal): Promise<
 }
 
 function pkg(cmd: string): string {
-  return ({ 'qemu-img': 'qemu-utils', xorriso: 'xorriso' } as Record<string, string>)[cmd] ?? cmd;
+  return ({ 'qemu-img': 'qemu-utils' } as Record<string, string>)[cmd] ?? cmd;
 }
