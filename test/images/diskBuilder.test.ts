@@ -41,6 +41,7 @@ describe('base disk built during a pull', () => {
     assert.equal(disk, store.paths.disk(img.digest));
     assert.equal(sha256File(disk), sha);
     assert.ok(statSync(disk).blocks * 512 < statSync(disk).size, 'zero windows are holes');
+    assert.equal(statSync(disk).mode & 0o777, 0o600, 'private, like an imported disk: the hypervisor plugin grants QEMU access');
     assert.deepEqual(leftovers(store), []);
   });
 

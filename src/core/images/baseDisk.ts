@@ -85,7 +85,7 @@ export class DiskBuilder implements BaseDiskBuilder {
 
   static async open(dest: string, virtualSize: number, windows: Window[], content: OciContentStore, o: AssembleOptions): Promise<DiskBuilder> {
     const tmp = tempName(path.dirname(dest), path.basename(dest));
-    const fh = await open(tmp, 'wx', 0o644);
+    const fh = await open(tmp, 'wx', 0o600);
     try {
       await fh.truncate(virtualSize);
     } catch (err) {
@@ -129,7 +129,8 @@ export class DiskBuilder implements BaseDiskBuilder {
       const rest = this.windows.filter((w) => !this.done.has(w));
       await mapLimit(rest, this.o.concurrency, (w, _i, signal) => writeWindow(this.tmp, w, this.content, signal, this.o.onBytes, this.started.has(w)), this.o.signal);
       await this.fh.close();
-      await chmod(this.tmp, 0o644); // libvirt-qemu reads it as a backing file
+      // Private like an imported or assembled disk: the hypervisor plugin gives QEMU access when a VM uses it.
+      await chmod(this.tmp, 0o600);
       await publishDisk(this.tmp, this.dest); // synced in the background (durableLater.ts)
       return this.dest;
     } catch (err) {
