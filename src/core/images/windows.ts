@@ -68,10 +68,10 @@ export async function compressWindows(rawFile: string, virtualSize: number, o: W
       if (read !== usize) throw changed(rawFile, `window ${i} has ${read} of ${usize} bytes`);
       if (window.zero) return undefined;
       const csize = (await out.stat()).size;
-      await out.sync();
+      // The digest is read from the page cache while the fsync writes the same pages back.
+      const [digest] = await Promise.all([hashFileRange(tmp, 0, csize), out.sync()]);
       await out.close();
       out = undefined;
-      const digest = await hashFileRange(tmp, 0, csize);
       o.lease.add(digest);
       if (await o.content.publish(tmp, digest)) o.lease.created.add(digest);
       const layer: OciDescriptor = {
