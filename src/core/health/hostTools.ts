@@ -16,7 +16,7 @@ export interface HostTool {
 }
 
 export const HOST_TOOLS: readonly HostTool[] = [
-  { tool: 'qemu-img', debianPackage: 'qemu-utils', neededFor: 'importing disks and creating VM overlays' },
+  { tool: 'qemu-img', debianPackage: 'qemu-utils', neededFor: 'importing and exporting qcow2 disks' },
   { tool: 'zstd', debianPackage: 'zstd', neededFor: 'compressing and decompressing image layers' },
   { tool: 'prlimit', debianPackage: 'util-linux', neededFor: 'bounding each layer\'s decompression to its window' },
   { tool: 'qemu-system-x86_64', debianPackage: 'qemu-system-x86', neededFor: 'running x86_64 VMs (libvirt starts it)' },

@@ -2,7 +2,7 @@
 // few hundred KiB of metadata, whatever the base's size, and the base is never written to.
 import fs from 'node:fs/promises';
 import { FailedPreconditionError } from '../../../plugin-api/index.js';
-import { run } from './exec.js';
+import { qcow2Overlay } from './qcow2Overlay.js';
 
 const GiB = 1024 ** 3;
 
@@ -22,11 +22,10 @@ export async function createOverlay(opts: {
       { cause: err },
     );
   }
-  const args = ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', opts.basePath, opts.overlayPath];
   // A qcow2 overlay cannot be smaller than its backing disk; a smaller request (often a VMFile
   // default) keeps the image's size rather than failing every run.
-  const want = opts.sizeGb * GiB;
-  if (want > baseSize) args.push(String(want));
-  // Its mode and group are the caller's (VmFiles.secure): the overlay holds the guest's data.
-  await run('qemu-img', args, opts.signal);
+  const size = Math.max(opts.sizeGb * GiB, baseSize);
+  opts.signal?.throwIfAborted();
+  // Private; its mode and group are then the caller's (VmFiles.secure): the overlay holds the guest's data.
+  await fs.writeFile(opts.overlayPath, qcow2Overlay(opts.basePath, size), { flag: 'wx', mode: 0o600 });
 }

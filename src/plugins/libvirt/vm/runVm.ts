@@ -87,9 +87,9 @@ export class VmRunner {
   /** The VM's own files: the ephemeral marker, the overlay over the base disk, the cloud-init seed. */
   private async writeFiles(c: Conn, spec: RunVMSpec, uuid: string, paths: VmPaths, progress: Progress, ctx: CallContext): Promise<void> {
     if (spec.ephemeral) await fs.writeFile(paths.ephemeralMarker, uuid);
-    // Overlay and seed are independent files: the overlay by qemu-img (mostly its process start), the seed
-    // in-process; made side by side (issue 17). allSettled, so a failing one never leaves the other still
-    // writing into the directory undo removes.
+    // Overlay and seed are independent files, both written in-process (issue 17: the tools that made them,
+    // qemu-img and xorriso, took most of a run's own time), side by side. allSettled, so a failing one never
+    // leaves the other still writing into the directory undo removes.
     progress('disk', 'creating the overlay disk');
     progress('seed', 'writing the cloud-init seed');
     const made = await Promise.allSettled([
