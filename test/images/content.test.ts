@@ -58,6 +58,31 @@ describe('OciContentStore', () => {
     await w3.commit();
   });
 
+  it('commit shows the verified bytes before it syncs and stores them; never unverified ones', async (t) => {
+    const { s } = await store(t);
+    const data = randomBytes(200_000);
+    const d = digestOf(data);
+    const w = await s.writer(d, data.length, ctx());
+    await w.write(data);
+    let seen: { bytes: Buffer; stored: boolean } | undefined;
+    await w.commit({ verified: async (file) => { seen = { bytes: readFileSync(file), stored: await s.has(d) }; } });
+    assert.deepEqual(seen?.bytes, data);
+    assert.equal(seen?.stored, false, 'called before the blob is in the store');
+    assert.deepEqual(readFileSync(s.blobPath(d)), data);
+
+    const other = randomBytes(1000);
+    const failing = await s.writer(digestOf(other), other.length, ctx());
+    await failing.write(other);
+    await failing.commit({ verified: async () => { throw new Error('reader gone'); } });
+    assert.equal(await s.has(digestOf(other)), true, "a reader's failure does not fail the commit");
+
+    const wrong = await s.writer(digestOf(randomBytes(8)), 1000, ctx());
+    await wrong.write(other);
+    let called = false;
+    await assert.rejects(wrong.commit({ verified: async () => { called = true; } }), { code: 'DATA_LOSS' });
+    assert.equal(called, false, 'not for bytes that do not match');
+  });
+
   it('rejects wrong content with DATA_LOSS and discards the partial', async (t) => {
     const { s } = await store(t);
     const data = randomBytes(1000);

@@ -2,7 +2,7 @@
 // becomes visible is exactly the image's, and a failed or abandoned build leaves nothing behind.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { requireService } from '../support/services.js';
@@ -10,13 +10,13 @@ import { OciImageStore } from '../../src/core/images/index.js';
 import type { LocalImage } from '../../src/core/ports/images.js';
 import { MiB, chunksOf, ctx, makeRawDisk, sha256File, tempDir, vmfile } from './helpers.js';
 
-const mk = (dataDir: string) => new OciImageStore({ dataDir, windowSize: MiB, codec: 'zstd', level: 1, concurrency: 2, gcGraceMs: 0 });
+const mk = (dataDir: string, concurrency = 2) => new OciImageStore({ dataDir, windowSize: MiB, codec: 'zstd', level: 1, concurrency, gcGraceMs: 0 });
 
-async function imageWithoutDisk(t: { after: (fn: () => void) => void }): Promise<{ store: OciImageStore; img: LocalImage; sha: string }> {
+async function imageWithoutDisk(t: { after: (fn: () => void) => void }, concurrency?: number): Promise<{ store: OciImageStore; img: LocalImage; sha: string }> {
   const dir = tempDir(t);
   const disk = path.join(dir, 'disk.raw');
   const d = makeRawDisk(disk, [['rand', 1], ['zero', 2], ['text', 1], ['rand', 1]]);
-  const store = mk(path.join(dir, 'data'));
+  const store = mk(path.join(dir, 'data'), concurrency);
   const img = await store.importStream({ vmfile: vmfile(), reference: 'b:1', totalSize: d.size }, chunksOf(disk), ctx());
   rmSync(store.paths.disk(img.digest));
   return { store, img, sha: d.sha256 };
@@ -42,6 +42,26 @@ describe('base disk built during a pull', () => {
     assert.equal(sha256File(disk), sha);
     assert.ok(statSync(disk).blocks * 512 < statSync(disk).size, 'zero windows are holes');
     assert.equal(statSync(disk).mode & 0o777, 0o600, 'private, like an imported disk: the hypervisor plugin grants QEMU access');
+    assert.deepEqual(leftovers(store), []);
+  });
+
+  it('a window starts from the verified file, which may be renamed away at once; end() does not start it again', async (t) => {
+    // A slot for every window: a window that found none would be started from the store at end().
+    const { store, img, sha } = await imageWithoutDisk(t, 8);
+    assert.ok(img.manifest.layers.length > 1 && img.manifest.layers.length <= 8);
+    const b = (await store.beginBaseDisk(img.manifestBytes, ctx()))!;
+    const dir = tempDir(t);
+    for (const [i, l] of img.manifest.layers.entries()) {
+      const sink = b.stream(l.digest)!;
+      const verified = path.join(dir, `partial-${i}`);
+      writeFileSync(verified, await blob(store, l.digest));
+      await sink.verified!(verified);
+      rmSync(verified); // as the store renames it: the windows read their open handles
+      rmSync(store.content.blobPath(l.digest)); // nor may end() or finish() fall back to the store
+      await sink.end();
+    }
+    const disk = await b.finish();
+    assert.equal(sha256File(disk), sha);
     assert.deepEqual(leftovers(store), []);
   });
 

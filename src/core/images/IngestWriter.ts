@@ -2,7 +2,7 @@
 // the ingest dir keyed by digest, so an interrupted pull resumes where it stopped.
 import { createReadStream } from 'node:fs';
 import { open, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
-import type { IngestWriter } from '../ports/images.js';
+import type { IngestCommitOptions, IngestWriter } from '../ports/images.js';
 import { DataLossError, FailedPreconditionError, fromSystemError } from '../errors.js';
 import { streamHash, type StreamHash } from './hashWorkers.js';
 import { Writeback } from './writeback.js';
@@ -76,7 +76,7 @@ export class FileIngestWriter implements IngestWriter {
     await this.hash.update(chunk);
   }
 
-  async commit(): Promise<void> {
+  async commit(opts: IngestCommitOptions = {}): Promise<void> {
     if (this.done) throw new FailedPreconditionError('ingest writer is closed');
     if (this.offset !== this.t.size) {
       await this.close();
@@ -87,6 +87,7 @@ export class FileIngestWriter implements IngestWriter {
       await this.fail();
       throw new DataLossError(`blob content does not match its digest: expected ${this.t.digest}, got ${got}; the partial was discarded`);
     }
+    await opts.verified?.(this.t.partialPath).catch(() => undefined);
     try {
       await this.writeback.settle();
       await this.fh.sync();

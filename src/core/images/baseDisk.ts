@@ -19,16 +19,19 @@ export interface AssembleOptions {
 }
 
 /**
- * Window `w` decompressed from its stored blob into `file` at its offset; the codec reads the blob and
- * writes the file itself (zstd: sparse unless `dense`) and checks its frames (zstd's content checksum,
- * gzip's CRC) and that exactly the window's size came out. The blob was verified by digest when it was
- * stored, so the uncompressed-digest annotation is not re-hashed here (1 GiB of sha256 per GiB of disk
+ * Window `w` decompressed from its blob (the stored file's path, or a handle on the verified file, which
+ * this closes) into `file` at its offset; the codec reads the blob and writes the file itself (zstd:
+ * sparse unless `dense`) and checks its frames (zstd's content checksum, gzip's CRC) and that exactly the
+ * window's size came out. The blob was verified by digest before, so the uncompressed-digest annotation is not re-hashed here (1 GiB of sha256 per GiB of disk
  * on every pull); `vmr system check` compares the disks with it.
  */
-async function writeWindow(file: string, w: Window, content: OciContentStore, signal: AbortSignal, onBytes?: (n: number) => void, dense = false): Promise<void> {
-  signal.throwIfAborted();
+async function writeWindow(file: string, w: Window, blob: string | FileHandle, signal: AbortSignal, onBytes?: (n: number) => void, dense = false): Promise<void> {
+  if (signal.aborted) {
+    if (typeof blob !== 'string') await blob.close();
+    signal.throwIfAborted();
+  }
   const what = `window at ${w.offset} (${w.layer.digest})`;
-  const run = await codecByName(w.codec).decompressInto(content.blobPath(w.layer.digest), file, w.offset, w.size, !dense, what);
+  const run = await codecByName(w.codec).decompressInto(blob, file, w.offset, w.size, !dense, what);
   const stop = () => run.kill();
   signal.addEventListener('abort', stop, { once: true });
   try {
@@ -49,7 +52,7 @@ export async function assembleDisk(dest: string, virtualSize: number, windows: W
   try {
     fh = await open(tmp, 'wx', 0o600);
     await fh.truncate(virtualSize);
-    await mapLimit(windows, o.concurrency, (w, _i, signal) => writeWindow(tmp, w, content, signal, o.onBytes), o.signal);
+    await mapLimit(windows, o.concurrency, (w, _i, signal) => writeWindow(tmp, w, content.blobPath(w.layer.digest), signal, o.onBytes), o.signal);
     await fh.close();
     fh = undefined;
     // Private: the hypervisor plugin gives QEMU's group read access when a VM uses it (libvirt
@@ -64,8 +67,8 @@ export async function assembleDisk(dest: string, virtualSize: number, windows: W
 }
 
 /**
- * A base disk built while its pull downloads (issue 17): each window is decompressed from its stored
- * blob as soon as that blob is committed (verified by digest), while the other blobs still download.
+ * A base disk built while its pull downloads (issue 17): each window is decompressed from its blob as
+ * soon as that blob is verified by digest (while it is synced and stored, and other blobs still download).
  * Nothing unverified is decompressed, and the file is renamed into place only by finish(), which the
  * caller runs after the manifest was committed; a window that did not complete is redone there.
  */
@@ -76,6 +79,8 @@ export class DiskBuilder implements BaseDiskBuilder {
   private readonly running: Promise<void>[] = [];
   private readonly ac = new AbortController();
   private readonly limiter: Limiter;
+  /** Windows started and not finished (running or waiting for the limiter). */
+  private queued = 0;
 
   private constructor(private readonly dest: string, private readonly fh: FileHandle, private readonly tmp: string,
     private readonly windows: Window[], private readonly content: OciContentStore, private readonly o: AssembleOptions) {
@@ -96,28 +101,47 @@ export class DiskBuilder implements BaseDiskBuilder {
     return new DiskBuilder(dest, fh, tmp, windows, content, o);
   }
 
-  /** The sink for a layer, or undefined when it is no window of this disk (or already taken). It needs no
-   * bytes: end() (after the blob's commit) starts the window's decompression from the store. */
+  /**
+   * The sink for a layer, or undefined when it is no window of this disk (or already taken). It needs no
+   * bytes: its windows start decompressing as soon as the blob's digest matched — from the verified file,
+   * opened before it is renamed into the store, while the store syncs it — or, when the writer did not say
+   * (a writer without that step), from the store at end().
+   */
   stream(layerDigest: string): BlobSink | undefined {
     const ws = this.pending.get(layerDigest);
     if (!ws) return undefined;
     this.pending.delete(layerDigest);
+    let started = false;
     return {
       write: async () => {},
+      verified: async (file) => {
+        // Only onto free slots: a queued window holding a handle would add an open file per window.
+        if (this.queued + ws.length > this.o.concurrency) return;
+        // One handle per window: each zstd reads its own from the start.
+        const tries = await Promise.allSettled(ws.map(() => open(file, 'r')));
+        const opened = tries.flatMap((h) => (h.status === 'fulfilled' ? [h.value] : []));
+        if (opened.length < ws.length) {
+          await Promise.all(opened.map((h) => h.close()));
+          return; // end() starts them from the store
+        }
+        started = true;
+        ws.forEach((w, i) => this.start(w, opened[i]!));
+      },
       end: async () => {
-        for (const w of ws) this.start(w);
+        if (!started) for (const w of ws) this.start(w, this.content.blobPath(w.layer.digest));
       },
       abort: () => {},
     };
   }
 
-  private start(w: Window): void {
+  private start(w: Window, blob: string | FileHandle): void {
     const signal = AbortSignal.any([this.ac.signal, this.o.signal]);
+    this.queued++;
     const p = this.limiter.run(async () => {
       this.started.add(w);
-      await writeWindow(this.tmp, w, this.content, signal, this.o.onBytes);
+      await writeWindow(this.tmp, w, blob, signal, this.o.onBytes);
       this.done.add(w);
-    });
+    }).finally(() => this.queued--);
     this.running.push(p.catch(() => undefined)); // redone (and reported) by finish()
   }
 
@@ -127,7 +151,7 @@ export class DiskBuilder implements BaseDiskBuilder {
       await Promise.all(this.running);
       // A window whose run failed may have written part of its region: redone dense.
       const rest = this.windows.filter((w) => !this.done.has(w));
-      await mapLimit(rest, this.o.concurrency, (w, _i, signal) => writeWindow(this.tmp, w, this.content, signal, this.o.onBytes, this.started.has(w)), this.o.signal);
+      await mapLimit(rest, this.o.concurrency, (w, _i, signal) => writeWindow(this.tmp, w, this.content.blobPath(w.layer.digest), signal, this.o.onBytes, this.started.has(w)), this.o.signal);
       await this.fh.close();
       // Private like an imported or assembled disk: the hypervisor plugin gives QEMU access when a VM uses it.
       await chmod(this.tmp, 0o600);

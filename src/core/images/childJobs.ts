@@ -3,7 +3,7 @@
 // stored blob straight into the base disk at its offset, sparse. On 2 cores every byte the event loop
 // does not copy, hash or push through a pipe in 64 KiB pieces is CPU zstd gets instead.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { DataLossError, FailedPreconditionError } from '../errors.js';
 
@@ -80,7 +80,7 @@ export async function zstdCompressRange(source: string, offset: number, size: nu
 }
 
 /**
- * `zstd -d` of the stored blob `blob` straight into `file` at `offset`. zstd reads the blob file itself
+ * `zstd -d` of the stored blob `blob` (a path, or a handle at the blob's start that this run closes) straight into `file` at `offset`. zstd reads the blob file itself
  * (its stdin) and its stdout is our own open file description of `file`, which a `dd count=0 seek=`
  * child first moves to the offset (Node has no lseek); with `sparse` zstd seeks over zero blocks instead
  * of writing them. zstd runs under RLIMIT_FSIZE = the window's end (prlimit): the kernel stops it at the
@@ -88,8 +88,8 @@ export async function zstdCompressRange(source: string, offset: number, size: nu
  * more than its annotation says (a bomb) cannot fill the disk. zstd checks each frame's checksum and
  * reports how many bytes it wrote: exactly `size`, else DATA_LOSS.
  */
-export async function zstdDecompressInto(blob: string, file: string, offset: number, size: number, sparse: boolean, what: string): Promise<CodecRun> {
-  const src = await open(blob, 'r');
+export async function zstdDecompressInto(blob: string | FileHandle, file: string, offset: number, size: number, sparse: boolean, what: string): Promise<CodecRun> {
+  const src = typeof blob === 'string' ? await open(blob, 'r') : blob;
   let out: Awaited<ReturnType<typeof open>> | undefined;
   try {
     out = await open(file, 'r+');

@@ -3,7 +3,7 @@
 // build scripts (see bench/README.md). gzip uses Node's zlib in-process. Each window is an independent
 // frame, so windows (de)compress in parallel.
 import { createReadStream, write } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -23,11 +23,11 @@ export interface Codec {
    */
   compressRange(source: string, offset: number, size: number, outFd: number, level: number | undefined, threads: number): Promise<CodecRun>;
   /**
-   * Decompresses the stored blob `blob` into `file` at `offset`: exactly `size` bytes (checked with the
-   * codec's own frame checks) or `done` rejects with DATA_LOSS naming `what`. `sparse`: zero blocks are
-   * skipped (the region is known to be a hole).
+   * Decompresses the stored blob `blob` (its path, or a handle opened on it at its start, which the run then
+   * owns) into `file` at `offset`: exactly `size` bytes (checked with the codec's own frame checks) or `done`
+   * rejects with DATA_LOSS naming `what`. `sparse`: zero blocks are skipped (the region is known to be a hole).
    */
-  decompressInto(blob: string, file: string, offset: number, size: number, sparse: boolean, what: string): Promise<CodecRun>;
+  decompressInto(blob: string | FileHandle, file: string, offset: number, size: number, sparse: boolean, what: string): Promise<CodecRun>;
 }
 
 export const DEFAULT_CODEC = 'zstd';
@@ -72,7 +72,7 @@ const gzip: Codec = {
     });
     return { done: run.done.then(() => read), kill: run.kill };
   },
-  decompressInto: async (blob, file, offset, size, sparse, what) => inProcess(createReadStream(blob, { highWaterMark: 1 << 20 }), createGunzip({ chunkSize: 1 << 20 }), async (src) => {
+  decompressInto: async (blob, file, offset, size, sparse, what) => inProcess(createReadStream(typeof blob === 'string' ? blob : '', { fd: typeof blob === 'string' ? undefined : blob, highWaterMark: 1 << 20 }), createGunzip({ chunkSize: 1 << 20 }), async (src) => {
     const fh = await open(file, 'r+');
     let pos = offset;
     try {

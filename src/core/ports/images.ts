@@ -125,6 +125,15 @@ export interface ProducedDisk {
   origin: ImageOrigin;
 }
 
+export interface IngestCommitOptions {
+  /**
+   * Called once the digest matched, before the fsync and the rename into the store, with the path of the
+   * verified bytes; awaited, so a file opened here is still the blob after the rename. A reader can start
+   * on the blob while it is synced (a pull's base disk). Its failure does not fail the commit.
+   */
+  verified?: (file: string) => Promise<void>;
+}
+
 /** A resumable, digest-verified write into the content store (containerd content.Writer). */
 export interface IngestWriter {
   /** Bytes already held from an earlier interrupted attempt; continue from here. */
@@ -132,7 +141,7 @@ export interface IngestWriter {
   /** Resolves once `chunk` is written and hashed: the caller may reuse the buffer then. */
   write(chunk: Buffer): Promise<void>;
   /** Verifies size and digest, fsyncs, renames into place. DATA_LOSS on mismatch (the partial is removed). */
-  commit(): Promise<void>;
+  commit(opts?: IngestCommitOptions): Promise<void>;
   /** Keeps the partial for a later resume unless `discard`. */
   close(opts?: { discard?: boolean }): Promise<void>;
 }
@@ -224,8 +233,10 @@ export interface ImageStore {
 export interface BlobSink {
   /** Resolves once the sink no longer needs `chunk`: the caller may reuse the buffer then. */
   write(chunk: Buffer): Promise<void>;
-  /** After the blob's digest was verified. */
+  /** After the blob's digest was verified and it was stored. */
   end(): Promise<void>;
+  /** Optional, before end(): the digest matched; see IngestCommitOptions.verified. */
+  verified?(file: string): Promise<void>;
   abort(): void;
 }
 

@@ -118,7 +118,7 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
       }
     }
     await settle();
-    await w.commit();
+    await w.commit({ verified: sink?.verified && ((file) => sink!.verified!(file)) });
   } catch (err) {
     sink?.abort();
     // DATA_LOSS from commit has already removed the partial; otherwise keep it for the next attempt.
