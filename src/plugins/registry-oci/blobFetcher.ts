@@ -4,13 +4,45 @@
 import {
   type BlobSink, type CallContext, type ContentStore, DataLossError, isVmrError, type OciDescriptor, sleep,
 } from '../../plugin-api/index.js';
+import type { Readable } from 'node:stream';
 import { byteReporter } from './progress.js';
+import { RawBody } from './rawGet.js';
 import type { Repository } from './repository.js';
 import { backoffMs, isTransient, toCancelled } from './transport.js';
 
 const WRITE_BATCH = 1024 * 1024;
 /** Batch buffers per download: one being filled, the others with the sink (the base disk's decompressor). */
 const RING = 4;
+
+/**
+ * Each piece of `body` to `onChunk`, in order; a promise from it holds the next piece back. A bare
+ * connection's body (rawGet.ts) lends views of its read buffer; any other stream's pieces are its own.
+ */
+async function eachChunk(body: Readable, onChunk: (chunk: Buffer) => Promise<void> | undefined): Promise<void> {
+  if (body instanceof RawBody) {
+    let last: Promise<void> | undefined;
+    try {
+      await body.consume((c) => {
+        try {
+          last = onChunk(c);
+        } catch (err) {
+          last = Promise.reject(err);
+        }
+        return last;
+      });
+    } finally {
+      // A piece still being taken when the connection broke is finished first: the caller's resume
+      // offset must include it.
+      await last?.catch(() => undefined);
+    }
+    return;
+  }
+  try {
+    for await (const c of body) await onChunk(c as Buffer);
+  } finally {
+    body.destroy();
+  }
+}
 
 /** Returns the bytes moved over the network (0 when the store already had the blob). */
 export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, content: ContentStore, ctx: CallContext,
@@ -44,15 +76,19 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
   // reused once both released it.
   const ring: Buffer[] = [];
   const busy: Array<Promise<void> | undefined> = [];
+  const held: boolean[] = [];
   let turn = 0;
   let slot = -1;
   let fill = 0;
   let written: Promise<void> = Promise.resolve();
-  const take = async (chunk: Buffer) => {
-    for (let at = 0; at < chunk.length;) {
+  // Synchronous while a buffer is free: a body read as views of one socket buffer (rawGet.ts) is paused
+  // only when take() has to wait for one.
+  const take = (chunk: Buffer, from = 0): Promise<void> | undefined => {
+    for (let at = from; at < chunk.length;) {
       if (slot < 0) {
-        const next = turn++ % RING;
-        await busy[next];
+        const next = turn % RING;
+        if (held[next]) return busy[next]!.then(() => take(chunk, at));
+        turn++;
         ring[next] ??= Buffer.allocUnsafeSlow(WRITE_BATCH);
         slot = next;
         fill = 0;
@@ -60,10 +96,11 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
       const n = chunk.copy(ring[slot]!, fill, at);
       fill += n;
       at += n;
-      if (fill === WRITE_BATCH) await flush();
+      if (fill === WRITE_BATCH) flush();
     }
+    return undefined;
   };
-  const flush = async () => {
+  const flush = () => {
     if (slot < 0 || fill === 0) return;
     const buf = ring[slot]!.subarray(0, fill);
     const s = slot;
@@ -71,6 +108,8 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
     written = written.then(() => w.write(buf));
     const both = Promise.all([written, sink?.write(buf)]).then(() => undefined);
     both.catch(() => undefined); // awaited by settle() or the slot's next use
+    held[s] = true;
+    void both.finally(() => { held[s] = false; }).catch(() => undefined);
     busy[s] = both;
     offset += buf.length;
     moved += buf.length;
@@ -88,27 +127,27 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
         const res = await repo.getBlob(desc.digest, offset, false);
         // A registry that ignores Range sends everything again: skip what we hold.
         let skip = res.status === 200 ? offset : 0;
-        for await (const raw of res.body) {
-          let chunk = raw as Buffer;
+        const onChunk = (raw: Buffer): Promise<void> | undefined => {
+          let chunk = raw;
           if (skip > 0) {
             const n = Math.min(skip, chunk.length);
             skip -= n;
             chunk = chunk.subarray(n);
-            if (!chunk.length) continue;
+            if (!chunk.length) return undefined;
           }
           if (offset + (slot < 0 ? 0 : fill) + chunk.length > desc.size) {
-            res.body.destroy();
             throw new DataLossError(`blob ${desc.digest} from ${repo.s.host}/${repo.name} is longer than the ${desc.size} bytes its descriptor says`);
           }
-          await take(chunk);
-        }
-        await flush();
+          return take(chunk);
+        };
+        await eachChunk(res.body, onChunk);
+        flush();
         await settle();
         if (desc.size === 0 || offset >= desc.size) break;
         throw Object.assign(new Error(`connection closed at byte ${offset} of ${desc.size}`), { code: 'ECONNRESET' });
       } catch (err) {
         // Keep what arrived before the failure: the resume starts after it.
-        await flush();
+        flush();
         await settle();
         if (signal.aborted) toCancelled(signal, err);
         if (isVmrError(err) && err.code !== 'UNAVAILABLE') throw err;

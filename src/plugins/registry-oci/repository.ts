@@ -90,7 +90,7 @@ export class Repository {
     return this.t.send(this.s, {
       method: 'GET', url: `/v2/${this.name}/blobs/${digest}`,
       headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
-      scopes: this.scopes, ok: [200, 206], what: this.where(`blob ${digest}`), retry,
+      scopes: this.scopes, ok: [200, 206], what: this.where(`blob ${digest}`), retry, bulk: true,
     });
   }
 

@@ -13,6 +13,7 @@ import {
 import { Authenticator, type AuthSession } from './authenticator.js';
 import { MAX_REDIRECTS, REDIRECT_STATUSES, originOf, sameOrigin } from './origin.js';
 import { errorFromResponse } from './registryErrors.js';
+import { rawGet } from './rawGet.js';
 import { isLoopbackHost } from './reference.js';
 import { agentTimeouts, describeNetworkError, isTimeout, tagBodyError, type TimeoutOptions } from './timeouts.js';
 
@@ -44,6 +45,8 @@ export interface HttpRequest {
   what: string;
   /** false: the caller resumes on its own (chunk uploads); only auth is retried here. */
   retry?: boolean;
+  /** A GET of a large body (a blob): read over a bare connection (rawGet.ts), its body a RawBody. */
+  bulk?: boolean;
 }
 
 export interface HttpResponse {
@@ -114,17 +117,26 @@ const header = (h: Record<string, string | string[] | undefined>, name: string) 
 
 const hostOf = (url: string) => { try { return new URL(url).host; } catch { return url.slice(0, 100); } };
 
+/** What exchange() needs of a response, from undici or rawGet. */
+interface Answer {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable & { dump(): Promise<unknown> };
+}
+
 /** One request after its redirects: the final response, where it came from, what Authorization went there. */
-interface Exchange { res: Dispatcher.ResponseData; url: string; auth?: string }
+interface Exchange { res: Answer; url: string; auth?: string }
 
 export class Transport {
   readonly auth: Authenticator;
   private readonly secure: Agent;
   private readonly insecure: Agent;
   private readonly schemes = new Map<string, Promise<'http' | 'https'>>();
+  private readonly ca?: string[];
 
   constructor(readonly opts: TransportOptions) {
     const ca = opts.caFile ? [...rootCertificates, readFileSync(opts.caFile, 'utf8')] : undefined;
+    this.ca = ca;
     const { connect, ...bounds } = agentTimeouts(opts);
     const common = { connections: opts.connections, keepAliveTimeout: 30_000, ...bounds };
     this.secure = new Agent({ ...common, connect: ca ? { ...connect, ca } : connect });
@@ -213,7 +225,11 @@ export class Transport {
    * scheme); that covers the registry's host, not other hosts it sends us to.
    */
   private dispatcher(s: Session, url: string): Dispatcher {
-    return s.insecure && hostnameOf(url) === hostnameOf(s.base) ? this.insecure : this.secure;
+    return this.verifies(s, url) ? this.secure : this.insecure;
+  }
+
+  private verifies(s: Session, url: string): boolean {
+    return !(s.insecure && hostnameOf(url) === hostnameOf(s.base));
   }
 
   /** Sends one attempt and follows GET/HEAD redirects; `at.url` tracks the hop for error messages. */
@@ -226,7 +242,9 @@ export class Transport {
       if (auth) headers.authorization = auth;
       // undici takes async iterables (written chunk by chunk, see uploadBody.ts); its types omit them.
       const body = (typeof req.body === 'function' ? req.body() : req.body) as Readable | Buffer | undefined;
-      const res = await request(hop, { method: req.method, headers, body, signal: s.signal, dispatcher: this.dispatcher(s, hop) });
+      const res: Answer = req.bulk && req.method === 'GET' && !body
+        ? await rawGet(hop, { headers, signal: s.signal, ca: this.ca, rejectUnauthorized: this.verifies(s, hop), ...this.opts })
+        : await request(hop, { method: req.method, headers, body, signal: s.signal, dispatcher: this.dispatcher(s, hop) });
       const loc = header(res.headers, 'location');
       const follow = (req.method === 'GET' || req.method === 'HEAD') && REDIRECT_STATUSES.has(res.statusCode) && !req.ok.includes(res.statusCode);
       if (!follow || !loc) {
