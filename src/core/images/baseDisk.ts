@@ -22,8 +22,9 @@ export interface AssembleOptions {
  * Window `w` decompressed from its blob (the stored file's path, or a handle on the verified file, which
  * this closes) into `file` at its offset; the codec reads the blob and writes the file itself (zstd:
  * sparse unless `dense`) and checks its frames (zstd's content checksum, gzip's CRC) and that exactly the
- * window's size came out. The blob was verified by digest before, so the uncompressed-digest annotation is not re-hashed here (1 GiB of sha256 per GiB of disk
- * on every pull); `vmr system check` compares the disks with it.
+ * window's size came out. The blob was verified by digest before, so the uncompressed-digest annotation
+ * is not re-hashed here (1 GiB of sha256 per GiB of disk on every pull); `vmr system check` compares the
+ * disks with it.
  */
 async function writeWindow(file: string, w: Window, blob: string | FileHandle, signal: AbortSignal, onBytes?: (n: number) => void, dense = false): Promise<void> {
   if (signal.aborted) {

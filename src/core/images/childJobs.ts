@@ -80,13 +80,13 @@ export async function zstdCompressRange(source: string, offset: number, size: nu
 }
 
 /**
- * `zstd -d` of the stored blob `blob` (a path, or a handle at the blob's start that this run closes) straight into `file` at `offset`. zstd reads the blob file itself
- * (its stdin) and its stdout is our own open file description of `file`, which a `dd count=0 seek=`
- * child first moves to the offset (Node has no lseek); with `sparse` zstd seeks over zero blocks instead
- * of writing them. zstd runs under RLIMIT_FSIZE = the window's end (prlimit): the kernel stops it at the
- * first byte past its window, so nothing spills into the next window and a blob that decompresses to far
- * more than its annotation says (a bomb) cannot fill the disk. zstd checks each frame's checksum and
- * reports how many bytes it wrote: exactly `size`, else DATA_LOSS.
+ * `zstd -d` of the stored blob `blob` (a path, or a handle at the blob's start that this run closes) straight into
+ * `file` at `offset`. zstd reads the blob file itself (its stdin) and its stdout is our own open file description of
+ * `file`, which a `dd count=0 seek=` child first moves to the offset (Node has no lseek); with `sparse` zstd seeks
+ * over zero blocks instead of writing them. zstd runs under RLIMIT_FSIZE = the window's end (prlimit): the kernel
+ * stops it at the first byte past its window, so nothing spills into the next window and a blob that decompresses to
+ * far more than its annotation says (a bomb) cannot fill the disk. zstd checks each frame's checksum and reports how
+ * many bytes it wrote: exactly `size`, else DATA_LOSS.
  */
 export async function zstdDecompressInto(blob: string | FileHandle, file: string, offset: number, size: number, sparse: boolean, what: string): Promise<CodecRun> {
   const src = typeof blob === 'string' ? await open(blob, 'r') : blob;
