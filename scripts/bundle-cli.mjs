@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // Build step (`npm run build`, after tsc): bundles the compiled CLI (dist/src/bin/vmr.js and everything it
-// imports) into one CommonJS file, dist/src/bin/vmr-bundle.cjs, run by dist/src/bin/vmr.cjs (package.json's
-// `bin.vmr`, a copy of scripts/cli-loader.cjs) with a V8 code cache this script makes by running it once. Why: Node resolves and
+// imports) into one CommonJS file, dist/src/bin/vmr-bundle.cjs, run by dist/src/bin/vmr.cjs (a copy of
+// scripts/cli-loader.cjs, started by dist/src/bin/vmr, package.json's `bin.vmr`, a copy of
+// scripts/cli-launcher.sh) with a V8 code cache this script makes by running it once. Why: Node resolves and
 // links every ES module separately (~40 of them, plus commander's files) and an ES entry alone costs more than
 // a CommonJS one; one CJS file starts in about half the time. The CLI needs no decorator metadata, so esbuild
 // is fine here. The compiled contract (what generateDescriptor writes) and the package version are baked in,
 // so the bundle reads no file at start. Rarely used, heavy packages (yaml, protobufjs) stay outside: they
 // load from node_modules when a command needs them.
-//   node scripts/bundle-cli.mjs [outdir]   (default dist/src/bin; writes vmr.cjs, vmr-bundle.cjs and its cache)
+//   node scripts/bundle-cli.mjs [outdir]   (default dist/src/bin; writes vmr, vmr.cjs, vmr-bundle.cjs and its cache)
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, chmodSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -94,6 +95,9 @@ await build({
 
 copyFileSync(path.join(root, 'scripts/cli-loader.cjs'), loader);
 chmodSync(loader, 0o755);
+const launcher = path.join(outdir, 'vmr');
+copyFileSync(path.join(root, 'scripts/cli-launcher.sh'), launcher);
+chmodSync(launcher, 0o755);
 // The cache holds what one start compiles: make it from a `vmr --help` (commander's tree and help). No
 // daemon is needed, and nothing outside the bundle's directory is written.
 rmSync(`${outfile}.v8cache`, { force: true });

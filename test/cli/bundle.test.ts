@@ -6,7 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fakeLibvirtPlugin, startTestDaemon, type TestDaemon } from '../../src/testing/index.js';
@@ -16,12 +17,15 @@ import { testHome } from './support/runVmr.js';
 const pexec = promisify(execFile);
 let td: TestDaemon;
 let dir: string;
-let loader: string;
+let launcher: string;
 
-function bundled(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+type Ran = { code: number | null; stdout: string; stderr: string };
+
+// Runs `file args` as a user would run the installed vmr (the launcher, or a link to it).
+function start(file: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const env = { ...process.env, VMR_HOST: `unix://${td.socket}`, NO_COLOR: '1', HOME: testHome(), XDG_CONFIG_HOME: undefined };
-    const child = spawn(process.execPath, [loader, ...args], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = { ...process.env, VMR_HOST: `unix://${td.socket}`, NO_COLOR: '1', HOME: testHome(), XDG_CONFIG_HOME: undefined, ...extraEnv };
+    const child = spawn(file, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
@@ -30,12 +34,13 @@ function bundled(args: string[]): Promise<{ code: number | null; stdout: string;
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+const bundled = (args: string[]): Promise<Ran> => start(launcher, args);
 
 before(async () => {
   // Inside the repo, so the bundle finds node_modules (yaml) the way an installed package does.
   dir = await mkdtemp(path.join(repoRoot, 'dist', '.bundle-test-'));
   await pexec(process.execPath, [path.join(repoRoot, 'scripts/bundle-cli.mjs'), dir]);
-  loader = path.join(dir, 'vmr.cjs');
+  launcher = path.join(dir, 'vmr');
   td = await startTestDaemon({ plugins: [fakeLibvirtPlugin()] });
 });
 after(async () => {
@@ -46,7 +51,8 @@ after(async () => {
 describe('the bundled vmr', () => {
   test('is what package.json installs as vmr, with its code cache beside it', async () => {
     const pkg = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
-    assert.equal(pkg.bin.vmr, 'dist/src/bin/vmr.cjs');
+    assert.equal(pkg.bin.vmr, 'dist/src/bin/vmr');
+    assert.ok(existsSync(path.join(dir, 'vmr.cjs')));
     assert.ok(existsSync(path.join(dir, 'vmr-bundle.cjs')));
     assert.ok(existsSync(path.join(dir, 'vmr-bundle.cjs.v8cache')));
     const v = await bundled(['--version']);
@@ -79,6 +85,23 @@ describe('the bundled vmr', () => {
     const missing = await bundled(['rmi', 'no/such:image']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^Error: .*no\/such/);
+  });
+
+  test('starts Node without NODE_EXTRA_CA_CERTS (loaded at start, unused by the CLI), also through a link', async () => {
+    // A file that does not exist: Node warns at start when it tries to load it, so the warning tells.
+    const certs = path.join(dir, `no-such-ca-${process.pid}-${Date.now()}.pem`);
+    const direct = await start(process.execPath, [path.join(dir, 'vmr.cjs'), '--version'], { NODE_EXTRA_CA_CERTS: certs });
+    assert.match(direct.stderr, /Ignoring extra certs/, 'the loader alone lets Node load them');
+    const links = await mkdtemp(path.join(os.tmpdir(), 'vmr-bin-'));
+    try {
+      await symlink(launcher, path.join(links, 'vmr'));
+      const r = await start(path.join(links, 'vmr'), ['--version'], { NODE_EXTRA_CA_CERTS: certs });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, '');
+      assert.match(r.stdout, /^\d+\.\d+\.\d+/);
+    } finally {
+      await rm(links, { recursive: true, force: true });
+    }
   });
 
   test('loads yaml from node_modules when a command reads a VMFile', async () => {
