@@ -10,8 +10,10 @@ PKGS+=(glewlwyd) # a second, C-based OIDC provider for test/integration/auth (st
 PKGS+=(debootstrap e2fsprogs util-linux) # the Debian 12 test image (scripts/guest/build-debian.sh)
 PKGS+=(postgresql) # shared state on PostgreSQL (test/integration/state/postgresState.test.ts)
 PKGS+=(hyperfine) # bench/user.sh times CLI start with repetition
+PKGS+=(gcc libc6-dev libzstd-dev) # npm run build compiles the in-process zstd binding (native/zstd.c)
 # --runtime: only what vmregistryd and vmr need at run time (scripts/host-setup.sh), not the test tools.
-RUNTIME_PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base zstd util-linux openssh-client)
+# gcc, libc6-dev and libzstd-dev: the build of the zstd binding (without them imports use the zstd binary).
+RUNTIME_PKGS=(libvirt-daemon-system qemu-system-x86 qemu-utils dnsmasq-base zstd util-linux openssh-client gcc libc6-dev libzstd-dev)
 runtime=false
 if [ "${1:-}" = --runtime ]; then PKGS=("${RUNTIME_PKGS[@]}"); runtime=true; fi
 missing=()

@@ -14,8 +14,8 @@ import { zstdDecompressInto } from '../../src/core/images/childJobs.js';
 import { publishDisk, settleDisks, sweepDisks } from '../../src/core/images/durableLater.js';
 import { MiB, ctx, makeRawDisk, sha256File, tempDir, writeVMFile } from './helpers.js';
 
-const mk = (dataDir: string, codec = 'zstd') => new OciImageStore({
-  dataDir, windowSize: MiB, codec, concurrency: 2, gcGraceMs: 0,
+const mk = (dataDir: string, codec = 'zstd', zstdBinding?: boolean) => new OciImageStore({
+  dataDir, windowSize: MiB, codec, zstdBinding, concurrency: 2, gcGraceMs: 0,
   hostPaths: new HostPaths({ dataDir, import: [path.dirname(dataDir)], export: [path.dirname(dataDir)] }),
 });
 
@@ -60,7 +60,7 @@ describe('window codecs and base-disk durability', () => {
     await assert.rejects(corrupt.done, { code: 'DATA_LOSS' });
   });
 
-  it('gzip windows (compressed and decompressed in-process) make the same disk as zstd ones', async (t) => {
+  it('gzip windows, and zstd ones from the binding and from the binary, make the same disk', async (t) => {
     const dir = tempDir(t);
     const vmdir = path.join(dir, 'vm');
     mkdirSync(vmdir);
@@ -76,8 +76,19 @@ describe('window codecs and base-disk durability', () => {
     // Assembled again from the stored gzip blobs.
     rmSync(disk);
     assert.equal(sha256File(await store.baseDisk(img.digest, ctx())), d.sha256);
-    const zimg = await mk(path.join(dir, 'zdata')).importFile!(vmfile, 'z:1', ctx());
-    assert.deepEqual(img.manifest.layers.map((l) => l.annotations), zimg.manifest.layers.map((l) => l.annotations));
+    const annotations = img.manifest.layers.map((l) => l.annotations);
+    for (const binding of [true, false]) {
+      const zstore = mk(path.join(dir, `zdata-${binding}`), 'zstd', binding);
+      const zimg = await zstore.importFile!(vmfile, 'z:1', ctx());
+      assert.deepEqual(zimg.manifest.layers.map((l) => l.annotations), annotations, `binding ${binding}`);
+      for (const l of zimg.manifest.layers) {
+        const blob = path.join(zstore.paths.layout, 'blobs', 'sha256', l.digest.slice(7));
+        assert.equal(sha256File(blob), l.digest.slice(7), 'the blob is stored under its digest');
+        assert.equal(statSync(blob).size, l.size);
+        const off = Number(l.annotations!['io.vmregistry.chunk.offset']);
+        assert.deepEqual(execFileSync('zstd', ['-dc', blob]), readFileSync(path.join(vmdir, 'disk.img')).subarray(off, off + MiB), `binding ${binding}, window at ${off}`);
+      }
+    }
   });
 
   it('an in-place import whose source changes while it is read stores nothing', async (t) => {

@@ -43,6 +43,8 @@ export interface ImportSettings {
   codec: string;
   level: number;
   concurrency: number;
+  /** The zstd binding windows are compressed with on the hash workers (nativeZstd.ts); none: the codec's run. */
+  zstdBinding?: string;
   now?: () => Date;
 }
 
@@ -92,7 +94,7 @@ export class ImageImporter {
     // work over the import instead of leaving it all to the blobs' fsyncs at the end (writeback.ts).
     const base = disk.copyTo && new Writeback(disk.copyTo).periodic();
     const layers = await compressWindows(disk.source, virtualSize, {
-      windowSize: this.s.windowSize, codec: this.s.codec, level: this.s.level, concurrency: this.s.concurrency,
+      windowSize: this.s.windowSize, codec: this.s.codec, level: this.s.level, concurrency: this.s.concurrency, zstdBinding: this.s.zstdBinding,
       diskName: DISK_NAME, content: this.p.content, lease, signal: ctx.signal, onBytes: (n) => comp.add(n), copyTo: disk.copyTo && raw,
     }).finally(() => base?.settle());
     comp.done();

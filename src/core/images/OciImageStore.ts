@@ -27,6 +27,7 @@ import { OciContentStore } from './OciContentStore.js';
 import { OciIndex, refName } from './OciIndex.js';
 import { HostPaths } from '../hostfs/HostPaths.js';
 import { StorePaths } from './paths.js';
+import { nativeZstd } from './nativeZstd.js';
 import { defaultConcurrency } from './pool.js';
 import { digestLike, parseReference } from './reference.js';
 import { validateVMFile } from './validateVMFile.js';
@@ -39,8 +40,13 @@ export interface OciImageStoreOptions {
   log?: Logger;
   /** Uncompressed bytes per disk layer (default 512 MiB; a multiple of 1 MiB). */
   windowSize?: number;
-  /** `zstd` (system binary, default) or `gzip`. */
+  /** `zstd` (default) or `gzip`. */
   codec?: string;
+  /**
+   * zstd windows are compressed in-process by the zstd binding when it was built (native/zstd.c; default true);
+   * false, or a binding that does not load: by the `zstd` binary.
+   */
+  zstdBinding?: boolean;
   /** Codec level (default 2; see bench/README.md). */
   level?: number;
   /** Parallel window (de)compressions (default: available cores). */
@@ -72,6 +78,8 @@ export class OciImageStore implements ImageStore {
   private readonly log: Logger;
   private readonly built: Parts;
   private ready?: Promise<Parts>;
+  /** How zstd windows are compressed, said once at init. */
+  private readonly compressor?: string;
 
   constructor(private readonly opts: OciImageStoreOptions) {
     this.paths = new StorePaths(opts.dataDir);
@@ -84,6 +92,9 @@ export class OciImageStore implements ImageStore {
       throw new InvalidArgumentError(`images.windowSize ${windowSize} must be a positive multiple of 1 MiB`);
     }
     const concurrency = opts.concurrency ?? defaultConcurrency();
+    const codec = codecByName(opts.codec ?? DEFAULT_CODEC).name;
+    const binding = codec === 'zstd' && opts.zstdBinding !== false ? nativeZstd() : undefined;
+    this.compressor = !binding ? undefined : binding.path !== undefined ? `libzstd ${binding.version} in-process` : `the zstd binary (${binding.reason})`;
     const records = new ImageRecords(this.content);
     const shared = { content: this.content, index: this.index, records, log: this.log, paths: this.paths, hostPaths: this.hostPaths };
     const disks = new BaseDisks(shared, concurrency);
@@ -91,7 +102,7 @@ export class OciImageStore implements ImageStore {
       records,
       disks,
       importer: new ImageImporter(shared, {
-        windowSize, codec: codecByName(opts.codec ?? DEFAULT_CODEC).name, level: opts.level ?? DEFAULT_LEVEL, concurrency, now: opts.now,
+        windowSize, codec, level: opts.level ?? DEFAULT_LEVEL, concurrency, zstdBinding: binding?.path, now: opts.now,
       }),
       exporter: new ImageExporter({ ...shared, get: (r) => this.get(r), baseDisk: (d, ctx) => disks.baseDisk(d, ctx) }),
     };
@@ -117,6 +128,7 @@ export class OciImageStore implements ImageStore {
         if (f.startsWith('.') && f.endsWith('.tmp')) await rm(path.join(this.paths.disks, f), { force: true });
       }
       await sweepDisks(this.paths.disks, this.log);
+      if (this.compressor) this.log.info({ compressor: this.compressor }, 'image windows are compressed with ' + this.compressor);
       return this.built;
     })();
     return this.ready;

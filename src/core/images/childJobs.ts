@@ -1,7 +1,8 @@
 // Window (de)compression as child processes that read and write the files themselves (issue 17):
 // `dd | zstd` compresses a window of a disk straight into its blob file, and `zstd -d` decompresses a
 // stored blob straight into the base disk at its offset, sparse. On 2 cores every byte the event loop
-// does not copy, hash or push through a pipe in 64 KiB pieces is CPU zstd gets instead.
+// does not copy, hash or push through a pipe in 64 KiB pieces is CPU zstd gets instead. Imports use
+// `dd | zstd` only when the in-process binding was not built (nativeZstd.ts, windows.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';

@@ -1,7 +1,8 @@
 // Window codecs. zstd runs as the system binary (Debian `zstd`) in child processes that read and write
 // the files themselves (childJobs.ts): Node 20's zlib has no zstd, and the npm zstd bindings need native
-// build scripts (see bench/README.md). gzip uses Node's zlib in-process. Each window is an independent
-// frame, so windows (de)compress in parallel.
+// build scripts (see bench/README.md). Imports compress zstd windows in-process instead when our own
+// binding was built (nativeZstd.ts; windows.ts chooses); decompression always uses the binary. gzip uses
+// Node's zlib in-process. Each window is an independent frame, so windows (de)compress in parallel.
 import { createReadStream, write } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Duplex, Readable } from 'node:stream';

@@ -17,6 +17,8 @@ const PROGRESS = 64 * BATCH;
 /** Files are read READ bytes at a time, and the event loop turns every PIECE bytes (powers of two). */
 const READ = 128 << 10;
 const PIECE = 4 << 20;
+/** A compressing window hands the zstd binding OUT bytes of room (over ZSTD_CStreamOutSize(), ~128 KiB). */
+const OUT = 256 << 10;
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
@@ -32,6 +34,46 @@ const memory = new Map();
 // Windows being read, by id: a cancel for one that already finished is dropped, not kept.
 const reading = new Map();
 const ZERO = Buffer.alloc(${READ});
+// Compression contexts of the zstd binding, idle ones by level and threads: a context holds MiBs its finalizer
+// frees only at a GC, so windows reuse them (two windows read at once on this thread each take their own).
+const idle = new Map();
+// A window's zstd frame written to the open file outFd from its start, and the sha256 of what was written.
+function compressor(c) {
+  const z = require(c.native);
+  const key = c.level + '/' + c.threads;
+  const ctx = (idle.get(key) || []).pop() || z.create(c.level, c.threads > 1 ? c.threads : 0);
+  z.reset(ctx);
+  const out = Buffer.allocUnsafe(${OUT});
+  const st = new Float64Array(3);
+  const h = createHash('sha256');
+  let size = 0;
+  const emit = () => {
+    if (st[1] === 0) return;
+    const b = out.subarray(0, st[1]);
+    h.update(b);
+    writeAll(c.outFd, b, size);
+    size += b.length;
+  };
+  return {
+    add(b) {
+      for (let at = 0; at < b.length; at += st[0]) {
+        z.compress(ctx, at ? b.subarray(at) : b, out, false, st);
+        emit();
+      }
+    },
+    end() {
+      do {
+        z.compress(ctx, ZERO.subarray(0, 0), out, true, st);
+        emit();
+      } while (st[2] !== 0);
+      return { digest: h.digest('hex'), size };
+    },
+    release() {
+      if (!idle.has(key)) idle.set(key, []);
+      idle.get(key).push(ctx);
+    },
+  };
+}
 // One window of a raw disk being imported: its sha256, whether it is all zeros, and (copyTo) its
 // non-zero 128 KiB blocks written at the same offsets of the base disk, which keeps the zero runs holes.
 async function readWindow(m) {
@@ -46,8 +88,10 @@ async function readWindow(m) {
 async function readWindowRange(m, state) {
   const src = fs.openSync(m.path, 'r');
   let dst;
+  let zc;
   try {
     dst = m.copyTo ? fs.openSync(m.copyTo, 'r+') : undefined;
+    zc = m.compress ? compressor(m.compress) : undefined;
     const h = createHash('sha256');
     const buf = Buffer.allocUnsafe(${READ});
     let zero = true;
@@ -61,6 +105,7 @@ async function readWindowRange(m, state) {
       }
       const b = buf.subarray(0, want);
       h.update(b);
+      zc?.add(b);
       if (!b.equals(ZERO.subarray(0, want))) {
         zero = false;
         if (dst !== undefined) writeAll(dst, b, pos);
@@ -73,8 +118,9 @@ async function readWindowRange(m, state) {
       }
       if ((done & (${PROGRESS} - 1)) === 0) parentPort.postMessage({ id: m.id, progress: ${PROGRESS} });
     }
-    return { digest: h.digest('hex'), zero };
+    return { digest: h.digest('hex'), zero, blob: zc?.end() };
   } finally {
+    zc?.release(); // reset when next taken: a frame cut short by a failure is dropped there
     fs.closeSync(src);
     if (dst !== undefined) fs.closeSync(dst);
   }
@@ -113,7 +159,7 @@ parentPort.on('message', (m) => {
     memory.delete(m.id);
     parentPort.postMessage({ id: m.id, digest: h.digest('hex') });
   } else if (m.op === 'window') {
-    readWindow(m).then((r) => parentPort.postMessage({ id: m.id, digest: r.digest, zero: r.zero }), (e) => parentPort.postMessage({ id: m.id, error: String(e && e.message || e), short: !!(e && e.short) }));
+    readWindow(m).then((r) => parentPort.postMessage({ id: m.id, digest: r.digest, zero: r.zero, blob: r.blob }), (e) => parentPort.postMessage({ id: m.id, error: String(e && e.message || e), short: !!(e && e.short), code: e && e.code }));
   } else if (m.op === 'cancel') {
     const state = reading.get(m.id);
     if (state) state.cancelled = true;
@@ -123,7 +169,7 @@ parentPort.on('message', (m) => {
     hashes.delete(m.id);
     memory.delete(m.id);
   }
-});`.replaceAll('${BATCH}', String(BATCH)).replaceAll('${PROGRESS}', String(PROGRESS)).replaceAll('${READ}', String(READ)).replaceAll('${PIECE}', String(PIECE));
+});`.replaceAll('${BATCH}', String(BATCH)).replaceAll('${OUT}', String(OUT)).replaceAll('${PROGRESS}', String(PROGRESS)).replaceAll('${READ}', String(READ)).replaceAll('${PIECE}', String(PIECE));
 
 /** A running sha256: update() resolves at once unless too many bytes wait for the worker. */
 export interface StreamHash {
@@ -134,10 +180,22 @@ export interface StreamHash {
   drop(): void;
 }
 
+interface WorkerMessage {
+  id: number;
+  slot?: number;
+  digest?: string;
+  error?: string;
+  code?: string;
+  zero?: boolean;
+  blob?: { digest: string; size: number };
+  short?: boolean;
+  progress?: number;
+}
+
 interface Listener {
   acked(slot: number): void;
   progress?(n: number): void;
-  digested(hex: string, m: { zero?: boolean }): void;
+  digested(hex: string, m: WorkerMessage): void;
   failed(err: Error): void;
 }
 
@@ -147,11 +205,12 @@ class HashWorker {
 
   constructor(onGone: (w: HashWorker) => void) {
     this.worker = new Worker(WORKER_SOURCE, { eval: true });
-    this.worker.on('message', (m: { id: number; slot?: number; digest?: string; error?: string; zero?: boolean; short?: boolean; progress?: number }) => {
+    this.worker.on('message', (m: WorkerMessage) => {
       const l = this.listeners.get(m.id);
       if (!l) return;
       if (m.progress !== undefined) l.progress?.(m.progress);
-      else if (m.error !== undefined) l.failed(Object.assign(new Error(m.error), m.short ? { short: true } : {}));
+      // The errno travels with the message: a full disk while writing a blob is RESOURCE_EXHAUSTED.
+      else if (m.error !== undefined) l.failed(Object.assign(new Error(m.error), m.short ? { short: true } : {}, m.code ? { code: m.code } : {}));
       else if (m.digest !== undefined) l.digested(m.digest, m);
       else l.acked(m.slot ?? 0);
     });
@@ -331,14 +390,28 @@ export interface WindowRead {
   digest: string;
   /** Every byte was zero. */
   zero: boolean;
+  /** With `compress`: what was written to its file, `sha256:<hex>` and bytes. */
+  blob?: { digest: string; size: number };
+}
+
+/** A window compressed as it is read, by the zstd binding (nativeZstd.ts) on the worker. */
+export interface WindowCompression {
+  /** The binding's path. */
+  native: string;
+  level: number;
+  /** zstd's own threads inside the frame (a disk of fewer windows than cores); 1: none. */
+  threads: number;
+  /** An open file the frame is written to from its start. */
+  outFd: number;
 }
 
 /**
  * Reads `length` bytes of `file` from `offset` on a worker thread: their sha256 and whether they are all
- * zeros; with `copyTo`, the non-zero 128 KiB blocks are written at the same offsets of that file. A file that
+ * zeros; with `copyTo`, the non-zero 128 KiB blocks are written at the same offsets of that file; with
+ * `compress`, the window becomes one zstd frame in `compress.outFd`, hashed as it is written (`blob`). A file that
  * ends early rejects with an error whose `short` is true.
  */
-export function readWindow(file: string, offset: number, length: number, o: { copyTo?: string; signal?: AbortSignal; onBytes?: (n: number) => void } = {}): Promise<WindowRead> {
+export function readWindow(file: string, offset: number, length: number, o: { copyTo?: string; compress?: WindowCompression; signal?: AbortSignal; onBytes?: (n: number) => void } = {}): Promise<WindowRead> {
   const w = pickWorker();
   const id = nextId++;
   let reported = 0;
@@ -351,10 +424,10 @@ export function readWindow(file: string, offset: number, length: number, o: { co
       digested: (hex, m) => {
         w.remove(id);
         if (length > reported) o.onBytes?.(length - reported);
-        resolve({ digest: 'sha256:' + hex, zero: m.zero === true });
+        resolve({ digest: 'sha256:' + hex, zero: m.zero === true, ...(m.blob ? { blob: { digest: 'sha256:' + m.blob.digest, size: m.blob.size } } : {}) });
       },
       failed: (err) => { w.remove(id); reject(err); },
     });
-    w.worker.postMessage({ op: 'window', id, path: file, offset, length, copyTo: o.copyTo });
+    w.worker.postMessage({ op: 'window', id, path: file, offset, length, copyTo: o.copyTo, compress: o.compress });
   }).finally(() => o.signal?.removeEventListener('abort', cancel));
 }

@@ -21,6 +21,8 @@ export interface WindowOptions {
   content: OciContentStore;
   lease: Lease;
   signal: AbortSignal;
+  /** The zstd binding (nativeZstd.ts): with the zstd codec, windows are compressed on the hash workers. */
+  zstdBinding?: string;
   /** Called with uncompressed bytes processed since the last call. */
   onBytes?: (n: number) => void;
   /**
@@ -36,11 +38,13 @@ export function windowCount(virtualSize: number, windowSize: number): number {
 
 /**
  * Compresses every non-zero window of `rawFile` into the content store; returns the layers in offset order.
- * Per window, two readers of the file run side by side and the daemon's event loop moves none of its
- * bytes: `dd | zstd` children write the window's blob file, and a worker thread hashes the window
- * (the uncompressed-digest annotation), notes whether it is all zeros and writes its non-zero blocks to
- * the base disk (`copyTo`). The blob's digest is then read back from its file on a worker. Because the
- * file is read twice, it must not change meanwhile: its size and mtime are compared before and after.
+ * The daemon's event loop moves none of the bytes: a hash worker reads each window once, hashes it (the
+ * uncompressed-digest annotation), notes whether it is all zeros, writes its non-zero blocks to the base disk
+ * (`copyTo`) and, with the zstd binding, compresses it into the window's blob file, hashing the blob as it is
+ * written. Without the binding (or with gzip) the codec's own run compresses the window beside that read —
+ * `dd | zstd` children reading the file themselves — and the blob's digest is read back from its file. The
+ * file is read more than once then, so it must not change meanwhile: its size and mtime are compared before
+ * and after (either way: the base disk and the digests must describe one state of the file).
  */
 export async function compressWindows(rawFile: string, virtualSize: number, o: WindowOptions): Promise<OciDescriptor[]> {
   const codec = codecByName(o.codec);
@@ -60,16 +64,18 @@ export async function compressWindows(rawFile: string, virtualSize: number, o: W
     try {
       out = await open(tmp, 'wx', 0o644);
       const blob = new Writeback(out).periodic();
-      run = await codec.compressRange(rawFile, offset, usize, out.fd, o.level, threads);
-      const [read, window] = await Promise.all([run.done, readWindow(rawFile, offset, usize, { copyTo: o.copyTo, signal, onBytes: o.onBytes })])
+      const inWorker = codec.name === 'zstd' && o.zstdBinding !== undefined;
+      const compress = inWorker ? { native: o.zstdBinding!, level: o.level, threads, outFd: out.fd } : undefined;
+      if (!inWorker) run = await codec.compressRange(rawFile, offset, usize, out.fd, o.level, threads);
+      const [read, window] = await Promise.all([run?.done ?? usize, readWindow(rawFile, offset, usize, { copyTo: o.copyTo, compress, signal, onBytes: o.onBytes })])
         .finally(() => blob.settle());
       throwIfAborted(signal);
       // A source that shrank while it was read (an in-place import) must not yield a short window.
       if (read !== usize) throw changed(rawFile, `window ${i} has ${read} of ${usize} bytes`);
       if (window.zero) return undefined;
-      const csize = (await out.stat()).size;
+      const csize = window.blob?.size ?? (await out.stat()).size;
       // The digest is read from the page cache while the fsync writes the same pages back.
-      const [digest] = await Promise.all([hashFileRange(tmp, 0, csize), out.sync()]);
+      const [digest] = await Promise.all([window.blob?.digest ?? hashFileRange(tmp, 0, csize), out.sync()]);
       await out.close();
       out = undefined;
       o.lease.add(digest);

@@ -1,0 +1,101 @@
+// The in-process zstd binding (native/zstd.c) as the hash workers use it: a window compressed while it is read
+// is one zstd frame the `zstd` binary decompresses to the same bytes, with its content checksum; the blob digest
+// is of what was written; a full disk keeps its errno; a cancelled frame does not leak into the next window.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { requireService } from '../support/services.js';
+import { nativeZstd } from '../../src/core/images/nativeZstd.js';
+import { readWindow } from '../../src/core/images/hashWorkers.js';
+
+const MiB = 1 << 20;
+const digestOf = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+
+describe('zstd binding on the hash workers', () => {
+  let dir: string;
+  let native: string;
+  let file: string;
+  let data: Buffer;
+
+  before(async () => {
+    await requireService('packages'); // gcc and libzstd-dev, which `npm run build` compiles the binding with
+    const z = nativeZstd();
+    assert.ok(z.path !== undefined, `the binding is built and loads: ${z.path === undefined ? z.reason : ''}`);
+    native = z.path;
+    dir = await mkdtemp(path.join(os.tmpdir(), 'vmr-zb-'));
+    // Text, random and zero runs, and an odd tail, so frames span many 128 KiB reads and output buffers.
+    file = path.join(dir, 'disk.raw');
+    const text = Buffer.alloc(2 * MiB, 'the quick brown fox jumps over the lazy dog 0123456789\n');
+    data = Buffer.concat([text, randomBytes(3 * MiB), Buffer.alloc(2 * MiB), text.subarray(0, 777_777)]);
+    await writeFile(file, data);
+  });
+  after(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
+
+  const compressTo = async (out: string, offset: number, length: number, threads = 1, copyTo?: string) => {
+    const fd = openSync(out, 'w');
+    try {
+      return await readWindow(file, offset, length, { copyTo, compress: { native, level: 2, threads, outFd: fd } });
+    } finally {
+      closeSync(fd);
+    }
+  };
+
+  it('compresses windows into frames zstd -d restores, the blob hashed as written', async () => {
+    const copy = path.join(dir, 'base.raw');
+    await writeFile(copy, '');
+    await truncate(copy, data.length);
+    const windows = [[0, 4 * MiB, 1], [4 * MiB, data.length - 4 * MiB, 1], [0, data.length, 2]] as const;
+    for (const [i, [off, len, threads]] of windows.entries()) {
+      const out = path.join(dir, `w${i}.zst`);
+      const r = await compressTo(out, off, len, threads, threads === 1 ? copy : undefined);
+      const want = data.subarray(off, off + len);
+      assert.equal(r.digest, digestOf(want));
+      assert.equal(r.zero, false);
+      assert.ok(r.blob, 'a compressed window says what it wrote');
+      assert.equal(r.blob.size, statSync(out).size);
+      assert.equal(r.blob.digest, digestOf(readFileSync(out)));
+      assert.ok(r.blob.size < len, 'text and zeros compress');
+      assert.deepEqual(execFileSync('zstd', ['-dc', out], { maxBuffer: 64 * MiB }), want, `window ${i}`);
+      // The frame carries its content checksum (zstd -lv: "Check: XXH64"), as the zstd binary writes them.
+      assert.match(execFileSync('zstd', ['-lv', out], { encoding: 'utf8' }), /Check:\s+XXH64/);
+    }
+    assert.ok(readFileSync(copy).equals(data), 'the base disk copy is still made');
+  });
+
+  it('an all-zero window is still one valid frame', async () => {
+    const out = path.join(dir, 'zero.zst');
+    const r = await compressTo(out, 5 * MiB, 2 * MiB); // [2 MiB text][3 MiB random][2 MiB zeros]
+    assert.equal(r.zero, true);
+    assert.deepEqual(execFileSync('zstd', ['-dc', out], { maxBuffer: 64 * MiB }), Buffer.alloc(2 * MiB));
+  });
+
+  it('a full disk rejects with ENOSPC, and the next frame on that worker starts clean', async () => {
+    await assert.rejects(readWindow(file, 0, 4 * MiB, { compress: { native, level: 2, threads: 1, outFd: openSync('/dev/full', 'w') } }),
+      (e: NodeJS.ErrnoException) => e.code === 'ENOSPC');
+    // A frame cut short on every worker of the pool (round-robin), then a whole window on each.
+    const big = path.join(dir, 'big.raw');
+    await writeFile(big, '');
+    await truncate(big, 256 * MiB);
+    const fh = await open(big, 'r+');
+    await fh.write(data, 0, data.length, 0);
+    await fh.close();
+    for (let k = 0; k < os.availableParallelism(); k++) {
+      const ac = new AbortController();
+      const fd = openSync(path.join(dir, `cut${k}.zst`), 'w');
+      const cut = readWindow(big, 0, 256 * MiB, { signal: ac.signal, compress: { native, level: 2, threads: 1, outFd: fd } });
+      setTimeout(() => ac.abort(), 5);
+      await assert.rejects(cut, /cancelled/);
+      closeSync(fd);
+    }
+    for (let k = 0; k < os.availableParallelism(); k++) {
+      const out = path.join(dir, `after${k}.zst`);
+      await compressTo(out, 0, data.length);
+      assert.deepEqual(execFileSync('zstd', ['-dc', out], { maxBuffer: 64 * MiB }), data, `worker ${k}`);
+    }
+  });
+});
