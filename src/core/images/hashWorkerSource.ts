@@ -1,0 +1,162 @@
+// The hash workers' own code (hashWorkers.ts starts it with `eval`, so there is no worker file to find beside the
+// compiled module); the constants are spliced in as literals.
+export const BATCH = 1 << 20;
+export const SLOTS = 4;
+/** A window being read reports progress every PROGRESS bytes (a power of two). */
+const PROGRESS = 64 * BATCH;
+/** Files are read READ bytes at a time, and the event loop turns every PIECE bytes (powers of two). */
+const READ = 128 << 10;
+const PIECE = 4 << 20;
+/** A compressing window hands the zstd binding OUT bytes of room (over ZSTD_CStreamOutSize(), ~128 KiB). */
+const OUT = 256 << 10;
+
+export const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const fs = require('node:fs');
+// Files are read with synchronous 128 KiB reads on this thread: the copy out of the page cache runs here and
+// the hash reads it while it is still in this core's cache. Async reads (the copy on a libuv thread, maybe
+// another core) or MiB buffers made hashing a cached file half again as costly (issue 17). Every 4 MiB the loop
+// gives the event loop a turn, so cancels and the other hashes on this thread go on.
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+const hashes = new Map();
+const memory = new Map();
+// Windows being read, by id: a cancel for one that already finished is dropped, not kept.
+const reading = new Map();
+const ZERO = Buffer.alloc(${READ});
+// Compression contexts of the zstd binding, idle ones by level and threads: a context holds MiBs its finalizer
+// frees only at a GC, so windows reuse them (two windows read at once on this thread each take their own).
+const idle = new Map();
+// A window's zstd frame written to the open file outFd from its start, and the sha256 of what was written.
+function compressor(c) {
+  const z = require(c.native);
+  const key = c.level + '/' + c.threads;
+  const ctx = (idle.get(key) || []).pop() || z.create(c.level, c.threads > 1 ? c.threads : 0);
+  z.reset(ctx);
+  const out = Buffer.allocUnsafe(${OUT});
+  const st = new Float64Array(3);
+  const h = createHash('sha256');
+  let size = 0;
+  const emit = () => {
+    if (st[1] === 0) return;
+    const b = out.subarray(0, st[1]);
+    h.update(b);
+    writeAll(c.outFd, b, size);
+    size += b.length;
+  };
+  return {
+    add(b) {
+      for (let at = 0; at < b.length; at += st[0]) {
+        z.compress(ctx, at ? b.subarray(at) : b, out, false, st);
+        emit();
+      }
+    },
+    end() {
+      do {
+        z.compress(ctx, ZERO.subarray(0, 0), out, true, st);
+        emit();
+      } while (st[2] !== 0);
+      return { digest: h.digest('hex'), size };
+    },
+    release() {
+      if (!idle.has(key)) idle.set(key, []);
+      idle.get(key).push(ctx);
+    },
+  };
+}
+// One window of a raw disk being imported: its sha256, whether it is all zeros, and (copyTo) its
+// non-zero 128 KiB blocks written at the same offsets of the base disk, which keeps the zero runs holes.
+async function readWindow(m) {
+  const state = { cancelled: false };
+  reading.set(m.id, state);
+  try {
+    return await readWindowRange(m, state);
+  } finally {
+    reading.delete(m.id);
+  }
+}
+async function readWindowRange(m, state) {
+  const src = fs.openSync(m.path, 'r');
+  let dst;
+  let zc;
+  try {
+    dst = m.copyTo ? fs.openSync(m.copyTo, 'r+') : undefined;
+    zc = m.compress ? compressor(m.compress) : undefined;
+    const h = createHash('sha256');
+    const buf = Buffer.allocUnsafe(${READ});
+    let zero = true;
+    for (let pos = m.offset, end = m.offset + m.length; pos < end;) {
+      const want = Math.min(buf.length, end - pos);
+      let got = 0;
+      while (got < want) {
+        const n = fs.readSync(src, buf, got, want - got, pos + got);
+        if (n === 0) throw Object.assign(new Error(m.path + ' ends at ' + (pos + got) + ', before ' + end), { short: true });
+        got += n;
+      }
+      const b = buf.subarray(0, want);
+      h.update(b);
+      zc?.add(b);
+      if (!b.equals(ZERO.subarray(0, want))) {
+        zero = false;
+        if (dst !== undefined) writeAll(dst, b, pos);
+      }
+      pos += want;
+      const done = pos - m.offset;
+      if ((done & (${PIECE} - 1)) === 0) {
+        await turn();
+        if (state.cancelled) throw new Error('cancelled');
+      }
+      if ((done & (${PROGRESS} - 1)) === 0) parentPort.postMessage({ id: m.id, progress: ${PROGRESS} });
+    }
+    return { digest: h.digest('hex'), zero, blob: zc?.end() };
+  } finally {
+    zc?.release(); // reset when next taken: a frame cut short by a failure is dropped there
+    fs.closeSync(src);
+    if (dst !== undefined) fs.closeSync(dst);
+  }
+}
+function writeAll(fd, b, pos) {
+  for (let off = 0; off < b.length;) off += fs.writeSync(fd, b, off, b.length - off, pos + off);
+}
+async function hashFile(m) {
+  const fd = fs.openSync(m.path, 'r');
+  try {
+    const h = createHash('sha256');
+    const buf = Buffer.allocUnsafe(${READ});
+    for (let pos = m.offset, left = m.length; left > 0;) {
+      const n = fs.readSync(fd, buf, 0, Math.min(buf.length, left), pos);
+      if (n === 0) throw new Error(m.path + ' ends ' + left + ' bytes short of ' + (m.offset + m.length));
+      h.update(buf.subarray(0, n));
+      pos += n;
+      left -= n;
+      if (((pos - m.offset) & (${PIECE} - 1)) === 0) await turn();
+    }
+    return h.digest('hex');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+parentPort.on('message', (m) => {
+  if (m.op === 'open') {
+    memory.set(m.id, m.sab);
+    hashes.set(m.id, createHash('sha256'));
+  } else if (m.op === 'update') {
+    hashes.get(m.id).update(new Uint8Array(memory.get(m.id), m.slot * ${BATCH}, m.n));
+    parentPort.postMessage({ id: m.id, slot: m.slot });
+  } else if (m.op === 'digest') {
+    const h = hashes.get(m.id) || createHash('sha256');
+    hashes.delete(m.id);
+    memory.delete(m.id);
+    parentPort.postMessage({ id: m.id, digest: h.digest('hex') });
+  } else if (m.op === 'window') {
+    readWindow(m).then((r) => parentPort.postMessage({ id: m.id, digest: r.digest, zero: r.zero, blob: r.blob }), (e) => parentPort.postMessage({ id: m.id, error: String(e && e.message || e), short: !!(e && e.short), code: e && e.code }));
+  } else if (m.op === 'cancel') {
+    const state = reading.get(m.id);
+    if (state) state.cancelled = true;
+  } else if (m.op === 'file') {
+    hashFile(m).then((hex) => parentPort.postMessage({ id: m.id, digest: hex }), (e) => parentPort.postMessage({ id: m.id, error: String(e && e.message || e) }));
+  } else {
+    hashes.delete(m.id);
+    memory.delete(m.id);
+  }
+});`.replaceAll('${BATCH}', String(BATCH)).replaceAll('${OUT}', String(OUT)).replaceAll('${PROGRESS}', String(PROGRESS)).replaceAll('${READ}', String(READ)).replaceAll('${PIECE}', String(PIECE));
