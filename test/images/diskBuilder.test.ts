@@ -45,6 +45,27 @@ describe('base disk built during a pull', () => {
     assert.deepEqual(leftovers(store), []);
   });
 
+  it('windows decompressed as they stream count once the digest matched: the store is not read again', async (t) => {
+    const { store, img, sha } = await imageWithoutDisk(t);
+    const b = (await store.beginBaseDisk(img.manifestBytes, ctx()))!;
+    let assembled = 0;
+    for (const l of img.manifest.layers) {
+      const sink = b.stream(l.digest)!;
+      const bytes = await blob(store, l.digest);
+      for (let i = 0; i < bytes.length; i += 7000) await sink.write(bytes.subarray(i, i + 7000));
+      // Neither the verified file nor the store has the blob now: only what was streamed can make the window.
+      rmSync(store.content.blobPath(l.digest));
+      await sink.verified!(store.content.blobPath(l.digest));
+      await sink.end();
+      assembled++;
+    }
+    assert.ok(assembled > 1);
+    const disk = await b.finish();
+    assert.equal(sha256File(disk), sha);
+    assert.ok(statSync(disk).blocks * 512 < statSync(disk).size, 'zero blocks are holes');
+    assert.deepEqual(leftovers(store), []);
+  });
+
   it('a window starts from the verified file, which may be renamed away at once; end() does not start it again', async (t) => {
     // A slot for every window: a window that found none would be started from the store at end().
     const { store, img, sha } = await imageWithoutDisk(t, 8);
@@ -74,6 +95,7 @@ describe('base disk built during a pull', () => {
     const good = await blob(store, first!.digest);
     await bad.write(good.subarray(0, good.length >> 1));
     await bad.write(randomBytes(good.length >> 1));
+    await bad.verified!(store.content.blobPath(first!.digest)); // the digest matched, the stream did not
     await bad.end();
     const cut = b.stream(second!.digest)!;
     await cut.write((await blob(store, second!.digest)).subarray(0, 100));

@@ -17,7 +17,9 @@ import { byteProgress } from './progress.js';
 export class BaseDisks {
   private readonly diskLocks = new KeyedMutex();
 
-  constructor(private readonly p: { content: OciContentStore; paths: StorePaths; records: ImageRecords }, private readonly concurrency: number) {}
+  /** zstdBinding: pulls decompress zstd windows while they download (nativeZstd.ts, DiskBuilder). */
+  constructor(private readonly p: { content: OciContentStore; paths: StorePaths; records: ImageRecords }, private readonly concurrency: number,
+    private readonly zstdBinding?: string) {}
 
   /** See ImageStore.beginBaseDisk: undefined when the disk exists or the manifest is no VM image with its config here. */
   async beginBaseDisk(manifestBytes: Buffer, ctx: CallContext): Promise<BaseDiskBuilder | undefined> {
@@ -42,7 +44,7 @@ export class BaseDisks {
     const p = byteProgress(ctx, 'assemble', windows.reduce((a, w) => a + w.size, 0), digest);
     let b: DiskBuilder;
     try {
-      b = await DiskBuilder.open(dest, virtualSize, windows, this.p.content, { concurrency: this.concurrency, signal: ctx.signal, onBytes: (n) => p.add(n) });
+      b = await DiskBuilder.open(dest, virtualSize, windows, this.p.content, { concurrency: this.concurrency, signal: ctx.signal, onBytes: (n) => p.add(n), zstdBinding: this.zstdBinding });
     } catch (err) {
       lease.release();
       throw fromSystemError(err, `starting base disk ${dest}`);

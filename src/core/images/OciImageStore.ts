@@ -43,8 +43,9 @@ export interface OciImageStoreOptions {
   /** `zstd` (default) or `gzip`. */
   codec?: string;
   /**
-   * zstd windows are compressed in-process by the zstd binding when it was built (native/zstd.c; default true);
-   * false, or a binding that does not load: by the `zstd` binary.
+   * zstd windows are compressed (imports) and decompressed while they download (pulls) in-process by the zstd
+   * binding when it was built (native/zstd.c; default true); false, or a binding that does not load: by the
+   * `zstd` binary.
    */
   zstdBinding?: boolean;
   /** Codec level (default 2; see bench/README.md). */
@@ -97,7 +98,7 @@ export class OciImageStore implements ImageStore {
     this.compressor = !binding ? undefined : binding.path !== undefined ? `libzstd ${binding.version} in-process` : `the zstd binary (${binding.reason})`;
     const records = new ImageRecords(this.content);
     const shared = { content: this.content, index: this.index, records, log: this.log, paths: this.paths, hostPaths: this.hostPaths };
-    const disks = new BaseDisks(shared, concurrency);
+    const disks = new BaseDisks(shared, concurrency, binding?.path);
     this.built = {
       records,
       disks,

@@ -11,11 +11,14 @@ import type { OciContentStore } from './OciContentStore.js';
 import { Limiter } from '../async/limiter.js';
 import { mapLimit } from './pool.js';
 import { publishDisk } from './durableLater.js';
+import { inflateStream, type StreamInflate } from './hashWorkers.js';
 
 export interface AssembleOptions {
   concurrency: number;
   signal: AbortSignal;
   onBytes?: (n: number) => void;
+  /** The zstd binding (nativeZstd.ts): a pull's zstd windows are decompressed while their blobs download. */
+  zstdBinding?: string;
 }
 
 /**
@@ -68,16 +71,21 @@ export async function assembleDisk(dest: string, virtualSize: number, windows: W
 }
 
 /**
- * A base disk built while its pull downloads (issue 17): each window is decompressed from its blob as
- * soon as that blob is verified by digest (while it is synced and stored, and other blobs still download).
- * Nothing unverified is decompressed, and the file is renamed into place only by finish(), which the
- * caller runs after the manifest was committed; a window that did not complete is redone there.
+ * A base disk built while its pull downloads (issue 17). With the zstd binding each window is decompressed on a
+ * hash worker as its blob's bytes arrive, into this private temp file; it counts as done only once the blob's
+ * digest matched, the frame ended (its checksum checked by zstd) and exactly the window's size came out.
+ * Otherwise (no binding, gzip) a window is decompressed from its blob as soon as that blob is verified by digest
+ * (while it is synced and stored, and other blobs still download). The file is renamed into place only by
+ * finish(), which the caller runs after the manifest was committed; a window that did not complete is redone
+ * there, from the stored blob, densely if a stream wrote part of it.
  */
 export class DiskBuilder implements BaseDiskBuilder {
   private readonly done = new Set<Window>();
   private readonly started = new Set<Window>();
   private readonly pending = new Map<string, Window[]>();
   private readonly running: Promise<void>[] = [];
+  /** Windows decompressing as they download, until verified, ended or aborted. */
+  private readonly inflating = new Set<StreamInflate>();
   private readonly ac = new AbortController();
   private readonly limiter: Limiter;
   /** Windows started and not finished (running or waiting for the limiter). */
@@ -113,9 +121,39 @@ export class DiskBuilder implements BaseDiskBuilder {
     if (!ws) return undefined;
     this.pending.delete(layerDigest);
     let started = false;
+    const size = ws[0]!.size;
+    const inflate = this.o.zstdBinding && ws.every((w) => w.codec === 'zstd' && w.size === size)
+      ? inflateStream({ native: this.o.zstdBinding, file: this.tmp, offsets: ws.map((w) => w.offset), size })
+      : undefined;
+    if (inflate) this.inflating.add(inflate);
+    const stop = () => {
+      if (inflate && this.inflating.delete(inflate)) inflate.drop();
+    };
+    let streamed = false;
     return {
-      write: async () => {},
+      write: async (chunk) => {
+        if (!inflate) return;
+        if (!streamed) for (const w of ws) this.started.add(w); // redone dense if the stream does not complete
+        streamed = true;
+        await inflate.update(chunk);
+      },
       verified: async (file) => {
+        if (inflate) {
+          this.inflating.delete(inflate);
+          const r = await inflate.end().catch(() => undefined); // the redo from the stored blob says what is wrong
+          if (r?.ended && r.bytes === size) {
+            started = true;
+            for (const w of ws) {
+              this.done.add(w);
+              this.o.onBytes?.(w.size);
+            }
+            return;
+          }
+          if (streamed) {
+            started = true;
+            return; // finish() redoes them dense from the store
+          }
+        }
         // Only onto free slots: a queued window holding a handle would add an open file per window.
         if (this.queued + ws.length > this.o.concurrency) return;
         // One handle per window: each zstd reads its own from the start.
@@ -129,9 +167,12 @@ export class DiskBuilder implements BaseDiskBuilder {
         ws.forEach((w, i) => this.start(w, opened[i]!));
       },
       end: async () => {
-        if (!started) for (const w of ws) this.start(w, this.content.blobPath(w.layer.digest));
+        if (started) return;
+        stop(); // a writer that did not say when the digest matched: the stream is not trusted
+        // A stream that wrote part of the windows: finish() redoes them dense.
+        if (!streamed) for (const w of ws) this.start(w, this.content.blobPath(w.layer.digest));
       },
-      abort: () => {},
+      abort: stop,
     };
   }
 
@@ -148,6 +189,7 @@ export class DiskBuilder implements BaseDiskBuilder {
 
   /** Writes the windows not done yet, then publishes the disk (temp + rename). */
   async finish(): Promise<string> {
+    this.dropStreams(); // a layer whose blob never said it was verified: redone from the store
     try {
       await Promise.all(this.running);
       // A window whose run failed may have written part of its region: redone dense.
@@ -165,9 +207,15 @@ export class DiskBuilder implements BaseDiskBuilder {
   }
 
   async abort(): Promise<void> {
+    this.dropStreams();
     this.ac.abort();
     await Promise.all(this.running);
     await this.fh.close().catch(() => {});
     await rm(this.tmp, { force: true });
+  }
+
+  private dropStreams(): void {
+    for (const s of this.inflating) s.drop();
+    this.inflating.clear();
   }
 }

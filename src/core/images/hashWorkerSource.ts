@@ -64,6 +64,62 @@ function compressor(c) {
     },
   };
 }
+// Windows a pull decompresses while their blob downloads, by id: the frame's output is written at each window's
+// offset of the base disk being built, 128 KiB at a time, all-zero blocks skipped (the new file's holes are zeros).
+const inflating = new Map();
+const idleD = [];
+function inflateOpen(m) {
+  const z = require(m.native);
+  const d = idleD.pop() || z.dcreate();
+  z.dreset(d);
+  const fd = fs.openSync(m.file, 'r+');
+  inflating.set(m.id, { z, d, fd, offsets: m.offsets, size: m.size, pos: 0, out: Buffer.allocUnsafe(${READ}), fill: 0, ended: false, st: new Float64Array(3), error: undefined });
+}
+function inflateUpdate(s, input) {
+  if (s.error) return;
+  try {
+    for (let at = 0; at < input.length;) {
+      s.z.decompress(s.d, at ? input.subarray(at) : input, s.out.subarray(s.fill), s.st);
+      at += s.st[0];
+      s.fill += s.st[1];
+      s.ended = s.st[2] === 0;
+      if (s.fill === s.out.length) inflateFlush(s);
+      else if (s.st[0] === 0 && s.st[1] === 0 && !s.ended) throw new Error('zstd took no input and wrote nothing');
+    }
+  } catch (e) {
+    s.error = e; // the download goes on; the window is redone from the stored blob, which reports what is wrong
+  }
+}
+function inflateFlush(s) {
+  if (s.fill === 0) return;
+  if (s.pos + s.fill > s.size) throw new Error('the window decompresses to more than ' + s.size + ' bytes');
+  const b = s.out.subarray(0, s.fill);
+  if (!b.equals(ZERO.subarray(0, b.length))) for (const off of s.offsets) writeAll(s.fd, b, off + s.pos);
+  s.pos += s.fill;
+  s.fill = 0;
+}
+function inflateEnd(m) {
+  const s = inflating.get(m.id);
+  if (!s) return { error: 'no such window' };
+  if (!s.error) {
+    try {
+      inflateFlush(s);
+    } catch (e) {
+      s.error = e;
+    }
+  }
+  inflateClose(m.id);
+  if (s.error) return { error: String(s.error.message || s.error) };
+  return { bytes: s.pos, ended: s.ended };
+}
+function inflateClose(id) {
+  const s = inflating.get(id);
+  if (!s) return;
+  inflating.delete(id);
+  memory.delete(id);
+  fs.closeSync(s.fd);
+  idleD.push(s.d); // reset when next taken
+}
 // One window of a raw disk being imported: its sha256, whether it is all zeros, and (copyTo) its
 // non-zero 128 KiB blocks written at the same offsets of the base disk, which keeps the zero runs holes.
 async function readWindow(m) {
@@ -140,9 +196,22 @@ parentPort.on('message', (m) => {
   if (m.op === 'open') {
     memory.set(m.id, m.sab);
     hashes.set(m.id, createHash('sha256'));
+  } else if (m.op === 'inflate') {
+    memory.set(m.id, m.sab);
+    try {
+      inflateOpen(m);
+    } catch (e) {
+      parentPort.postMessage({ id: m.id, error: String(e && e.message || e), code: e && e.code });
+    }
   } else if (m.op === 'update') {
-    hashes.get(m.id).update(new Uint8Array(memory.get(m.id), m.slot * ${BATCH}, m.n));
+    const sab = memory.get(m.id);
+    const s = inflating.get(m.id);
+    if (sab && s) inflateUpdate(s, Buffer.from(sab, m.slot * ${BATCH}, m.n));
+    else if (sab && hashes.has(m.id)) hashes.get(m.id).update(new Uint8Array(sab, m.slot * ${BATCH}, m.n));
     parentPort.postMessage({ id: m.id, slot: m.slot });
+  } else if (m.op === 'inflated') {
+    const r = inflateEnd(m);
+    parentPort.postMessage(r.error ? { id: m.id, error: r.error } : { id: m.id, digest: '', bytes: r.bytes, ended: r.ended });
   } else if (m.op === 'digest') {
     const h = hashes.get(m.id) || createHash('sha256');
     hashes.delete(m.id);
@@ -158,5 +227,6 @@ parentPort.on('message', (m) => {
   } else {
     hashes.delete(m.id);
     memory.delete(m.id);
+    inflateClose(m.id);
   }
 });`.replaceAll('${BATCH}', String(BATCH)).replaceAll('${OUT}', String(OUT)).replaceAll('${PROGRESS}', String(PROGRESS)).replaceAll('${READ}', String(READ)).replaceAll('${PIECE}', String(PIECE));

@@ -31,6 +31,9 @@ interface WorkerMessage {
   blob?: { digest: string; size: number };
   short?: boolean;
   progress?: number;
+  /** An inflate stream's end: bytes written, the last frame complete. */
+  bytes?: number;
+  ended?: boolean;
 }
 
 interface Listener {
@@ -103,17 +106,21 @@ class InlineHash implements StreamHash {
   drop(): void {}
 }
 
-class WorkerHash implements StreamHash {
+/**
+ * Bytes handed to a worker through SLOTS 1 MiB slots of one SharedArrayBuffer: update() copies into a free slot, a
+ * message names it, the worker acks it once done with it. A hash and a window being decompressed are such streams.
+ */
+abstract class SlotStream {
   private readonly id = nextId++;
   private readonly slots: Buffer[];
   private readonly free: number[];
   private cur = -1;
   private used = 0;
-  private error?: Error;
+  protected error?: Error;
   private waiting?: () => void;
-  private result?: { resolve: (d: string) => void; reject: (e: Error) => void };
+  private result?: { resolve: (m: WorkerMessage) => void; reject: (e: Error) => void };
 
-  constructor(private readonly w: HashWorker) {
+  constructor(private readonly w: HashWorker, open: Record<string, unknown>) {
     const sab = new SharedArrayBuffer(SLOTS * BATCH);
     this.slots = Array.from({ length: SLOTS }, (_, i) => Buffer.from(sab, i * BATCH, BATCH));
     this.free = this.slots.map((_, i) => SLOTS - 1 - i);
@@ -122,9 +129,9 @@ class WorkerHash implements StreamHash {
         this.free.push(slot);
         this.wake();
       },
-      digested: (hex) => {
+      digested: (_hex, m) => {
         w.remove(this.id);
-        this.result?.resolve('sha256:' + hex);
+        this.result?.resolve(m);
       },
       failed: (err) => {
         this.error = err;
@@ -132,11 +139,15 @@ class WorkerHash implements StreamHash {
         this.result?.reject(err);
       },
     });
-    w.worker.postMessage({ op: 'open', id: this.id, sab });
+    w.worker.postMessage({ ...open, id: this.id, sab });
   }
 
-  /** Copies `chunk` into the slots; waits only when all of them are still with the worker. */
+  /** Copies `chunk` into the slots; waits only when all of them are still with the worker. One call at a time. */
   update(chunk: Buffer): Promise<void> | undefined {
+    return this.put(chunk);
+  }
+
+  protected put(chunk: Buffer): Promise<void> | undefined {
     if (this.error) return Promise.reject(this.error);
     let off = 0;
     while (off < chunk.length) {
@@ -144,7 +155,7 @@ class WorkerHash implements StreamHash {
         const slot = this.free.pop();
         if (slot === undefined) {
           const rest = chunk.subarray(off);
-          return new Promise<void>((resolve) => { this.waiting = resolve; }).then(() => this.update(rest));
+          return new Promise<void>((resolve) => { this.waiting = resolve; }).then(() => this.put(rest));
         }
         this.cur = slot;
         this.used = 0;
@@ -157,18 +168,25 @@ class WorkerHash implements StreamHash {
     return undefined;
   }
 
-  digest(): Promise<string> {
-    if (this.error) return Promise.reject(this.error);
-    this.flush();
-    return new Promise<string>((resolve, reject) => {
-      this.result = { resolve, reject };
-      this.w.worker.postMessage({ op: 'digest', id: this.id });
-    });
-  }
-
   drop(): void {
     this.w.remove(this.id);
     if (!this.error) this.w.worker.postMessage({ op: 'drop', id: this.id });
+  }
+
+  /** Sends what is left, then `op`; resolves with the worker's answer. */
+  protected finish(op: string): Promise<WorkerMessage> {
+    if (this.error) return Promise.reject(this.error);
+    this.flush();
+    return new Promise<WorkerMessage>((resolve, reject) => {
+      this.result = {
+        resolve,
+        reject: (err) => {
+          this.w.remove(this.id); // the worker has forgotten it, and nobody waits for it any more
+          reject(err);
+        },
+      };
+      this.w.worker.postMessage({ op, id: this.id });
+    });
   }
 
   private flush(): void {
@@ -183,6 +201,64 @@ class WorkerHash implements StreamHash {
     this.waiting = undefined;
     w?.();
   }
+}
+
+class WorkerHash extends SlotStream implements StreamHash {
+  constructor(w: HashWorker) {
+    super(w, { op: 'open' });
+  }
+
+  async digest(): Promise<string> {
+    return 'sha256:' + (await this.finish('digest')).digest!;
+  }
+}
+
+/** A zstd frame decompressed on a worker as it arrives (inflateStream()). */
+export interface StreamInflate {
+  /** Resolves once `chunk` was copied (the caller may reuse it); never rejects: a failure shows in end(). */
+  update(chunk: Buffer): Promise<void>;
+  /** What was written, and whether the last frame ended; rejects with what went wrong. */
+  end(): Promise<{ bytes: number; ended: boolean }>;
+  /** Stops (the download failed); nothing more is written. */
+  drop(): void;
+}
+
+class WorkerInflate extends SlotStream implements StreamInflate {
+  constructor(w: HashWorker, o: InflateTarget) {
+    super(w, { op: 'inflate', native: o.native, file: o.file, offsets: o.offsets, size: o.size });
+  }
+
+  private queue: Promise<void> = Promise.resolve();
+
+  /** In order, also when called again before the last call resolved (a download hands over several buffers). */
+  override update(chunk: Buffer): Promise<void> {
+    // After a failure the bytes are dropped: end() reports it.
+    this.queue = this.queue.then(() => (this.error ? undefined : this.put(chunk))).catch(() => undefined);
+    return this.queue;
+  }
+
+  async end(): Promise<{ bytes: number; ended: boolean }> {
+    const m = await this.finish('inflated');
+    return { bytes: m.bytes ?? 0, ended: m.ended === true };
+  }
+}
+
+export interface InflateTarget {
+  /** The zstd binding (nativeZstd.ts). */
+  native: string;
+  /** The file written, at each of `offsets`: the same frame fills each (windows with the same content). */
+  file: string;
+  offsets: number[];
+  /** Bytes the frame must decompress to; more is an error at once. */
+  size: number;
+}
+
+/**
+ * A window of a pull decompressed from its blob as it downloads, on a worker thread. Only for a file that is new
+ * (its zero blocks are not written: holes) and not yet visible: the bytes are not verified until the blob is.
+ */
+export function inflateStream(o: InflateTarget): StreamInflate {
+  return new WorkerInflate(pickWorker(), o);
 }
 
 /** A sha256 on a worker thread when there is a second core to run it; inline otherwise. */
