@@ -1,6 +1,7 @@
 /*
- * The smallest binding of Debian's libzstd the import needs (issue 17): a window is read, hashed and
- * compressed on one hash worker thread, so its bytes cross no pipe and are never read twice. npm's zstd
+ * The smallest binding of Debian's libzstd imports and pulls need (issue 17): a window is read, hashed and
+ * compressed on one hash worker thread, so its bytes cross no pipe and are never read twice; a pulled
+ * window is decompressed on a worker as its blob downloads. npm's zstd
  * bindings fetch prebuilt binaries or run node-gyp at install (neither works offline with npm 11), so
  * scripts/build-native.mjs compiles this file with gcc against Node's own headers. Without it the
  * daemon compresses with the `zstd` binary (childJobs.ts).

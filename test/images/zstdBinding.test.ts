@@ -1,6 +1,8 @@
 // The in-process zstd binding (native/zstd.c) as the hash workers use it: a window compressed while it is read
 // is one zstd frame the `zstd` binary decompresses to the same bytes, with its content checksum; the blob digest
-// is of what was written; a full disk keeps its errno; a cancelled frame does not leak into the next window.
+// is of what was written; a full disk keeps its errno; a cancelled frame does not leak into the next window. A frame
+// decompressed as it arrives lands at its offsets, in order however many pieces are handed over at once, and a frame
+// that is too long, cut short or corrupt is reported at its end.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -11,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { requireService } from '../support/services.js';
 import { nativeZstd } from '../../src/core/images/nativeZstd.js';
-import { readWindow } from '../../src/core/images/hashWorkers.js';
+import { inflateStream, readWindow } from '../../src/core/images/hashWorkers.js';
 
 const MiB = 1 << 20;
 const digestOf = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
@@ -72,6 +74,36 @@ describe('zstd binding on the hash workers', () => {
     const r = await compressTo(out, 5 * MiB, 2 * MiB); // [2 MiB text][3 MiB random][2 MiB zeros]
     assert.equal(r.zero, true);
     assert.deepEqual(execFileSync('zstd', ['-dc', out], { maxBuffer: 64 * MiB }), Buffer.alloc(2 * MiB));
+  });
+
+  it('decompresses a frame handed over in many pieces at once into its offsets, sparse, and reports bad frames at the end', async () => {
+    const frame = execFileSync('zstd', ['-q', '-c', '-3', file], { maxBuffer: 64 * MiB });
+    const disk = path.join(dir, 'inflated.raw');
+    const size = data.length;
+    await writeFile(disk, '');
+    await truncate(disk, 3 * size);
+    const s = inflateStream({ native, file: disk, offsets: [0, 2 * size], size });
+    // Like a download's ring of buffers: every piece handed over before the first was taken (more than the slots).
+    const pieces: Promise<void>[] = [];
+    for (let i = 0; i < frame.length; i += 100_000) pieces.push(s.update(Buffer.from(frame.subarray(i, i + 100_000))));
+    await Promise.all(pieces);
+    assert.deepEqual(await s.end(), { bytes: size, ended: true });
+    const back = readFileSync(disk);
+    assert.ok(back.subarray(0, size).equals(data) && back.subarray(2 * size).equals(data), 'the frame at both offsets');
+    assert.ok(back.subarray(size, 2 * size).every((b) => b === 0));
+    assert.ok(statSync(disk).blocks * 512 < 2 * size, 'zero blocks are not written');
+
+    const into = async (bytes: Buffer, want: number) => {
+      const t = inflateStream({ native, file: disk, offsets: [0], size: want });
+      await t.update(bytes);
+      return t.end();
+    };
+    await assert.rejects(into(frame, size - 1), /more than/);
+    assert.deepEqual(await into(frame.subarray(0, frame.length >> 1), size).then((r) => r.ended), false);
+    const bad = Buffer.from(frame);
+    bad[bad.length - 2]! ^= 0xff; // in the content checksum
+    await assert.rejects(into(bad, size), /checksum/);
+    await assert.rejects(into(randomBytes(5000), size), /Unknown frame descriptor|unknown/i);
   });
 
   it('a full disk rejects with ENOSPC, and the next frame on that worker starts clean', async () => {
