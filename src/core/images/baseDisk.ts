@@ -86,6 +86,8 @@ export class DiskBuilder implements BaseDiskBuilder {
   private readonly running: Promise<void>[] = [];
   /** Windows decompressing as they download, until verified, ended or aborted. */
   private readonly inflating = new Set<StreamInflate>();
+  /** Streams told to stop: once these settle their worker writes nothing more (a redo may then write there). */
+  private readonly stopping: Promise<unknown>[] = [];
   private readonly ac = new AbortController();
   private readonly limiter: Limiter;
   /** Windows started and not finished (running or waiting for the limiter). */
@@ -127,7 +129,7 @@ export class DiskBuilder implements BaseDiskBuilder {
       : undefined;
     if (inflate) this.inflating.add(inflate);
     const stop = () => {
-      if (inflate && this.inflating.delete(inflate)) inflate.drop();
+      if (inflate && this.inflating.delete(inflate)) this.stopping.push(inflate.end().catch(() => undefined));
     };
     let streamed = false;
     return {
@@ -191,6 +193,7 @@ export class DiskBuilder implements BaseDiskBuilder {
   async finish(): Promise<string> {
     this.dropStreams(); // a layer whose blob never said it was verified: redone from the store
     try {
+      await Promise.all(this.stopping);
       await Promise.all(this.running);
       // A window whose run failed may have written part of its region: redone dense.
       const rest = this.windows.filter((w) => !this.done.has(w));
@@ -210,12 +213,13 @@ export class DiskBuilder implements BaseDiskBuilder {
     this.dropStreams();
     this.ac.abort();
     await Promise.all(this.running);
+    await Promise.all(this.stopping);
     await this.fh.close().catch(() => {});
     await rm(this.tmp, { force: true });
   }
 
   private dropStreams(): void {
-    for (const s of this.inflating) s.drop();
+    for (const s of this.inflating) this.stopping.push(s.end().catch(() => undefined));
     this.inflating.clear();
   }
 }

@@ -217,10 +217,11 @@ class WorkerHash extends SlotStream implements StreamHash {
 export interface StreamInflate {
   /** Resolves once `chunk` was copied (the caller may reuse it); never rejects: a failure shows in end(). */
   update(chunk: Buffer): Promise<void>;
-  /** What was written, and whether the last frame ended; rejects with what went wrong. */
+  /**
+   * What was written, and whether the last frame ended; rejects with what went wrong. Also the way to stop one:
+   * once it settled, the worker writes nothing more to the file.
+   */
   end(): Promise<{ bytes: number; ended: boolean }>;
-  /** Stops (the download failed); nothing more is written. */
-  drop(): void;
 }
 
 class WorkerInflate extends SlotStream implements StreamInflate {
