@@ -2,9 +2,9 @@
 // the ingest dir keyed by digest, so an interrupted pull resumes where it stopped.
 import { createReadStream } from 'node:fs';
 import { open, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
-import type { IngestCommitOptions, IngestWriter } from '../ports/images.js';
+import type { BlobSink, IngestCommitOptions, IngestWriter } from '../ports/images.js';
 import { DataLossError, FailedPreconditionError, fromSystemError } from '../errors.js';
-import { streamHash, type StreamHash } from './hashWorkers.js';
+import { ingestStream, streamHash, type HandoffSink, type InflateHandoff, type IngestStream, type StreamHash } from './hashWorkers.js';
 import { Writeback } from './writeback.js';
 
 export interface IngestTarget {
@@ -27,16 +27,26 @@ export class PresentWriter implements IngestWriter {
   async close(): Promise<void> { this.release(); }
 }
 
+/**
+ * How the bytes reach the partial and its hash: with a second core, a worker thread writes and hashes them (and
+ * decompresses them for a sink that hands that over: one copy on this thread in all); else this thread does.
+ */
+type Path =
+  | { kind: 'worker'; stream: IngestStream; handoff?: InflateHandoff; ended?: Promise<string> }
+  | { kind: 'inline'; hash: StreamHash };
+
 export class FileIngestWriter implements IngestWriter {
   private done = false;
   private readonly writeback: Writeback;
 
-  private constructor(private readonly t: IngestTarget, private fh: FileHandle, private readonly hash: StreamHash, public offset: number) {
+  private constructor(private readonly t: IngestTarget, private readonly fh: FileHandle, private readonly path: Path,
+    public offset: number, private readonly sink?: BlobSink) {
     this.writeback = new Writeback(fh);
   }
 
-  static async open(t: IngestTarget): Promise<FileIngestWriter> {
-    let hash: StreamHash | undefined;
+  static async open(t: IngestTarget, sink?: BlobSink): Promise<FileIngestWriter> {
+    let fh: FileHandle | undefined;
+    let path: Path | undefined;
     try {
       let have = 0;
       try {
@@ -46,15 +56,32 @@ export class FileIngestWriter implements IngestWriter {
         await truncate(t.partialPath, 0);
         have = 0;
       }
-      hash = streamHash();
-      if (have > 0) {
-        // Node cannot persist a hash state, so a resume re-reads what is already there.
-        for await (const b of createReadStream(t.partialPath, { end: have - 1 })) await hash.update(b as Buffer);
+      if (have > 0 && sink) {
+        sink.abort(); // it would miss the start: the caller builds from the stored blob
+        sink = undefined;
       }
-      const fh = await open(t.partialPath, have > 0 ? 'r+' : 'w');
-      return new FileIngestWriter(t, fh, hash, have);
+      fh = await open(t.partialPath, have > 0 ? 'r+' : 'w');
+      const handoff = (sink as HandoffSink | undefined)?.handoff?.();
+      let stream: IngestStream | undefined;
+      try {
+        stream = ingestStream({ file: t.partialPath, at: have, inflate: handoff?.target });
+      } catch (err) {
+        handoff?.settle({ error: err as Error });
+        throw err;
+      }
+      if (stream) {
+        path = { kind: 'worker', stream, handoff };
+      } else {
+        handoff?.settle(undefined); // not taken: the sink gets the bytes through write()
+        const hash = streamHash();
+        path = { kind: 'inline', hash };
+        // Node cannot persist a hash state, so a resume re-reads what is already there.
+        if (have > 0) for await (const b of createReadStream(t.partialPath, { end: have - 1 })) await hash.update(b as Buffer);
+      }
+      return new FileIngestWriter(t, fh, path, have, sink);
     } catch (err) {
-      hash?.drop();
+      if (path?.kind === 'worker') await endStream(path).catch(() => undefined);
+      await fh?.close().catch(() => undefined);
       t.release();
       throw fromSystemError(err, `opening ingest for ${t.digest}`);
     }
@@ -67,13 +94,19 @@ export class FileIngestWriter implements IngestWriter {
       throw new DataLossError(`blob ${this.t.digest}: received more than the declared ${this.t.size} bytes`);
     }
     try {
-      await this.fh.write(chunk, 0, chunk.length, this.offset);
+      if (this.path.kind === 'worker') {
+        await this.path.stream.update(chunk);
+      } else {
+        await this.fh.write(chunk, 0, chunk.length, this.offset);
+        await this.path.hash.update(chunk);
+      }
     } catch (err) {
       throw fromSystemError(err, `writing blob ${this.t.digest}`);
     }
     this.offset += chunk.length;
     this.writeback.wrote(chunk.length);
-    await this.hash.update(chunk);
+    // A sink whose decompression the worker took over has had the bytes already.
+    if (this.path.kind === 'inline' || !this.path.handoff) await this.sink?.write(chunk);
   }
 
   async commit(opts: IngestCommitOptions = {}): Promise<void> {
@@ -82,12 +115,19 @@ export class FileIngestWriter implements IngestWriter {
       await this.close();
       throw new DataLossError(`blob ${this.t.digest}: got ${this.offset} of ${this.t.size} bytes; resume the transfer`);
     }
-    const got = await this.hash.digest();
+    let got: string;
+    try {
+      got = this.path.kind === 'worker' ? await endStream(this.path) : await this.path.hash.digest();
+    } catch (err) {
+      await this.close();
+      throw fromSystemError(err, `writing blob ${this.t.digest}`);
+    }
     if (got !== this.t.digest) {
       await this.fail();
       throw new DataLossError(`blob content does not match its digest: expected ${this.t.digest}, got ${got}; the partial was discarded`);
     }
     await opts.verified?.(this.t.partialPath).catch(() => undefined);
+    await this.sink?.verified?.(this.t.partialPath).catch(() => undefined);
     try {
       await this.writeback.settle();
       await this.fh.sync();
@@ -95,17 +135,22 @@ export class FileIngestWriter implements IngestWriter {
       this.done = true;
       await this.t.publish(this.t.partialPath);
     } catch (err) {
+      this.sink?.abort();
       throw fromSystemError(err, `committing blob ${this.t.digest}`);
     } finally {
       this.finish();
     }
+    await this.sink?.end();
   }
 
   async close(opts: { discard?: boolean } = {}): Promise<void> {
     if (this.done) return;
     this.done = true;
-    this.hash.drop();
+    this.sink?.abort();
     try {
+      // The worker writes nothing more once its stream ended: only then may another writer take the partial.
+      if (this.path.kind === 'worker') await endStream(this.path).catch(() => undefined);
+      else this.path.hash.drop();
       await this.writeback.settle();
       await this.fh.close();
       if (opts.discard) await rm(this.t.partialPath, { force: true });
@@ -124,5 +169,25 @@ export class FileIngestWriter implements IngestWriter {
       this.released = true;
       this.t.release();
     }
+  }
+}
+
+/**
+ * Ends the worker's stream once (all bytes are then written) and tells a sink that handed over its decompression
+ * how it went.
+ */
+function endStream(p: Extract<Path, { kind: 'worker' }>): Promise<string> {
+  p.ended ??= settleStream(p);
+  return p.ended;
+}
+
+async function settleStream(p: Extract<Path, { kind: 'worker' }>): Promise<string> {
+  try {
+    const r = await p.stream.end();
+    p.handoff?.settle(r.inflate);
+    return r.digest;
+  } catch (err) {
+    p.handoff?.settle({ error: err as Error });
+    throw err;
   }
 }

@@ -6,7 +6,7 @@ import { type FileHandle, link, mkdir, open, readFile, readdir, rm, stat } from 
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { CallContext } from '../ports/common.js';
-import type { BlobFile, ContentStore, IngestWriter } from '../ports/images.js';
+import type { BlobFile, BlobSink, ContentStore, IngestOptions, IngestWriter } from '../ports/images.js';
 import { DataLossError, NotFoundError, fromSystemError, throwIfAborted } from '../errors.js';
 import { fsyncDir, tempName } from './atomicFile.js';
 import { assertDigest, hexOf, sha256Of } from './digest.js';
@@ -187,9 +187,22 @@ export class OciContentStore implements ContentStore {
     }
   }
 
-  async writer(digest: string, size: number, ctx: CallContext): Promise<IngestWriter> {
+  async writer(digest: string, size: number, ctx: CallContext, opts: IngestOptions = {}): Promise<IngestWriter> {
+    try {
+      return await this.openWriter(digest, size, ctx, opts.sink);
+    } catch (err) {
+      opts.sink?.abort();
+      throw err;
+    }
+  }
+
+  private async openWriter(digest: string, size: number, ctx: CallContext, sink?: BlobSink): Promise<IngestWriter> {
+    const present = (release?: () => void) => {
+      sink?.abort();
+      return new PresentWriter(size, release);
+    };
     assertDigest(digest);
-    if (await this.has(digest)) return new PresentWriter(size);
+    if (await this.has(digest)) return present();
     await this.init();
     // One writer per digest: a second one waits here until the first commits or closes.
     const release = await this.ingestLocks.acquire(digest);
@@ -202,7 +215,7 @@ export class OciContentStore implements ContentStore {
     };
     try {
       throwIfAborted(ctx.signal);
-      if (await this.has(digest)) return new PresentWriter(size, done);
+      if (await this.has(digest)) return present(done);
       this.activeIngests.add(digest);
       return await FileIngestWriter.open({
         digest,
@@ -213,7 +226,7 @@ export class OciContentStore implements ContentStore {
           await this.publish(p, digest);
         },
         release: done,
-      });
+      }, sink);
     } catch (err) {
       done();
       throw err;

@@ -6,12 +6,12 @@ import { fromSystemError } from '../errors.js';
 import { tempName } from './atomicFile.js';
 import { codecByName } from './codecs.js';
 import type { Window } from './coverage.js';
-import type { BaseDiskBuilder, BlobSink } from '../ports/images.js';
+import type { BaseDiskBuilder } from '../ports/images.js';
 import type { OciContentStore } from './OciContentStore.js';
 import { Limiter } from '../async/limiter.js';
 import { mapLimit } from './pool.js';
 import { publishDisk } from './durableLater.js';
-import { inflateStream, type StreamInflate } from './hashWorkers.js';
+import { inflateStream, type HandoffSink, type InflateResult, type InflateTarget, type StreamInflate } from './hashWorkers.js';
 
 export interface AssembleOptions {
   concurrency: number;
@@ -113,48 +113,77 @@ export class DiskBuilder implements BaseDiskBuilder {
   }
 
   /**
-   * The sink for a layer, or undefined when it is no window of this disk (or already taken). It needs no
-   * bytes: its windows start decompressing as soon as the blob's digest matched — from the verified file,
-   * opened before it is renamed into the store, while the store syncs it — or, when the writer did not say
-   * (a writer without that step), from the store at end().
+   * The sink for a layer, or undefined when it is no window of this disk (or already taken). With the binding, its
+   * zstd windows are decompressed as the bytes arrive: by the blob's writer's worker when it takes them over
+   * (handoff(), one copy of each piece on the main thread), else by a stream of this sink's own fed by write().
+   * Without, they start decompressing as soon as the blob's digest matched — from the verified file, opened before
+   * it is renamed into the store, while the store syncs it — or, when the writer did not say (a writer without
+   * that step), from the store at end().
    */
-  stream(layerDigest: string): BlobSink | undefined {
+  stream(layerDigest: string): HandoffSink | undefined {
     const ws = this.pending.get(layerDigest);
     if (!ws) return undefined;
     this.pending.delete(layerDigest);
     let started = false;
     const size = ws[0]!.size;
-    const inflate = this.o.zstdBinding && ws.every((w) => w.codec === 'zstd' && w.size === size)
-      ? inflateStream({ native: this.o.zstdBinding, file: this.tmp, offsets: ws.map((w) => w.offset), size })
+    const target: InflateTarget | undefined = this.o.zstdBinding && ws.every((w) => w.codec === 'zstd' && w.size === size)
+      ? { native: this.o.zstdBinding, file: this.tmp, offsets: ws.map((w) => w.offset), size }
       : undefined;
-    if (inflate) this.inflating.add(inflate);
+    let inflate: StreamInflate | undefined;
+    /** The outcome of a decompression the writer's worker ran, once its stream ended. */
+    let handedOff: Promise<InflateResult | { error: Error } | undefined> | undefined;
+    let streamed = false;
+    const streaming = () => {
+      if (!streamed) for (const w of ws) this.started.add(w); // redone dense if the stream does not complete
+      streamed = true;
+    };
     const stop = () => {
       if (inflate && this.inflating.delete(inflate)) this.stopping.push(inflate.end().catch(() => undefined));
     };
-    let streamed = false;
     return {
+      handoff: () => {
+        if (!target || streamed) return undefined;
+        streaming();
+        let settle!: (r: InflateResult | { error: Error } | undefined) => void;
+        const outcome = new Promise<InflateResult | { error: Error } | undefined>((resolve) => { settle = resolve; });
+        // Once it settled the worker writes nothing more here: a redo waits for that.
+        this.stopping.push(outcome);
+        handedOff = outcome;
+        return {
+          target,
+          settle: (r) => {
+            if (r === undefined) { // not taken: write() gets the bytes
+              handedOff = undefined;
+              streamed = false;
+              for (const w of ws) this.started.delete(w);
+            }
+            settle(r);
+          },
+        };
+      },
       write: async (chunk) => {
-        if (!inflate) return;
-        if (!streamed) for (const w of ws) this.started.add(w); // redone dense if the stream does not complete
-        streamed = true;
+        if (!target) return;
+        if (!inflate) {
+          if (streamed) return; // handed off
+          inflate = inflateStream(target);
+          this.inflating.add(inflate);
+        }
+        streaming();
         await inflate.update(chunk);
       },
       verified: async (file) => {
-        if (inflate) {
-          this.inflating.delete(inflate);
-          const r = await inflate.end().catch(() => undefined); // the redo from the stored blob says what is wrong
-          if (r?.ended && r.bytes === size) {
-            started = true;
+        if (handedOff || inflate) {
+          let r: InflateResult | { error: Error } | undefined;
+          if (handedOff) r = await handedOff;
+          else if (inflate && this.inflating.delete(inflate)) r = await inflate.end().catch(() => undefined);
+          started = true; // done here, or redone dense by finish() from the store, which says what is wrong
+          if (r && 'ended' in r && r.ended && r.bytes === size) {
             for (const w of ws) {
               this.done.add(w);
               this.o.onBytes?.(w.size);
             }
-            return;
           }
-          if (streamed) {
-            started = true;
-            return; // finish() redoes them dense from the store
-          }
+          return;
         }
         // Only onto free slots: a queued window holding a handle would add an open file per window.
         if (this.queued + ws.length > this.o.concurrency) return;

@@ -19,7 +19,6 @@ const fs = require('node:fs');
 // another core) or MiB buffers made hashing a cached file half again as costly (issue 17). Every 4 MiB the loop
 // gives the event loop a turn, so cancels and the other hashes on this thread go on.
 const turn = () => new Promise((resolve) => setImmediate(resolve));
-const hashes = new Map();
 const memory = new Map();
 // Windows being read, by id: a cancel for one that already finished is dropped, not kept.
 const reading = new Map();
@@ -64,16 +63,19 @@ function compressor(c) {
     },
   };
 }
-// Windows a pull decompresses while their blob downloads, by id: the frame's output is written at each window's
-// offset of the base disk being built, 128 KiB at a time, all-zero blocks skipped (the new file's holes are zeros).
-const inflating = new Map();
+// Streams by id: bytes handed over in shared-memory slots are written to a file at their position (a blob being
+// downloaded into its partial), hashed, and/or decompressed into a base disk (a pull's window): one copy into
+// shared memory on the main thread, everything else here.
+const streams = new Map();
+// A window decompressed while its blob downloads: the frame's output is written at each window's offset of the base
+// disk being built, 128 KiB at a time, all-zero blocks skipped (the new file's holes are zeros).
 const idleD = [];
 function inflateOpen(m) {
   const z = require(m.native);
   const d = idleD.pop() || z.dcreate();
   z.dreset(d);
   const fd = fs.openSync(m.file, 'r+');
-  inflating.set(m.id, { z, d, fd, offsets: m.offsets, size: m.size, pos: 0, out: Buffer.allocUnsafe(${READ}), fill: 0, ended: false, st: new Float64Array(3), error: undefined });
+  return { z, d, fd, offsets: m.offsets, size: m.size, pos: 0, out: Buffer.allocUnsafe(${READ}), fill: 0, ended: false, st: new Float64Array(3), error: undefined };
 }
 function inflateUpdate(s, input) {
   if (s.error) return;
@@ -98,9 +100,7 @@ function inflateFlush(s) {
   s.pos += s.fill;
   s.fill = 0;
 }
-function inflateEnd(m) {
-  const s = inflating.get(m.id);
-  if (!s) return { error: 'no such window' };
+function inflateEnd(s) {
   if (!s.error) {
     try {
       inflateFlush(s);
@@ -108,17 +108,47 @@ function inflateEnd(m) {
       s.error = e;
     }
   }
-  inflateClose(m.id);
-  if (s.error) return { error: String(s.error.message || s.error) };
+  if (s.error) return { inflateError: String(s.error.message || s.error) };
   return { bytes: s.pos, ended: s.ended };
 }
-function inflateClose(id) {
-  const s = inflating.get(id);
+function streamOpen(m) {
+  const s = { h: m.hash ? createHash('sha256') : undefined, fd: undefined, pos: m.at || 0, inflate: undefined };
+  streams.set(m.id, s);
+  memory.set(m.id, m.sab);
+  if (m.file) {
+    s.fd = fs.openSync(m.file, 'r+');
+    // A resumed download: what the partial already holds is hashed first (Node cannot persist a hash's state).
+    if (s.h && s.pos > 0) hashRange(s.h, s.fd, 0, s.pos, m.file);
+  }
+  if (m.inflate) s.inflate = inflateOpen(m.inflate);
+}
+function streamUpdate(id, b) {
+  const s = streams.get(id);
   if (!s) return;
-  inflating.delete(id);
+  if (s.fd !== undefined) {
+    writeAll(s.fd, b, s.pos); // throws: the stream fails (a full disk), nothing more is written
+    s.pos += b.length;
+  }
+  s.h?.update(b);
+  if (s.inflate) inflateUpdate(s.inflate, b);
+}
+function streamEnd(id) {
+  const s = streams.get(id);
+  if (!s) return { error: 'no such stream' };
+  const r = { digest: s.h ? s.h.digest('hex') : '', ...(s.inflate ? inflateEnd(s.inflate) : {}) };
+  streamClose(id);
+  return r;
+}
+function streamClose(id) {
+  const s = streams.get(id);
   memory.delete(id);
-  fs.closeSync(s.fd);
-  idleD.push(s.d); // reset when next taken
+  if (!s) return;
+  streams.delete(id);
+  if (s.fd !== undefined) fs.closeSync(s.fd);
+  if (s.inflate) {
+    fs.closeSync(s.inflate.fd);
+    idleD.push(s.inflate.d); // reset when next taken
+  }
 }
 // One window of a raw disk being imported: its sha256, whether it is all zeros, and (copyTo) its
 // non-zero 128 KiB blocks written at the same offsets of the base disk, which keeps the zero runs holes.
@@ -178,55 +208,55 @@ async function hashFile(m) {
   const fd = fs.openSync(m.path, 'r');
   try {
     const h = createHash('sha256');
-    const buf = Buffer.allocUnsafe(${READ});
-    for (let pos = m.offset, left = m.length; left > 0;) {
-      const n = fs.readSync(fd, buf, 0, Math.min(buf.length, left), pos);
-      if (n === 0) throw new Error(m.path + ' ends ' + left + ' bytes short of ' + (m.offset + m.length));
-      h.update(buf.subarray(0, n));
-      pos += n;
-      left -= n;
-      if (((pos - m.offset) & (${PIECE} - 1)) === 0) await turn();
+    for (let pos = m.offset, end = m.offset + m.length; pos < end; pos += ${PIECE}) {
+      hashRange(h, fd, pos, Math.min(${PIECE}, end - pos), m.path, end);
+      await turn();
     }
     return h.digest('hex');
   } finally {
     fs.closeSync(fd);
   }
 }
+// length bytes of fd from offset into the hash h, in synchronous reads; a file that ends first is short of until.
+function hashRange(h, fd, offset, length, path, until = offset + length) {
+  const buf = Buffer.allocUnsafe(${READ});
+  for (let pos = offset, left = length; left > 0;) {
+    const n = fs.readSync(fd, buf, 0, Math.min(buf.length, left), pos);
+    if (n === 0) throw Object.assign(new Error(path + ' ends ' + (until - pos) + ' bytes short of ' + until), { short: true });
+    h.update(buf.subarray(0, n));
+    pos += n;
+    left -= n;
+  }
+}
+const fail = (id, e) => parentPort.postMessage({ id, error: String(e && e.message || e), short: !!(e && e.short), code: e && e.code });
 parentPort.on('message', (m) => {
   if (m.op === 'open') {
-    memory.set(m.id, m.sab);
-    hashes.set(m.id, createHash('sha256'));
-  } else if (m.op === 'inflate') {
-    memory.set(m.id, m.sab);
     try {
-      inflateOpen(m);
+      streamOpen(m);
     } catch (e) {
-      parentPort.postMessage({ id: m.id, error: String(e && e.message || e), code: e && e.code });
+      streamClose(m.id);
+      fail(m.id, e);
     }
   } else if (m.op === 'update') {
     const sab = memory.get(m.id);
-    const s = inflating.get(m.id);
-    if (sab && s) inflateUpdate(s, Buffer.from(sab, m.slot * ${BATCH}, m.n));
-    else if (sab && hashes.has(m.id)) hashes.get(m.id).update(new Uint8Array(sab, m.slot * ${BATCH}, m.n));
-    parentPort.postMessage({ id: m.id, slot: m.slot });
-  } else if (m.op === 'inflated') {
-    const r = inflateEnd(m);
-    parentPort.postMessage(r.error ? { id: m.id, error: r.error } : { id: m.id, digest: '', bytes: r.bytes, ended: r.ended });
-  } else if (m.op === 'digest') {
-    const h = hashes.get(m.id) || createHash('sha256');
-    hashes.delete(m.id);
-    memory.delete(m.id);
-    parentPort.postMessage({ id: m.id, digest: h.digest('hex') });
+    try {
+      if (sab) streamUpdate(m.id, Buffer.from(sab, m.slot * ${BATCH}, m.n));
+      parentPort.postMessage({ id: m.id, slot: m.slot });
+    } catch (e) {
+      streamClose(m.id);
+      fail(m.id, e);
+    }
+  } else if (m.op === 'end') {
+    const r = streamEnd(m.id);
+    parentPort.postMessage(r.error ? { id: m.id, error: r.error } : { id: m.id, ...r });
   } else if (m.op === 'window') {
-    readWindow(m).then((r) => parentPort.postMessage({ id: m.id, digest: r.digest, zero: r.zero, blob: r.blob }), (e) => parentPort.postMessage({ id: m.id, error: String(e && e.message || e), short: !!(e && e.short), code: e && e.code }));
+    readWindow(m).then((r) => parentPort.postMessage({ id: m.id, digest: r.digest, zero: r.zero, blob: r.blob }), (e) => fail(m.id, e));
   } else if (m.op === 'cancel') {
     const state = reading.get(m.id);
     if (state) state.cancelled = true;
   } else if (m.op === 'file') {
-    hashFile(m).then((hex) => parentPort.postMessage({ id: m.id, digest: hex }), (e) => parentPort.postMessage({ id: m.id, error: String(e && e.message || e) }));
+    hashFile(m).then((hex) => parentPort.postMessage({ id: m.id, digest: hex }), (e) => fail(m.id, e));
   } else {
-    hashes.delete(m.id);
-    memory.delete(m.id);
-    inflateClose(m.id);
+    streamClose(m.id);
   }
 });`.replaceAll('${BATCH}', String(BATCH)).replaceAll('${OUT}', String(OUT)).replaceAll('${PROGRESS}', String(PROGRESS)).replaceAll('${READ}', String(READ)).replaceAll('${PIECE}', String(PIECE));

@@ -10,6 +10,7 @@ import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
+import type { BlobSink } from '../ports/images.js';
 import { BATCH, SLOTS, WORKER_SOURCE } from './hashWorkerSource.js';
 
 /** A running sha256: update() resolves at once unless too many bytes wait for the worker. */
@@ -31,9 +32,10 @@ interface WorkerMessage {
   blob?: { digest: string; size: number };
   short?: boolean;
   progress?: number;
-  /** An inflate stream's end: bytes written, the last frame complete. */
+  /** A stream's end with an inflate: bytes written and the last frame complete, or what went wrong. */
   bytes?: number;
   ended?: boolean;
+  inflateError?: string;
 }
 
 interface Listener {
@@ -142,12 +144,23 @@ abstract class SlotStream {
     w.worker.postMessage({ ...open, id: this.id, sab });
   }
 
-  /** Copies `chunk` into the slots; waits only when all of them are still with the worker. One call at a time. */
+  /** A copy still waiting for a free slot: later calls queue behind it, so bytes stay in order and no waiter is lost. */
+  private backlog?: Promise<void>;
+
+  /**
+   * Copies `chunk` into the slots; waits only when all of them are still with the worker. Undefined when it was
+   * copied at once (the caller may reuse it); calls made before the last one resolved queue in order.
+   */
   update(chunk: Buffer): Promise<void> | undefined {
-    return this.put(chunk);
+    const p = this.backlog ? this.backlog.then(() => this.put(chunk)) : this.put(chunk);
+    if (!p) return undefined;
+    this.backlog = p;
+    const clear = () => { if (this.backlog === p) this.backlog = undefined; };
+    p.then(clear, clear);
+    return p;
   }
 
-  protected put(chunk: Buffer): Promise<void> | undefined {
+  private put(chunk: Buffer): Promise<void> | undefined {
     if (this.error) return Promise.reject(this.error);
     let off = 0;
     while (off < chunk.length) {
@@ -173,20 +186,24 @@ abstract class SlotStream {
     if (!this.error) this.w.worker.postMessage({ op: 'drop', id: this.id });
   }
 
-  /** Sends what is left, then `op`; resolves with the worker's answer. */
-  protected finish(op: string): Promise<WorkerMessage> {
-    if (this.error) return Promise.reject(this.error);
-    this.flush();
-    return new Promise<WorkerMessage>((resolve, reject) => {
-      this.result = {
-        resolve,
-        reject: (err) => {
-          this.w.remove(this.id); // the worker has forgotten it, and nobody waits for it any more
-          reject(err);
-        },
-      };
-      this.w.worker.postMessage({ op, id: this.id });
-    });
+  /** Sends what is left, then ends the stream; resolves with the worker's answer (the worker is done with it). */
+  protected finish(): Promise<WorkerMessage> {
+    const send = (): Promise<WorkerMessage> => {
+      if (this.error) return Promise.reject(this.error);
+      this.flush();
+      return new Promise<WorkerMessage>((resolve, reject) => {
+        this.result = {
+          resolve,
+          reject: (err) => {
+            this.w.remove(this.id); // the worker has forgotten it, and nobody waits for it any more
+            reject(err);
+          },
+        };
+        this.w.worker.postMessage({ op: 'end', id: this.id });
+      });
+    };
+    // Bytes still waiting for a slot go first.
+    return this.backlog ? this.backlog.then(send, send) : send();
   }
 
   private flush(): void {
@@ -205,11 +222,11 @@ abstract class SlotStream {
 
 class WorkerHash extends SlotStream implements StreamHash {
   constructor(w: HashWorker) {
-    super(w, { op: 'open' });
+    super(w, { op: 'open', hash: true });
   }
 
   async digest(): Promise<string> {
-    return 'sha256:' + (await this.finish('digest')).digest!;
+    return 'sha256:' + (await this.finish()).digest!;
   }
 }
 
@@ -221,27 +238,99 @@ export interface StreamInflate {
    * What was written, and whether the last frame ended; rejects with what went wrong. Also the way to stop one:
    * once it settled, the worker writes nothing more to the file.
    */
-  end(): Promise<{ bytes: number; ended: boolean }>;
+  end(): Promise<InflateResult>;
 }
+
+export interface InflateResult {
+  bytes: number;
+  ended: boolean;
+}
+
+const inflateResult = (m: WorkerMessage): InflateResult => {
+  if (m.inflateError !== undefined) throw new Error(m.inflateError);
+  return { bytes: m.bytes ?? 0, ended: m.ended === true };
+};
 
 class WorkerInflate extends SlotStream implements StreamInflate {
   constructor(w: HashWorker, o: InflateTarget) {
-    super(w, { op: 'inflate', native: o.native, file: o.file, offsets: o.offsets, size: o.size });
+    super(w, { op: 'open', inflate: o });
   }
 
-  private queue: Promise<void> = Promise.resolve();
-
-  /** In order, also when called again before the last call resolved (a download hands over several buffers). */
+  /** After a failure the bytes are dropped: end() reports it. */
   override update(chunk: Buffer): Promise<void> {
-    // After a failure the bytes are dropped: end() reports it.
-    this.queue = this.queue.then(() => (this.error ? undefined : this.put(chunk))).catch(() => undefined);
-    return this.queue;
+    return super.update(chunk)?.catch(() => undefined) ?? Promise.resolve();
   }
 
-  async end(): Promise<{ bytes: number; ended: boolean }> {
-    const m = await this.finish('inflated');
-    return { bytes: m.bytes ?? 0, ended: m.ended === true };
+  async end(): Promise<InflateResult> {
+    return inflateResult(await this.finish());
   }
+}
+
+/** A blob written to its partial file, hashed, and maybe decompressed into a base disk, on a worker (ingestStream()). */
+export interface IngestStream {
+  /** As SlotStream.update(); rejects once the worker could not write the file (its errno in `code`). */
+  update(chunk: Buffer): Promise<void> | undefined;
+  /**
+   * Everything handed over is in the file: the sha256 of the whole file (what it held before included) and, with
+   * `inflate`, what came of the decompression (a failure there is `inflate.error`, not a rejection).
+   */
+  end(): Promise<IngestResult>;
+  /** Stops it; the worker closes the file without waiting for anything. */
+  drop(): void;
+}
+
+export interface IngestResult {
+  digest: string;
+  inflate?: InflateResult | { error: Error };
+}
+
+class WorkerIngest extends SlotStream implements IngestStream {
+  constructor(w: HashWorker, private readonly o: IngestTarget) {
+    super(w, { op: 'open', hash: true, file: o.file, at: o.at, inflate: o.inflate });
+  }
+
+  async end(): Promise<IngestResult> {
+    const m = await this.finish();
+    const digest = 'sha256:' + m.digest!;
+    if (!this.o.inflate) return { digest };
+    try {
+      return { digest, inflate: inflateResult(m) };
+    } catch (err) {
+      return { digest, inflate: { error: err as Error } };
+    }
+  }
+}
+
+export interface IngestTarget {
+  /** The partial file, written from `at`; its first `at` bytes are hashed first (a resumed download). */
+  file: string;
+  at: number;
+  /** The same bytes decompressed into a base disk's windows. */
+  inflate?: InflateTarget;
+}
+
+/**
+ * A blob's bytes written, hashed (and maybe decompressed) on a worker thread, one copy into shared memory on the
+ * caller's thread; undefined when there is no second core to run it (the caller writes and hashes itself).
+ */
+export function ingestStream(o: IngestTarget): IngestStream | undefined {
+  if (availableParallelism() < 2) return undefined;
+  return new WorkerIngest(pickWorker(), o);
+}
+
+/**
+ * A sink (BlobSink) of the core's own may hand its decompression over to the writer of the blob, whose worker then
+ * writes, hashes and decompresses each piece (IngestWriter.ts). `settle` is called once: with the outcome when that
+ * stream ended, or with undefined when the writer did not take it (the sink then gets the bytes through write()).
+ */
+export interface InflateHandoff {
+  target: InflateTarget;
+  settle(r: InflateResult | { error: Error } | undefined): void;
+}
+
+export interface HandoffSink extends BlobSink {
+  /** The target to decompress into, or undefined to be given the bytes through write() as any sink. */
+  handoff?(): InflateHandoff | undefined;
 }
 
 export interface InflateTarget {

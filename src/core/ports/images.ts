@@ -146,6 +146,16 @@ export interface IngestWriter {
   close(opts?: { discard?: boolean }): Promise<void>;
 }
 
+export interface IngestOptions {
+  /**
+   * Where the blob's bytes go besides the store (a pull's base disk). The writer hands them over in order (a sink
+   * of the core's own it may feed on the thread that hashes them), calls its verified() once the digest matched,
+   * ends it after the commit, and aborts it otherwise: on close, when the blob is already stored, or when a
+   * partial is resumed (the sink would miss the start).
+   */
+  sink?: BlobSink;
+}
+
 /** Blobs by digest, shared by all images. */
 /** A blob opened for positional reads into the caller's buffers (a push reuses a few instead of allocating per chunk). */
 export interface BlobFile {
@@ -164,7 +174,7 @@ export interface ContentStore {
   /** Small blobs (manifests, configs): verified and atomically written. */
   put(digest: string, data: Buffer): Promise<void>;
   /** Large blobs: resumable. Concurrent writers of one digest write it once (the second waits). */
-  writer(digest: string, size: number, ctx: CallContext): Promise<IngestWriter>;
+  writer(digest: string, size: number, ctx: CallContext, opts?: IngestOptions): Promise<IngestWriter>;
 }
 
 export interface ImportHeader {
@@ -237,6 +247,7 @@ export interface BlobSink {
   end(): Promise<void>;
   /** Optional, before end(): the digest matched; see IngestCommitOptions.verified. */
   verified?(file: string): Promise<void>;
+  /** The blob will not complete (or its bytes will not come here); may be called more than once. */
   abort(): void;
 }
 

@@ -52,17 +52,13 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
     sink?.abort();
     return 0;
   }
-  const w = await content.writer(desc.digest, desc.size, { ...ctx, signal });
+  // The writer hands the sink the bytes, tells it when the digest matched and ends or aborts it; a partial
+  // resumed from an earlier attempt aborts it (the sink would miss the start: the window is built from the store).
+  const w = await content.writer(desc.digest, desc.size, { ...ctx, signal }, { sink });
   // The writer waits for a concurrent writer of the same digest; by then the blob may be complete.
   if (await content.has(desc.digest)) {
-    sink?.abort();
     await w.close();
     return 0;
-  }
-  // Resuming an earlier attempt's partial: the sink would miss its start; the window is built from the store.
-  if (w.offset > 0) {
-    sink?.abort();
-    sink = undefined;
   }
   const report = byteReporter(ctx, 'download', desc.digest, desc.size);
   let offset = w.offset;
@@ -105,12 +101,12 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
     const buf = ring[slot]!.subarray(0, fill);
     const s = slot;
     slot = -1;
-    written = written.then(() => w.write(buf));
-    const both = Promise.all([written, sink?.write(buf)]).then(() => undefined);
-    both.catch(() => undefined); // awaited by settle() or the slot's next use
+    const done = written.then(() => w.write(buf));
+    written = done;
+    done.catch(() => undefined); // awaited by settle() or the slot's next use
     held[s] = true;
-    void both.finally(() => { held[s] = false; }).catch(() => undefined);
-    busy[s] = both;
+    void done.finally(() => { held[s] = false; }).catch(() => undefined);
+    busy[s] = done;
     offset += buf.length;
     moved += buf.length;
     report(offset);
@@ -157,13 +153,11 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
       }
     }
     await settle();
-    await w.commit({ verified: sink?.verified && ((file) => sink!.verified!(file)) });
+    await w.commit();
   } catch (err) {
-    sink?.abort();
     // DATA_LOSS from commit has already removed the partial; otherwise keep it for the next attempt.
     await w.close().catch(() => undefined);
     throw err;
   }
-  await sink?.end();
   return moved;
 }
