@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { OciContentStore } from '../../src/core/images/index.js';
+import { FileIngestWriter } from '../../src/core/images/IngestWriter.js';
 import { ctx, tempDir } from './helpers.js';
 
 const digestOf = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
@@ -121,4 +122,36 @@ describe('OciContentStore', () => {
     assert.deepEqual(readFileSync(s.blobPath(d)), data);
     assert.ok(!existsSync(path.join(s.ingestDir, d.slice(7))));
   });
+  it('close() returns once every byte handed over is in the partial; the next writer resumes after them', async (t) => {
+    const { s } = await store(t);
+    const data = randomBytes(9 * 1024 * 1024 + 123);
+    const d = digestOf(data);
+    const w = await s.writer(d, data.length, ctx());
+    // Handed over in pieces without waiting in between (a download's ring hands over several at once).
+    const cut = 7 * 1024 * 1024 + 5;
+    await Promise.all(Array.from({ length: Math.ceil(cut / 100_000) }, (_, k) => w.write(data.subarray(k * 100_000, Math.min(cut, (k + 1) * 100_000)))));
+    await w.close();
+    assert.equal(statSync(path.join(s.ingestDir, d.slice(7))).size, cut, 'nothing written after close()');
+    assert.deepEqual(readFileSync(path.join(s.ingestDir, d.slice(7))), data.subarray(0, cut));
+    const w2 = await s.writer(d, data.length, ctx());
+    assert.equal(w2.offset, cut);
+    await w2.write(data.subarray(cut));
+    await w2.commit();
+    assert.deepEqual(readFileSync(s.blobPath(d)), data, 'the resumed hash covers what the partial held');
+  });
+
+  it('a write the disk refuses fails the writer with RESOURCE_EXHAUSTED and releases it once', async () => {
+    const data = randomBytes(3 * 1024 * 1024);
+    let released = 0;
+    // /dev/full: every write fails with ENOSPC, wherever the writer's bytes are written (worker or this thread).
+    const w = await FileIngestWriter.open({ digest: digestOf(data), size: data.length, partialPath: '/dev/full', publish: async () => assert.fail('published'), release: () => { released++; } });
+    const failed = async () => {
+      for (let off = 0; off < data.length; off += 256 * 1024) await w.write(data.subarray(off, off + 256 * 1024));
+      await w.commit();
+    };
+    await assert.rejects(failed(), { code: 'RESOURCE_EXHAUSTED' });
+    await w.close();
+    assert.equal(released, 1);
+  });
 });
+

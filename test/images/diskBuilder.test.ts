@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { requireService } from '../support/services.js';
@@ -84,6 +85,48 @@ describe('base disk built during a pull', () => {
     const disk = await b.finish();
     assert.equal(sha256File(disk), sha);
     assert.deepEqual(leftovers(store), []);
+  });
+
+  it("the blob's writer decompresses handed-over windows on its own worker: the sink needs no write()", async (t) => {
+    const { store, img, sha } = await imageWithoutDisk(t);
+    const b = (await store.beginBaseDisk(img.manifestBytes, ctx()))!;
+    let writes = 0;
+    for (const l of img.manifest.layers) {
+      const bytes = await blob(store, l.digest);
+      rmSync(store.content.blobPath(l.digest)); // downloaded again, through the store's writer as a pull does
+      const sink = b.stream(l.digest)!;
+      const counted = { ...sink, write: (c: Buffer) => { writes++; return sink.write(c); } };
+      const w = await store.content.writer(l.digest, bytes.length, ctx(), { sink: counted });
+      for (let i = 0; i < bytes.length; i += 7000) await w.write(bytes.subarray(i, i + 7000));
+      await w.commit();
+      assert.deepEqual(await blob(store, l.digest), bytes, 'the blob is stored as well');
+      // Gone again: only what the writer's worker decompressed can make the windows.
+      rmSync(store.content.blobPath(l.digest));
+    }
+    const disk = await b.finish();
+    assert.equal(sha256File(disk), sha);
+    assert.ok(statSync(disk).blocks * 512 < statSync(disk).size, 'zero blocks are holes');
+    // One core: the writer hashes inline and hands the sink its bytes instead.
+    if (os.availableParallelism() > 1) assert.equal(writes, 0, 'the sink was given no bytes: the worker had them');
+    assert.deepEqual(leftovers(store), []);
+  });
+
+  it('a handed-over window whose writer closes without a commit is redone from the store', async (t) => {
+    const { store, img, sha } = await imageWithoutDisk(t);
+    const b = (await store.beginBaseDisk(img.manifestBytes, ctx()))!;
+    const l = img.manifest.layers[0]!;
+    const bytes = await blob(store, l.digest);
+    rmSync(store.content.blobPath(l.digest));
+    const w = await store.content.writer(l.digest, bytes.length, ctx(), { sink: b.stream(l.digest)! });
+    await w.write(bytes.subarray(0, bytes.length >> 1));
+    await w.close(); // a broken download: the half written is not trusted
+    const again = await store.content.writer(l.digest, bytes.length, ctx());
+    assert.equal(again.offset, bytes.length >> 1);
+    await again.write(bytes.subarray(bytes.length >> 1));
+    await again.commit();
+    for (const other of img.manifest.layers.slice(1)) b.stream(other.digest)!.abort();
+    const disk = await b.finish();
+    assert.equal(sha256File(disk), sha);
   });
 
   it('a stream of wrong bytes, or one cut short, is redone from the verified blob', async (t) => {
