@@ -4,47 +4,74 @@ import { mkdtemp, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { hashFileRange, readWindow, streamHash } from '../../src/core/images/hashWorkers.js';
+import { hashFileRange, ingestStream, readWindow } from '../../src/core/images/hashWorkers.js';
 
 const digestOf = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
-describe('streamHash (sha256 on worker threads)', () => {
-  it('matches an inline sha256 for pieces of every size, across batch boundaries', async () => {
-    const data = randomBytes(9 * (1 << 20) + 12345);
-    const h = streamHash();
-    const sizes = [1, 7, 4096, 65536, (1 << 20) - 1, 1 << 20, 3 * (1 << 20) + 5];
-    let off = 0;
-    for (let i = 0; off < data.length; i++) {
-      const n = Math.min(sizes[i % sizes.length]!, data.length - off);
-      const piece = Buffer.from(data.subarray(off, off + n));
-      await h.update(piece);
-      piece.fill(0xff); // the caller may reuse its buffer once update() returned
-      off += n;
+/** An ingest stream into a new file of `dir`, from byte `at` of what `prefix` already holds there. */
+async function ingest(dir: string, name: string, prefix = Buffer.alloc(0)) {
+  const file = path.join(dir, name);
+  await writeFile(file, prefix);
+  return { file, s: ingestStream({ file, at: prefix.length })! };
+}
+
+describe('ingestStream (a blob written and hashed on the worker threads)', () => {
+  it('writes and hashes pieces of every size, across batch boundaries; the caller may reuse each at once', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vmr-hw-'));
+    try {
+      const data = randomBytes(9 * (1 << 20) + 12345);
+      const { file, s } = await ingest(dir, 'blob');
+      const sizes = [1, 7, 4096, 65536, (1 << 20) - 1, 1 << 20, 3 * (1 << 20) + 5];
+      let off = 0;
+      for (let i = 0; off < data.length; i++) {
+        const n = Math.min(sizes[i % sizes.length]!, data.length - off);
+        const piece = Buffer.from(data.subarray(off, off + n));
+        await s.update(piece);
+        piece.fill(0xff); // the caller may reuse its buffer once update() returned
+        off += n;
+      }
+      assert.equal((await s.end()).digest, digestOf(data));
+      assert.deepEqual(await readFile(file), data, 'all of it is in the file once end() resolved');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
-    assert.equal(await h.digest(), digestOf(data));
   });
 
-  it('keeps concurrent hashes apart, and an empty one is the empty digest', async () => {
-    const blobs = Array.from({ length: 6 }, (_, i) => randomBytes(i * 700_000 + 3));
-    const hashes = blobs.map(() => streamHash());
-    for (let k = 0; k < 20; k++) {
-      await Promise.all(blobs.map(async (b, i) => {
-        const step = Math.ceil(b.length / 20);
-        await hashes[i]!.update(b.subarray(k * step, Math.min(b.length, (k + 1) * step)));
-      }));
+  it('keeps concurrent streams apart; pieces handed over without waiting stay in order; an empty one is the empty digest', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vmr-hw-'));
+    try {
+      const blobs = Array.from({ length: 6 }, (_, i) => randomBytes(i * 700_000 + 3));
+      const streams = await Promise.all(blobs.map((_, i) => ingest(dir, `b${i}`)));
+      for (let k = 0; k < 20; k++) {
+        await Promise.all(blobs.map(async (b, i) => {
+          const step = Math.ceil(b.length / 20);
+          // two calls before either resolved: the second queues behind the first
+          const piece = b.subarray(k * step, Math.min(b.length, (k + 1) * step));
+          await Promise.all([streams[i]!.s.update(piece.subarray(0, piece.length >> 1)), streams[i]!.s.update(piece.subarray(piece.length >> 1))]);
+        }));
+      }
+      assert.deepEqual((await Promise.all(streams.map(({ s }) => s.end()))).map((r) => r.digest), blobs.map(digestOf));
+      for (const [i, { file }] of streams.entries()) assert.deepEqual(await readFile(file), blobs[i]);
+      assert.equal((await (await ingest(dir, 'empty')).s.end()).digest, digestOf(Buffer.alloc(0)));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
-    assert.deepEqual(await Promise.all(hashes.map((h) => h.digest())), blobs.map(digestOf));
-    assert.equal(await streamHash().digest(), digestOf(Buffer.alloc(0)));
   });
 
-  it('a dropped hash does not disturb the next one', async () => {
-    const a = streamHash();
-    await a.update(randomBytes(3 << 20));
-    a.drop();
-    const b = randomBytes(2 << 20);
-    const h = streamHash();
-    await h.update(b);
-    assert.equal(await h.digest(), digestOf(b));
+  it('a resumed stream hashes what the file held first; a dropped one does not disturb the next', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vmr-hw-'));
+    try {
+      const a = await ingest(dir, 'dropped');
+      await a.s.update(randomBytes(3 << 20));
+      a.s.drop();
+      const data = randomBytes(5 << 20);
+      const { file, s } = await ingest(dir, 'resumed', data.subarray(0, (2 << 20) + 7));
+      await s.update(data.subarray((2 << 20) + 7));
+      assert.equal((await s.end()).digest, digestOf(data));
+      assert.deepEqual(await readFile(file), data);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { requireService } from '../support/services.js';
 import { nativeZstd } from '../../src/core/images/nativeZstd.js';
-import { inflateStream, readWindow } from '../../src/core/images/hashWorkers.js';
+import { inflateStream, ingestStream, readWindow } from '../../src/core/images/hashWorkers.js';
 
 const MiB = 1 << 20;
 const digestOf = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
@@ -109,6 +109,29 @@ describe('zstd binding on the hash workers', () => {
     bad[bad.length - 2]! ^= 0xff; // in the content checksum
     await assert.rejects(into(bad, size), /checksum/);
     await assert.rejects(into(randomBytes(5000), size), /Unknown frame descriptor|unknown/i);
+  });
+
+  it("a blob's ingest stream writes, hashes and decompresses the same pieces; a window it cannot open or decode fails alone", async () => {
+    const frame = execFileSync('zstd', ['-q', '-c', '-3', file], { maxBuffer: 64 * MiB });
+    const disk = path.join(dir, 'ingest-disk.raw');
+    await writeFile(disk, '');
+    await truncate(disk, data.length);
+    const run = async (name: string, bytes: Buffer, target: string) => {
+      const blob = path.join(dir, name);
+      await writeFile(blob, '');
+      const s = ingestStream({ file: blob, at: 0, inflate: { native, file: target, offsets: [0], size: data.length } })!;
+      for (let i = 0; i < bytes.length; i += 65_536) await s.update(bytes.subarray(i, i + 65_536));
+      const r = await s.end();
+      assert.equal(r.digest, digestOf(bytes), `${name}: the blob's digest`);
+      assert.deepEqual(readFileSync(blob), bytes, `${name}: the blob is written whatever became of the window`);
+      return r.inflate;
+    };
+    assert.deepEqual(await run('good.zst', frame, disk), { bytes: data.length, ended: true });
+    assert.ok(readFileSync(disk).equals(data));
+    const missing = await run('no-disk.zst', frame, path.join(dir, 'no-such-dir', 'disk.raw'));
+    assert.match(String(missing && 'error' in missing && missing.error.message), /ENOENT/);
+    const garbage = await run('garbage.zst', randomBytes(300_000), disk);
+    assert.match(String(garbage && 'error' in garbage && garbage.error.message), /Unknown frame descriptor|unknown/i);
   });
 
   it('a full disk rejects with ENOSPC, and the next frame on that worker starts clean', async () => {

@@ -1,10 +1,11 @@
 // A resumable, digest-verified blob write (containerd's content.Writer). The partial lives under
 // the ingest dir keyed by digest, so an interrupted pull resumes where it stopped.
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import type { BlobSink, IngestCommitOptions, IngestWriter } from '../ports/images.js';
 import { DataLossError, FailedPreconditionError, fromSystemError } from '../errors.js';
-import { ingestStream, streamHash, type HandoffSink, type InflateHandoff, type IngestStream, type StreamHash } from './hashWorkers.js';
+import { ingestStream, type HandoffSink, type InflateHandoff, type IngestStream } from './hashWorkers.js';
 import { Writeback } from './writeback.js';
 
 export interface IngestTarget {
@@ -33,7 +34,7 @@ export class PresentWriter implements IngestWriter {
  */
 type Path =
   | { kind: 'worker'; stream: IngestStream; handoff?: InflateHandoff; ended?: Promise<string> }
-  | { kind: 'inline'; hash: StreamHash };
+  | { kind: 'inline'; hash: Hash };
 
 export class FileIngestWriter implements IngestWriter {
   private done = false;
@@ -73,10 +74,10 @@ export class FileIngestWriter implements IngestWriter {
         path = { kind: 'worker', stream, handoff };
       } else {
         handoff?.settle(undefined); // not taken: the sink gets the bytes through write()
-        const hash = streamHash();
+        const hash = createHash('sha256');
         path = { kind: 'inline', hash };
         // Node cannot persist a hash state, so a resume re-reads what is already there.
-        if (have > 0) for await (const b of createReadStream(t.partialPath, { end: have - 1 })) await hash.update(b as Buffer);
+        if (have > 0) for await (const b of createReadStream(t.partialPath, { end: have - 1 })) hash.update(b as Buffer);
       }
       return new FileIngestWriter(t, fh, path, have, sink);
     } catch (err) {
@@ -87,26 +88,30 @@ export class FileIngestWriter implements IngestWriter {
     }
   }
 
-  async write(chunk: Buffer): Promise<void> {
-    if (this.done) throw new FailedPreconditionError('ingest writer is closed');
+  write(chunk: Buffer): Promise<void> {
+    return this.writeNow(chunk) ?? Promise.resolve();
+  }
+
+  writeNow(chunk: Buffer): Promise<void> | undefined {
+    if (this.done) return Promise.reject(new FailedPreconditionError('ingest writer is closed'));
     if (this.offset + chunk.length > this.t.size) {
-      await this.fail();
-      throw new DataLossError(`blob ${this.t.digest}: received more than the declared ${this.t.size} bytes`);
+      return this.fail().then(() => {
+        throw new DataLossError(`blob ${this.t.digest}: received more than the declared ${this.t.size} bytes`);
+      });
     }
-    try {
-      if (this.path.kind === 'worker') {
-        await this.path.stream.update(chunk);
-      } else {
-        await this.fh.write(chunk, 0, chunk.length, this.offset);
-        await this.path.hash.update(chunk);
-      }
-    } catch (err) {
-      throw fromSystemError(err, `writing blob ${this.t.digest}`);
-    }
+    const at = this.offset;
     this.offset += chunk.length;
     this.writeback.wrote(chunk.length);
-    // A sink whose decompression the worker took over has had the bytes already.
-    if (this.path.kind === 'inline' || !this.path.handoff) await this.sink?.write(chunk);
+    const failed = (err: unknown): never => { throw fromSystemError(err, `writing blob ${this.t.digest}`); };
+    // Everything below starts before the first await, so calls made one after another keep their order.
+    // A sink whose decompression the worker took over has the bytes already.
+    const sunk = this.path.kind === 'worker' && this.path.handoff ? undefined : this.sink?.write(chunk);
+    if (this.path.kind === 'worker') {
+      const copied = this.path.stream.update(chunk)?.catch(failed);
+      return sunk ? Promise.all([copied, sunk]).then(() => undefined) : copied;
+    }
+    this.path.hash.update(chunk);
+    return Promise.all([this.fh.write(chunk, 0, chunk.length, at).catch(failed), sunk]).then(() => undefined);
   }
 
   async commit(opts: IngestCommitOptions = {}): Promise<void> {
@@ -117,7 +122,7 @@ export class FileIngestWriter implements IngestWriter {
     }
     let got: string;
     try {
-      got = this.path.kind === 'worker' ? await endStream(this.path) : await this.path.hash.digest();
+      got = this.path.kind === 'worker' ? await endStream(this.path) : 'sha256:' + this.path.hash.digest('hex');
     } catch (err) {
       await this.close();
       throw fromSystemError(err, `writing blob ${this.t.digest}`);
@@ -150,7 +155,6 @@ export class FileIngestWriter implements IngestWriter {
     try {
       // The worker writes nothing more once its stream ended: only then may another writer take the partial.
       if (this.path.kind === 'worker') await endStream(this.path).catch(() => undefined);
-      else this.path.hash.drop();
       await this.writeback.settle();
       await this.fh.close();
       if (opts.discard) await rm(this.t.partialPath, { force: true });

@@ -120,7 +120,13 @@ function streamOpen(m) {
     // A resumed download: what the partial already holds is hashed first (Node cannot persist a hash's state).
     if (s.h && s.pos > 0) hashRange(s.h, s.fd, 0, s.pos, m.file);
   }
-  if (m.inflate) s.inflate = inflateOpen(m.inflate);
+  if (m.inflate) {
+    try {
+      s.inflate = inflateOpen(m.inflate);
+    } catch (e) {
+      s.inflate = { error: e }; // the blob is still written and hashed; end() reports this
+    }
+  }
 }
 function streamUpdate(id, b) {
   const s = streams.get(id);
@@ -145,7 +151,7 @@ function streamClose(id) {
   if (!s) return;
   streams.delete(id);
   if (s.fd !== undefined) fs.closeSync(s.fd);
-  if (s.inflate) {
+  if (s.inflate?.d) {
     fs.closeSync(s.inflate.fd);
     idleD.push(s.inflate.d); // reset when next taken
   }

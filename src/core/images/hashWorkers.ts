@@ -1,10 +1,10 @@
-// sha256 of streamed bytes off the main thread (issue 17). A pull or an import hashes every byte it
-// moves (compressed and uncompressed); on the event loop that hashing serialises with the I/O, so the
-// other cores sit idle while zstd waits for input. Each hash owns SLOTS slots of 1 MiB in one
-// SharedArrayBuffer that a worker thread of a small pool reads: bytes are copied in once, a message
-// names the slot, the worker acks it. Nothing is allocated or transferred per MiB (transferred buffers
-// counted as new external memory in both threads and drove a full GC every few dozen MiB), and at most
-// SLOTS MiB per hash wait, so memory stays bounded.
+// The work of imports and pulls on worker threads, off the main thread (issue 17): a pulled blob is written to its
+// partial, hashed and (a base disk's window) decompressed as it downloads; an imported window is read, hashed, copied
+// and compressed; a file is hashed. On the event loop that work serialises with the I/O and the other cores sit
+// idle. A stream owns SLOTS slots of 1 MiB in one SharedArrayBuffer that a worker thread of a small pool reads:
+// bytes are copied in once, a message names the slot, the worker acks it. Nothing is allocated or transferred per
+// MiB (transferred buffers counted as new external memory in both threads and drove a full GC every few dozen MiB),
+// and at most SLOTS MiB per stream wait, so memory stays bounded.
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -12,15 +12,6 @@ import { Worker } from 'node:worker_threads';
 
 import type { BlobSink } from '../ports/images.js';
 import { BATCH, SLOTS, WORKER_SOURCE } from './hashWorkerSource.js';
-
-/** A running sha256: update() resolves at once unless too many bytes wait for the worker. */
-export interface StreamHash {
-  update(chunk: Buffer): Promise<void> | undefined;
-  /** `sha256:<hex>` of everything given to update(). */
-  digest(): Promise<string>;
-  /** Forget the state (an abandoned transfer); no digest follows. */
-  drop(): void;
-}
 
 interface WorkerMessage {
   id: number;
@@ -96,18 +87,6 @@ function pickWorker(): HashWorker {
   return pool[turn++ % pool.length]!;
 }
 
-class InlineHash implements StreamHash {
-  private readonly h = createHash('sha256');
-  update(chunk: Buffer): undefined {
-    this.h.update(chunk);
-    return undefined;
-  }
-  digest(): Promise<string> {
-    return Promise.resolve('sha256:' + this.h.digest('hex'));
-  }
-  drop(): void {}
-}
-
 /**
  * Bytes handed to a worker through SLOTS 1 MiB slots of one SharedArrayBuffer: update() copies into a free slot, a
  * message names it, the worker acks it once done with it. A hash and a window being decompressed are such streams.
@@ -181,9 +160,12 @@ abstract class SlotStream {
     return undefined;
   }
 
+  /** Stops it: the worker forgets it at once, a copy waiting for a slot rejects. */
   drop(): void {
     this.w.remove(this.id);
     if (!this.error) this.w.worker.postMessage({ op: 'drop', id: this.id });
+    this.error ??= new Error('the stream was dropped');
+    this.wake();
   }
 
   /** Sends what is left, then ends the stream; resolves with the worker's answer (the worker is done with it). */
@@ -217,16 +199,6 @@ abstract class SlotStream {
     const w = this.waiting;
     this.waiting = undefined;
     w?.();
-  }
-}
-
-class WorkerHash extends SlotStream implements StreamHash {
-  constructor(w: HashWorker) {
-    super(w, { op: 'open', hash: true });
-  }
-
-  async digest(): Promise<string> {
-    return 'sha256:' + (await this.finish()).digest!;
   }
 }
 
@@ -349,16 +321,6 @@ export interface InflateTarget {
  */
 export function inflateStream(o: InflateTarget): StreamInflate {
   return new WorkerInflate(pickWorker(), o);
-}
-
-/** A sha256 on a worker thread when there is a second core to run it; inline otherwise. */
-export function streamHash(): StreamHash {
-  if (availableParallelism() < 2) return new InlineHash();
-  try {
-    return new WorkerHash(pickWorker());
-  } catch {
-    return new InlineHash();
-  }
 }
 
 /** `sha256:<hex>` of `length` bytes of `file` from `offset`, read and hashed on a worker thread. */

@@ -140,6 +140,12 @@ export interface IngestWriter {
   readonly offset: number;
   /** Resolves once `chunk` is written and hashed: the caller may reuse the buffer then. */
   write(chunk: Buffer): Promise<void>;
+  /**
+   * As write(), but takes the bytes before it returns when it can: undefined means `chunk` was copied and may be
+   * reused at once; a promise, that the caller keeps `chunk` until it resolves. Calls made one after another are
+   * written in that order without waiting in between; a failure shows in a later call or in commit().
+   */
+  writeNow?(chunk: Buffer): Promise<void> | undefined;
   /** Verifies size and digest, fsyncs, renames into place. DATA_LOSS on mismatch (the partial is removed). */
   commit(opts?: IngestCommitOptions): Promise<void>;
   /** Keeps the partial for a later resume unless `discard`. */

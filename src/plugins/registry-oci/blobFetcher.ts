@@ -1,6 +1,7 @@
 // Downloads one blob into the content store's resumable writer. A dropped connection resumes with
 // Range from the bytes already written; the writer verifies size and digest on commit. A `sink` (the base
-// disk being built during a pull) gets the same bytes in order and is ended only after that commit.
+// disk being built during a pull) goes to the writer, which gives it the same bytes in order and ends it only
+// after that commit.
 import {
   type BlobSink, type CallContext, type ContentStore, DataLossError, isVmrError, type OciDescriptor, sleep,
 } from '../../plugin-api/index.js';
@@ -9,10 +10,6 @@ import { byteReporter } from './progress.js';
 import { RawBody } from './rawGet.js';
 import type { Repository } from './repository.js';
 import { backoffMs, isTransient, toCancelled } from './transport.js';
-
-const WRITE_BATCH = 1024 * 1024;
-/** Batch buffers per download: one being filled, the others with the sink (the base disk's decompressor). */
-const RING = 4;
 
 /**
  * Each piece of `body` to `onChunk`, in order; a promise from it holds the next piece back. A bare
@@ -65,58 +62,10 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
   let moved = 0;
   let failures = 0;
   const opts = repo.t.opts;
-  // Network reads arrive in 64 KiB pieces; each is copied at once into one of RING reused 1 MiB buffers
-  // and dropped, so it dies young. (Holding pieces until a batch was full got them promoted to the old
-  // generation, whose buffers only a full GC frees: two dozen full GCs per GiB. A fresh buffer per batch
-  // did the same.) The store's writes (in order) and the sink run behind the download; a buffer is
-  // reused once both released it.
-  const ring: Buffer[] = [];
-  const busy: Array<Promise<void> | undefined> = [];
-  const held: boolean[] = [];
-  let turn = 0;
-  let slot = -1;
-  let fill = 0;
-  let written: Promise<void> = Promise.resolve();
-  // Synchronous while a buffer is free: a body read as views of one socket buffer (rawGet.ts) is paused
-  // only when take() has to wait for one.
-  const take = (chunk: Buffer, from = 0): Promise<void> | undefined => {
-    for (let at = from; at < chunk.length;) {
-      if (slot < 0) {
-        const next = turn % RING;
-        if (held[next]) return busy[next]!.then(() => take(chunk, at));
-        turn++;
-        ring[next] ??= Buffer.allocUnsafeSlow(WRITE_BATCH);
-        slot = next;
-        fill = 0;
-      }
-      const n = chunk.copy(ring[slot]!, fill, at);
-      fill += n;
-      at += n;
-      if (fill === WRITE_BATCH) flush();
-    }
-    return undefined;
-  };
-  const flush = () => {
-    if (slot < 0 || fill === 0) return;
-    const buf = ring[slot]!.subarray(0, fill);
-    const s = slot;
-    slot = -1;
-    const done = written.then(() => w.write(buf));
-    written = done;
-    done.catch(() => undefined); // awaited by settle() or the slot's next use
-    held[s] = true;
-    void done.finally(() => { held[s] = false; }).catch(() => undefined);
-    busy[s] = done;
-    offset += buf.length;
-    moved += buf.length;
-    report(offset);
-    failures = 0;
-  };
-  /** Every batch written; `offset` is then what the store holds. */
-  const settle = async () => {
-    await Promise.all(busy);
-    await written;
-  };
+  // Each network piece goes to the writer as it arrives: the store's writer copies it at once (writeNow; a body
+  // read as views of one socket buffer, rawGet.ts, is paused only when the writer has to wait), any other
+  // writer's write() is awaited with the piece held.
+  const put = (chunk: Buffer) => (w.writeNow ? w.writeNow(chunk) : w.write(chunk));
   try {
     while (offset < desc.size || desc.size === 0) {
       try {
@@ -131,20 +80,20 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
             chunk = chunk.subarray(n);
             if (!chunk.length) return undefined;
           }
-          if (offset + (slot < 0 ? 0 : fill) + chunk.length > desc.size) {
+          if (offset + chunk.length > desc.size) {
             throw new DataLossError(`blob ${desc.digest} from ${repo.s.host}/${repo.name} is longer than the ${desc.size} bytes its descriptor says`);
           }
-          return take(chunk);
+          offset += chunk.length;
+          moved += chunk.length;
+          failures = 0;
+          report(offset);
+          return put(chunk);
         };
         await eachChunk(res.body, onChunk);
-        flush();
-        await settle();
         if (desc.size === 0 || offset >= desc.size) break;
         throw Object.assign(new Error(`connection closed at byte ${offset} of ${desc.size}`), { code: 'ECONNRESET' });
       } catch (err) {
-        // Keep what arrived before the failure: the resume starts after it.
-        flush();
-        await settle();
+        // What arrived before the failure is the writer's (eachChunk let the last piece finish): the resume starts after it.
         if (signal.aborted) toCancelled(signal, err);
         if (isVmrError(err) && err.code !== 'UNAVAILABLE') throw err;
         if (failures >= opts.retries || !isTransient(err)) throw err;
@@ -152,7 +101,6 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
         await sleep(backoffMs(failures++, opts, err), signal);
       }
     }
-    await settle();
     await w.commit();
   } catch (err) {
     // DATA_LOSS from commit has already removed the partial; otherwise keep it for the next attempt.
