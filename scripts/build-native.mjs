@@ -1,32 +1,46 @@
 #!/usr/bin/env node
-// Build step (`npm run build`): compiles native/zstd.c, the in-process libzstd binding the import compresses
-// windows with, into dist/src/native/zstd.node — with gcc against the headers Node ships (<prefix>/include/node)
-// and Debian's libzstd-dev, so no node-gyp and no download. When a piece is missing the build goes on without
-// it and says so: the daemon then compresses with the `zstd` binary and logs that at start.
-//   node scripts/build-native.mjs [out.node]
+// Build step (`npm run build`): compiles the native helpers in native/ into dist/src/native/*.node — with gcc
+// against the headers Node ships (<prefix>/include/node), so no node-gyp and no download:
+//   zstd.c       the in-process libzstd imports compress and pulls decompress windows with (Debian's libzstd-dev)
+//   sharedCopy.c memcpy into the shared memory a pull's bytes cross to the hash workers in
+// When a piece is missing the build goes on without that helper and says so: the daemon then compresses with the
+// `zstd` binary (and logs that at start), or copies with Buffer.copy.
+//   node scripts/build-native.mjs [outdir]
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const out = path.resolve(process.argv[2] ?? path.join(root, 'dist/src/native/zstd.node'));
+const outdir = path.resolve(process.argv[2] ?? path.join(root, 'dist/src/native'));
 const headers = path.join(path.dirname(process.execPath), '..', 'include', 'node');
-const missing = [
-  !existsSync(path.join(headers, 'node_api.h')) && `Node's headers (${headers}/node_api.h)`,
-  !existsSync('/usr/include/zstd.h') && 'zstd.h (Debian package libzstd-dev)',
-].filter(Boolean);
 const cc = process.env.CC ?? 'gcc';
+const common = [
+  !existsSync(path.join(headers, 'node_api.h')) && `Node's headers (${headers}/node_api.h)`,
+].filter(Boolean);
 try {
   execFileSync(cc, ['--version'], { stdio: 'ignore' });
 } catch {
-  missing.push(`a C compiler (${cc}; Debian package gcc)`);
+  common.push(`a C compiler (${cc}; Debian package gcc)`);
 }
-if (missing.length) {
-  console.warn(`native zstd binding not built, missing ${missing.join(', ')}; imports will use the zstd binary`);
-  process.exit(0);
+
+const helpers = [
+  {
+    name: 'zstd', libs: ['-lzstd'], without: 'imports will use the zstd binary',
+    needs: [!existsSync('/usr/include/zstd.h') && 'zstd.h (Debian package libzstd-dev)'],
+  },
+  { name: 'sharedCopy', libs: [], without: 'pulls will copy with Buffer.copy', needs: [] },
+];
+
+mkdirSync(outdir, { recursive: true });
+for (const h of helpers) {
+  const missing = [...common, ...h.needs.filter(Boolean)];
+  if (missing.length) {
+    console.warn(`native ${h.name} binding not built, missing ${missing.join(', ')}; ${h.without}`);
+    continue;
+  }
+  const out = path.join(outdir, `${h.name}.node`);
+  const tmp = `${out}.tmp`;
+  execFileSync(cc, ['-O2', '-shared', '-fPIC', '-Wall', '-Wextra', `-I${headers}`, '-o', tmp, path.join(root, `native/${h.name}.c`), ...h.libs], { stdio: 'inherit' });
+  renameSync(tmp, out);
 }
-mkdirSync(path.dirname(out), { recursive: true });
-const tmp = `${out}.tmp`;
-execFileSync(cc, ['-O2', '-shared', '-fPIC', '-Wall', '-Wextra', `-I${headers}`, '-o', tmp, path.join(root, 'native/zstd.c'), '-lzstd'], { stdio: 'inherit' });
-renameSync(tmp, out);

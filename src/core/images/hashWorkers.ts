@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 
 import type { BlobSink } from '../ports/images.js';
 import { BATCH, SLOTS, WORKER_SOURCE } from './hashWorkerSource.js';
+import { copyIntoShared } from './sharedCopy.js';
 
 interface WorkerMessage {
   id: number;
@@ -152,7 +153,7 @@ abstract class SlotStream {
         this.cur = slot;
         this.used = 0;
       }
-      const n = chunk.copy(this.slots[this.cur]!, this.used, off);
+      const n = copyIntoShared(this.slots[this.cur]!, this.used, off ? chunk.subarray(off) : chunk);
       this.used += n;
       off += n;
       if (this.used === BATCH) this.flush();
