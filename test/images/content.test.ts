@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { OciContentStore } from '../../src/core/images/index.js';
@@ -153,5 +155,33 @@ describe('OciContentStore', () => {
     await w.close();
     assert.equal(released, 1);
   });
+  it('on a one-core machine the writer writes and hashes on this thread, and gives a sink every byte', async (t) => {
+    t.mock.method(os, 'availableParallelism', () => 1);
+    syncBuiltinESMExports(); // the named import in hashWorkers.ts sees the mock
+    t.after(() => { t.mock.restoreAll(); syncBuiltinESMExports(); });
+    const { s } = await store(t);
+    const data = randomBytes(3 * 1024 * 1024 + 11);
+    const d = digestOf(data);
+    const got: Buffer[] = [];
+    const events: string[] = [];
+    const sink = {
+      write: async (c: Buffer) => { got.push(Buffer.from(c)); },
+      verified: async () => { events.push('verified'); },
+      end: async () => { events.push('end'); },
+      abort: () => { events.push('abort'); },
+      handoff: () => ({ target: { native: '', file: '', offsets: [], size: 0 }, settle: (r: unknown) => { events.push(`settled:${String(r)}`); } }),
+    };
+    const w1 = await s.writer(d, data.length, ctx(), { sink });
+    await Promise.all([w1.write(data.subarray(0, 1_000_000)), w1.write(data.subarray(1_000_000, 2_000_000))]);
+    await w1.close();
+    assert.deepEqual(events, ['settled:undefined', 'abort'], 'not handed over on one core; aborted on close');
+    const w2 = await s.writer(d, data.length, ctx());
+    assert.equal(w2.offset, 2_000_000);
+    await w2.write(data.subarray(2_000_000));
+    await w2.commit();
+    assert.deepEqual(readFileSync(s.blobPath(d)), data);
+    assert.deepEqual(Buffer.concat(got), data.subarray(0, 2_000_000), 'the sink had the bytes, in order');
+  });
 });
+
 
