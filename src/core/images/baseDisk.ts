@@ -137,12 +137,14 @@ export class DiskBuilder implements BaseDiskBuilder {
       if (!streamed) for (const w of ws) this.started.add(w); // redone dense if the stream does not complete
       streamed = true;
     };
+    let stopped = false;
     const stop = () => {
+      stopped = true;
       if (inflate && this.inflating.delete(inflate)) this.stopping.push(inflate.end().catch(() => undefined));
     };
     return {
       handoff: () => {
-        if (!target || streamed) return undefined;
+        if (!target || streamed || stopped) return undefined;
         streaming();
         let settle!: (r: InflateResult | { error: Error } | undefined) => void;
         const outcome = new Promise<InflateResult | { error: Error } | undefined>((resolve) => { settle = resolve; });
@@ -162,7 +164,7 @@ export class DiskBuilder implements BaseDiskBuilder {
         };
       },
       write: async (chunk) => {
-        if (!target) return;
+        if (!target || stopped) return;
         if (!inflate) {
           if (streamed) return; // handed off
           inflate = inflateStream(target);
