@@ -16,7 +16,6 @@ export { Limiter } from '../core/async/limiter.js';
 export { silentLogger } from '../core/log/silentLogger.js';
 export type * from '../core/ports/index.js';
 export { MAX_STOP_TIMEOUT_SECONDS } from '../core/vms/stopOptions.js';
-export * from '../core/net/ipv4.js';
 export * from '../core/net/hostEntries.js';
 export { metaDataWithDefaults } from '../core/vms/metaData.js';
 export * from '../core/images/containerDisk/index.js';

@@ -162,7 +162,6 @@ export interface IngestOptions {
   sink?: BlobSink;
 }
 
-/** Blobs by digest, shared by all images. */
 /** A blob opened for positional reads into the caller's buffers (a push reuses a few instead of allocating per chunk). */
 export interface BlobFile {
   /** Reads up to `into.length` bytes at `position`; 0 at the end. */
@@ -170,6 +169,7 @@ export interface BlobFile {
   close(): Promise<void>;
 }
 
+/** Blobs by digest, shared by all images. */
 export interface ContentStore {
   has(digest: string): Promise<boolean>;
   size(digest: string): Promise<number>;
