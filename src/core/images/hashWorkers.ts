@@ -90,7 +90,8 @@ function pickWorker(): HashWorker {
 
 /**
  * Bytes handed to a worker through SLOTS 1 MiB slots of one SharedArrayBuffer: update() copies into a free slot, a
- * message names it, the worker acks it once done with it. A blob being ingested and a window being decompressed are such streams.
+ * message names it, the worker acks it once done with it. A blob being ingested and a window being decompressed are
+ * such streams.
  */
 abstract class SlotStream {
   private readonly id = nextId++;
