@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DataLossError, FailedPreconditionError, NotFoundError, NotImplementedError } from '../../src/core/errors.js';
 import type { CallContext } from '../../src/core/ports/common.js';
-import type { ContentStore, ImageStore, IngestWriter, LocalImage, OciManifest } from '../../src/core/ports/images.js';
+import type { ContentStore, ImageStore, IngestOptions, IngestWriter, LocalImage, OciManifest } from '../../src/core/ports/images.js';
 
 const hex = (d: string) => d.replace(/^sha256:/, '');
 
@@ -42,7 +42,7 @@ export class TempContentStore implements ContentStore {
     await rename(tmp, this.blobPath(d));
   }
 
-  async writer(d: string, size: number, _ctx: CallContext): Promise<IngestWriter> {
+  async writer(d: string, size: number, _ctx: CallContext, opts: IngestOptions = {}): Promise<IngestWriter> {
     // One writer per digest: the next one waits until the previous committed or closed.
     while (this.locks.has(d)) await this.locks.get(d)!.catch(() => undefined);
     let release!: () => void;
@@ -59,9 +59,13 @@ export class TempContentStore implements ContentStore {
     if (offset > 0) for await (const c of createReadStream(p)) h.update(c as Buffer);
     let finished = false;
     const blobPath = this.blobPath(d);
+    // The port's sink contract: the same bytes in order, verified() then end() after the commit, abort() otherwise
+    // (a resumed partial included: the sink would miss its start).
+    if (offset > 0) opts.sink?.abort();
+    const sink = offset > 0 ? undefined : opts.sink;
     return {
       offset,
-      async write(chunk: Buffer) { h.update(chunk); await fh.write(chunk); written += chunk.length; },
+      async write(chunk: Buffer) { h.update(chunk); await fh.write(chunk); written += chunk.length; await sink?.write(chunk); },
       async commit() {
         if (finished) return;
         finished = true;
@@ -72,15 +76,21 @@ export class TempContentStore implements ContentStore {
             await rm(p, { force: true });
             throw new DataLossError(`blob ${d}: expected ${size} bytes with that digest, got ${written} bytes hashing to ${got}`);
           }
+          await sink?.verified?.(p).catch(() => undefined);
           await mkdir(path.dirname(blobPath), { recursive: true });
           await rename(p, blobPath);
+        } catch (err) {
+          sink?.abort();
+          throw err;
         } finally {
           done();
         }
+        await sink?.end();
       },
       async close(opts?: { discard?: boolean }) {
         if (finished) return;
         finished = true;
+        sink?.abort();
         await fh.close();
         if (opts?.discard) await rm(p, { force: true });
         done();
