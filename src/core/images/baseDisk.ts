@@ -140,7 +140,7 @@ export class DiskBuilder implements BaseDiskBuilder {
     let stopped = false;
     const stop = () => {
       stopped = true;
-      if (inflate && this.inflating.delete(inflate)) this.stopping.push(inflate.end().catch(() => undefined));
+      if (inflate) this.stopStream(inflate);
     };
     return {
       handoff: () => {
@@ -250,7 +250,11 @@ export class DiskBuilder implements BaseDiskBuilder {
   }
 
   private dropStreams(): void {
-    for (const s of this.inflating) this.stopping.push(s.end().catch(() => undefined));
-    this.inflating.clear();
+    for (const s of [...this.inflating]) this.stopStream(s);
+  }
+
+  /** Ends a stream still running (once it settled, its worker writes nothing more here) and counts it as stopping. */
+  private stopStream(s: StreamInflate): void {
+    if (this.inflating.delete(s)) this.stopping.push(s.end().catch(() => undefined));
   }
 }

@@ -58,8 +58,8 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
     return 0;
   }
   const report = byteReporter(ctx, 'download', desc.digest, desc.size);
-  let offset = w.offset;
-  let moved = 0;
+  const from = w.offset;
+  let offset = from;
   let failures = 0;
   const opts = repo.t.opts;
   // Each network piece goes to the writer as it arrives: the store's writer copies it at once (writeNow; a body
@@ -84,7 +84,6 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
             throw new DataLossError(`blob ${desc.digest} from ${repo.s.host}/${repo.name} is longer than the ${desc.size} bytes its descriptor says`);
           }
           offset += chunk.length;
-          moved += chunk.length;
           failures = 0;
           report(offset);
           return put(chunk);
@@ -107,5 +106,5 @@ export async function fetchBlob(anyRepo: Repository, desc: OciDescriptor, conten
     await w.close().catch(() => undefined);
     throw err;
   }
-  return moved;
+  return offset - from;
 }
