@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -40,7 +40,7 @@ before(async () => {
   // Inside the repo, so the bundle finds node_modules (yaml) the way an installed package does.
   dir = await mkdtemp(path.join(repoRoot, 'dist', '.bundle-test-'));
   await pexec(process.execPath, [path.join(repoRoot, 'scripts/bundle-cli.mjs'), dir]);
-  launcher = path.join(dir, 'vmr');
+  launcher = path.join(dir, 'vmr.cjs');
   td = await startTestDaemon({ plugins: [fakeLibvirtPlugin()] });
 });
 after(async () => {
@@ -51,8 +51,8 @@ after(async () => {
 describe('the bundled vmr', () => {
   test('is what package.json installs as vmr, with its code cache beside it', async () => {
     const pkg = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
-    assert.equal(pkg.bin.vmr, 'dist/src/bin/vmr');
-    assert.ok(existsSync(path.join(dir, 'vmr.cjs')));
+    assert.equal(pkg.bin.vmr, 'dist/src/bin/vmr.cjs');
+    assert.equal(await readlink(path.join(dir, 'vmr')), 'vmr.cjs', "a checkout's vmr links to it");
     assert.ok(existsSync(path.join(dir, 'vmr-bundle.cjs')));
     assert.ok(existsSync(path.join(dir, 'vmr-bundle.cjs.v8cache')));
     const v = await bundled(['--version']);
@@ -91,7 +91,7 @@ describe('the bundled vmr', () => {
     // A file that does not exist: Node warns at start when it tries to load it, so the warning tells.
     const certs = path.join(dir, `no-such-ca-${process.pid}-${Date.now()}.pem`);
     const direct = await start(process.execPath, [path.join(dir, 'vmr.cjs'), '--version'], { NODE_EXTRA_CA_CERTS: certs });
-    assert.match(direct.stderr, /Ignoring extra certs/, 'the loader alone lets Node load them');
+    assert.match(direct.stderr, /Ignoring extra certs/, 'Node run on the file itself loads them');
     const links = await mkdtemp(path.join(os.tmpdir(), 'vmr-bin-'));
     try {
       await symlink(launcher, path.join(links, 'vmr'));

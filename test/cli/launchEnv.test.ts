@@ -1,4 +1,4 @@
-// The launcher (scripts/cli-launcher.sh) starts Node without NODE_EXTRA_CA_CERTS; the CLI gives it back to the
+// The launcher (the shell line of scripts/cli-loader.cjs) starts Node without NODE_EXTRA_CA_CERTS; the CLI gives it back to the
 // programs it runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

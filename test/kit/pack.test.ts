@@ -13,7 +13,7 @@ describe('npm pack', () => {
     const { stdout } = await promisify(execFile)('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repoRoot, maxBuffer: 64 << 20 });
     const files = (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
     for (const f of ['dist/src/plugin-api/index.js', 'dist/src/plugin-api/index.d.ts', 'dist/src/testing/index.js', 'dist/src/testing/index.d.ts',
-      'dist/src/bin/vmregistryd.js', 'dist/src/bin/vmr.js', 'dist/src/bin/vmr', 'dist/src/plugins/libvirt/index.js', 'proto/vm.proto', 'package.json']) {
+      'dist/src/bin/vmregistryd.js', 'dist/src/bin/vmr.js', 'dist/src/bin/vmr.cjs', 'dist/src/bin/vmr-bundle.cjs', 'dist/src/plugins/libvirt/index.js', 'proto/vm.proto', 'package.json']) {
       assert.ok(files.includes(f), `${f} is shipped`);
     }
     const stray = files.filter((f) => /^(dist\/(test|bench)\/|test\/|bench\/|src\/|examples\/|scripts\/|node_modules\/)|\.map$/.test(f));
