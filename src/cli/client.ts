@@ -2,7 +2,7 @@
 // classifies failures (unreachable vs server error vs Ctrl-C), and cancellation of every call in flight.
 import { EventEmitter } from 'node:events';
 import { Channel, type Call } from './wire/channel.js';
-import { vmServiceMethods, type MethodDef } from './wire/methods.js';
+import { vmServiceMethod, type MethodDef } from './wire/methods.js';
 import { ServiceError, Status } from './wire/status.js';
 import type { DaemonAddress } from './host.js';
 import type { Req, Res, RpcName } from './messages.js';
@@ -61,7 +61,7 @@ export class DaemonClient {
   }
 
   private start(name: string, opts: UnaryOptions): Call {
-    const def: MethodDef | undefined = vmServiceMethods().get(name);
+    const def: MethodDef | undefined = vmServiceMethod(name);
     if (!def) throw new Error(`VMService has no method ${name}`);
     const call = this.channel.call(def, opts.timeoutSeconds ? Date.now() + opts.timeoutSeconds * 1000 : undefined);
     this.active.add(call);

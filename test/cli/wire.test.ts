@@ -10,7 +10,7 @@ import { loadVmProto } from '../../src/core/grpc/loadProto.js';
 import { decodeMessage, encodeMessage } from '../../src/cli/wire/codec.js';
 import type { Contract } from '../../src/cli/wire/contract.js';
 import { SERVICE, descriptorFile, parseContract, protoDir } from '../../src/cli/wire/descriptor.js';
-import { vmServiceMethods } from '../../src/cli/wire/methods.js';
+import { vmServiceMethod, vmServiceMethods } from '../../src/cli/wire/methods.js';
 import { DaemonClient } from '../../src/cli/client.js';
 import { DaemonUnreachableError, ServerError } from '../../src/cli/errors.js';
 import { createHash } from 'node:crypto';
@@ -110,7 +110,10 @@ describe('CLI wire codec', () => {
   test('the method serialisers agree with the daemon\'s for a request and a response', () => {
     const pkg = grpc.loadPackageDefinition(loadVmProto()) as unknown as { vmregistry: { v1: { VMService: grpc.ServiceClientConstructor } } };
     const run = pkg.vmregistry.v1.VMService.service.RunVM!;
-    const m = vmServiceMethods().get('RunVM')!;
+    const m = vmServiceMethod('RunVM')!;
+    assert.equal(vmServiceMethod('RunVM'), m, 'built once');
+    assert.equal(vmServiceMethods().get('RunVM'), m);
+    assert.equal(vmServiceMethod('NoSuchMethod'), undefined);
     const request = { image: 'debian:12', name: 'web', options: { memoryMb: 512, labels: { a: 'b' }, waitForIp: true, diskSizeGb: 4 } };
     assert.deepEqual(run.requestDeserialize(m.serialize(request)), run.requestDeserialize(run.requestSerialize(request)));
     const response = { vmId: 'x', name: 'web', status: 'running', message: '', ipAddresses: ['10.0.0.2'] };

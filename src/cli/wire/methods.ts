@@ -1,6 +1,6 @@
 // VMService's methods with their (de)serialisers (codec.ts: proto-loader's semantics, no protobufjs).
 import { decodeMessage, encodeMessage } from './codec.js';
-import { SERVICE, loadContract } from './descriptor.js';
+import { SERVICE, loadContract, type ContractJson } from './descriptor.js';
 
 export interface MethodDef {
   name: string;
@@ -12,23 +12,30 @@ export interface MethodDef {
   deserialize(bytes: Buffer): Record<string, unknown>;
 }
 
-let cached: Map<string, MethodDef> | undefined;
+let contract: ContractJson | undefined;
+const built = new Map<string, MethodDef>();
 
-/** Every VMService method by name, built once per process. */
+/** One VMService method by name, built on first use: a command calls one or two of ~50 (issue 17: less to allocate at start). */
+export function vmServiceMethod(name: string): MethodDef | undefined {
+  const known = built.get(name);
+  if (known) return known;
+  const c = (contract ??= loadContract());
+  const m = c.methods.find((x) => x.name === name);
+  if (!m) return undefined;
+  const def: MethodDef = {
+    name: m.name,
+    path: `/${SERVICE}/${m.name}`,
+    requestStream: m.requestStream,
+    responseStream: m.responseStream,
+    serialize: (message) => encodeMessage(c, m.requestType, message as Record<string, unknown>),
+    deserialize: (bytes) => decodeMessage(c, m.responseType, bytes),
+  };
+  built.set(name, def);
+  return def;
+}
+
+/** Every VMService method by name. */
 export function vmServiceMethods(): Map<string, MethodDef> {
-  if (cached) return cached;
-  const contract = loadContract();
-  const methods = new Map<string, MethodDef>();
-  for (const m of contract.methods) {
-    methods.set(m.name, {
-      name: m.name,
-      path: `/${SERVICE}/${m.name}`,
-      requestStream: m.requestStream,
-      responseStream: m.responseStream,
-      serialize: (message) => encodeMessage(contract, m.requestType, message as Record<string, unknown>),
-      deserialize: (bytes) => decodeMessage(contract, m.responseType, bytes),
-    });
-  }
-  cached = methods;
-  return methods;
+  const c = (contract ??= loadContract());
+  return new Map(c.methods.map((m) => [m.name, vmServiceMethod(m.name)!]));
 }
