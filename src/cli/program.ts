@@ -20,7 +20,8 @@ import { registerConsoleCommands } from './commands/logs.js';
  * commander's objects for all ~80 commands are a large share of what the CLI itself costs at start
  * (issue 17). test/cli/program.test.ts checks these words against what each group registers.
  */
-export const COMMAND_GROUPS: { register: (program: Command) => void; words: string[] }[] = [
+// A group's register defines only the command named by `word` when it can (commandTable.ts), else all of its commands.
+export const COMMAND_GROUPS: { register: (program: Command, word?: string) => void; words: string[] }[] = [
   { register: registerImageCommands, words: ['pull', 'push', 'import', 'export', 'images', 'rmi', 'tag', 'inspect', 'validate', 'gc', 'image', 'save', 'load'] },
   { register: registerVmCommands, words: ['run', 'start', 'stop', 'restart', 'rm', 'ps', 'ls'] },
   { register: registerSshCommands, words: ['ssh', 'exec'] },
@@ -59,7 +60,8 @@ export function buildProgram(argv?: string[]): Command {
   const word = argv && commandWord(argv.slice(2));
   const only = word && !WHOLE_TREE.has(word) ? COMMAND_GROUPS.find((g) => g.words.includes(word)) : undefined;
   // An unknown word gets the whole tree too, so commander can suggest the command meant.
-  for (const g of only ? [only] : COMMAND_GROUPS) g.register(program);
+  if (only) only.register(program, word);
+  else for (const g of COMMAND_GROUPS) g.register(program);
   examples(program, [
     'vmr pull localhost:5000/demo/debian:12',
     'vmr run --name web --wait-ip localhost:5000/demo/debian:12',

@@ -1,5 +1,6 @@
-// `vmr <word>` builds only the command group holding <word> (program.ts COMMAND_GROUPS): the table must name
-// exactly the top-level commands (and aliases) each group registers, and the partial tree must behave.
+// `vmr <word>` builds only the command group holding <word> (program.ts COMMAND_GROUPS), or only <word>'s command
+// where the group keeps a table of them (commandTable.ts): the table must name exactly the top-level commands (and
+// aliases) each group registers, and the partial tree must behave.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Command } from 'commander';
@@ -37,6 +38,12 @@ describe('command groups built on demand', () => {
     const ps = buildProgram(['node', 'vmr', '--json', 'ps']);
     assert.ok(words(ps).includes('ps'));
     assert.ok(!words(ps).includes('pull'));
+    // The image and VM groups define just the command asked for.
+    for (const word of ['ps', 'run', 'images', 'pull', 'image', 'save', 'load']) {
+      assert.deepEqual(words(buildProgram(['node', 'vmr', word])), word === 'image' ? ['image'] : [word], word);
+    }
+    const image = buildProgram(['node', 'vmr', 'image', 'ls']).commands[0]!;
+    assert.deepEqual(words(image), ['export', 'import', 'inspect', 'list', 'load', 'ls', 'prune', 'pull', 'push', 'remove', 'rm', 'save', 'tag', 'validate']);
     for (const argv of [['help', 'ps'], ['completion', 'bash'], ['pss'], ['--help'], []]) {
       assert.equal(words(buildProgram(['node', 'vmr', ...argv])).length, all, argv.join(' '));
     }

@@ -47,34 +47,35 @@ async function spoolStdin(cli: Cli): Promise<{ file: string; cleanup: () => Prom
   return { file, cleanup: () => fs.rm(dir, { recursive: true, force: true }) };
 }
 
-export function registerArchiveCommands(program: Command, image: Command): void {
-  for (const cmd of [program.command('save'), image.command('save')]) {
-    examples(cmd.description('Write an image as an OCI archive (tar) to a file or standard output')
-      .argument('<reference>', 'local image')
-      .option('-o, --output <file>', 'write to this file (atomically) instead of standard output')
-      .option('-f, --force', 'replace an existing file')
-      .option('-q, --quiet', 'no progress output')
-      .action(action(async (cli, opts, reference: string) => {
-        if (!opts.output && cli.io.stdout.isTTY) throw new UsageError('refusing to write an archive to a terminal; pass -o FILE or redirect standard output');
-        const dest = opts.output ? path.resolve(opts.output) : undefined;
-        const sink = dest ? await fileSink(dest, Boolean(opts.force)) : stdoutSink(cli.io.stdout as unknown as Writable);
-        const res = await receiveExport(cli, { reference, format: 'OCI_ARCHIVE' }, sink, { quiet: opts.quiet || !dest });
-        if (dest) cli.result({ ...res, outputPath: dest }, (r) => opts.quiet ? r.outputPath : `Saved ${reference} to ${r.outputPath}\nDigest: ${r.digest}\nSize: ${humanSize(r.size)}`);
-      })), ['{cmd} debian-12:latest -o debian.tar', '{cmd} debian-12:latest | ssh other vmr load']);
-  }
-  for (const cmd of [program.command('load'), image.command('load')]) {
-    examples(cmd.description('Load an image from an OCI archive (what vmr save writes)')
-      .option('-i, --input <file>', 'read this file instead of standard input')
-      .option('-t, --tag <reference>', 'store under this reference (default: the archive\'s own name)')
-      .option('-q, --quiet', 'no progress output')
-      .action(action(async (cli, opts) => {
-        const spooled = opts.input ? undefined : await spoolStdin(cli);
-        try {
-          const res = await upload(cli, opts.input ? path.resolve(opts.input) : spooled!.file, opts.tag ?? '', Boolean(opts.quiet));
-          cli.result(res, (r) => opts.quiet ? r.reference : `Loaded ${r.reference}\nDigest: ${r.digest}\nSize: ${humanSize(r.size)}`);
-        } finally {
-          await spooled?.cleanup();
-        }
-      })), ['{cmd} -i debian.tar', '{cmd} -t demo/debian:12 < debian.tar']);
-  }
+/** `save` (top level and under `image`). */
+export function save(cmd: Command): void {
+  examples(cmd.description('Write an image as an OCI archive (tar) to a file or standard output')
+    .argument('<reference>', 'local image')
+    .option('-o, --output <file>', 'write to this file (atomically) instead of standard output')
+    .option('-f, --force', 'replace an existing file')
+    .option('-q, --quiet', 'no progress output')
+    .action(action(async (cli, opts, reference: string) => {
+      if (!opts.output && cli.io.stdout.isTTY) throw new UsageError('refusing to write an archive to a terminal; pass -o FILE or redirect standard output');
+      const dest = opts.output ? path.resolve(opts.output) : undefined;
+      const sink = dest ? await fileSink(dest, Boolean(opts.force)) : stdoutSink(cli.io.stdout as unknown as Writable);
+      const res = await receiveExport(cli, { reference, format: 'OCI_ARCHIVE' }, sink, { quiet: opts.quiet || !dest });
+      if (dest) cli.result({ ...res, outputPath: dest }, (r) => opts.quiet ? r.outputPath : `Saved ${reference} to ${r.outputPath}\nDigest: ${r.digest}\nSize: ${humanSize(r.size)}`);
+    })), ['{cmd} debian-12:latest -o debian.tar', '{cmd} debian-12:latest | ssh other vmr load']);
+}
+
+/** `load` (top level and under `image`). */
+export function load(cmd: Command): void {
+  examples(cmd.description('Load an image from an OCI archive (what vmr save writes)')
+    .option('-i, --input <file>', 'read this file instead of standard input')
+    .option('-t, --tag <reference>', 'store under this reference (default: the archive\'s own name)')
+    .option('-q, --quiet', 'no progress output')
+    .action(action(async (cli, opts) => {
+      const spooled = opts.input ? undefined : await spoolStdin(cli);
+      try {
+        const res = await upload(cli, opts.input ? path.resolve(opts.input) : spooled!.file, opts.tag ?? '', Boolean(opts.quiet));
+        cli.result(res, (r) => opts.quiet ? r.reference : `Loaded ${r.reference}\nDigest: ${r.digest}\nSize: ${humanSize(r.size)}`);
+      } finally {
+        await spooled?.cleanup();
+      }
+    })), ['{cmd} -i debian.tar', '{cmd} -t demo/debian:12 < debian.tar']);
 }

@@ -10,7 +10,8 @@ import { imageOperation } from '../operations.js';
 import { streamImport } from '../importStream.js';
 import { ServerError, UsageError } from '../errors.js';
 import { fileSink, layoutSink, receiveExport } from '../exportStream.js';
-import { registerArchiveCommands } from './archive.js';
+import { load, save } from './archive.js';
+import { defineCommands, type CommandTable } from '../commandTable.js';
 import { eachTarget } from '../batch.js';
 import { inspectCommand } from './inspect.js';
 import { localImportSource } from '../importSource.js';
@@ -229,18 +230,24 @@ function gc(cmd: Command): Command {
   return examples(cmd, ['{cmd}', '{cmd} --dry-run']);
 }
 
-export function registerImageCommands(program: Command): void {
-  pull(program.command('pull'));
-  push(program.command('push'));
-  importCmd(program.command('import'));
-  exportCmd(program.command('export'));
-  list(program.command('images'));
-  remove(program.command('rmi'));
-  tag(program.command('tag'));
-  inspectCommand(program.command('inspect'));
-  validate(program.command('validate'));
-  gc(program.command('gc'));
+const imageCommands: CommandTable = [
+  ['pull', (p) => pull(p.command('pull'))],
+  ['push', (p) => push(p.command('push'))],
+  ['import', (p) => importCmd(p.command('import'))],
+  ['export', (p) => exportCmd(p.command('export'))],
+  ['images', (p) => list(p.command('images'))],
+  ['rmi', (p) => remove(p.command('rmi'))],
+  ['tag', (p) => tag(p.command('tag'))],
+  ['inspect', (p) => inspectCommand(p.command('inspect'))],
+  ['validate', (p) => validate(p.command('validate'))],
+  ['gc', (p) => gc(p.command('gc'))],
+  ['image', imageGroup],
+  ['save', (p) => save(p.command('save'))],
+  ['load', (p) => load(p.command('load'))],
+];
 
+/** `vmr image …`: the same commands, grouped. */
+function imageGroup(program: Command): void {
   const image = program.command('image').description('Manage images (the same commands, grouped)');
   list(image.command('ls').alias('list'));
   pull(image.command('pull'));
@@ -252,7 +259,11 @@ export function registerImageCommands(program: Command): void {
   exportCmd(image.command('export'));
   validate(image.command('validate'));
   gc(image.command('prune'));
-  registerArchiveCommands(program, image);
+  save(image.command('save'));
+  load(image.command('load'));
   examples(image, ['{cmd} ls', '{cmd} pull localhost:5000/demo/debian:12', '{cmd} prune --dry-run']);
 }
 
+export function registerImageCommands(program: Command, word?: string): void {
+  defineCommands(program, imageCommands, word);
+}

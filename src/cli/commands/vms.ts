@@ -7,6 +7,7 @@ import { parsePairs, readText } from '../files.js';
 import { eachTarget } from '../batch.js';
 import type { VMInfo, VMProcessInfo } from '../messages.js';
 import { injectedKeys } from '../sshKeyOption.js';
+import { defineCommands, type CommandTable } from '../commandTable.js';
 
 const WAIT_IP_DEFAULT_TIMEOUT = 300;
 
@@ -147,13 +148,16 @@ function ls(cmd: Command): Command {
   return examples(cmd, ['{cmd}', '{cmd} --json']);
 }
 
-export function registerVmCommands(program: Command): void {
-  run(program.command('run'));
-  start(program.command('start'));
-  stopLike(program.command('stop'), 'StopVM', 'Stop');
-  stopLike(program.command('restart'), 'RestartVM', 'Restart');
-  rm(program.command('rm'));
-  ps(program.command('ps'));
-  ls(program.command('ls'));
-}
+const vmCommands: CommandTable = [
+  ['run', (p) => run(p.command('run'))],
+  ['start', (p) => start(p.command('start'))],
+  ['stop', (p) => stopLike(p.command('stop'), 'StopVM', 'Stop')],
+  ['restart', (p) => stopLike(p.command('restart'), 'RestartVM', 'Restart')],
+  ['rm', (p) => rm(p.command('rm'))],
+  ['ps', (p) => ps(p.command('ps'))],
+  ['ls', (p) => ls(p.command('ls'))],
+];
 
+export function registerVmCommands(program: Command, word?: string): void {
+  defineCommands(program, vmCommands, word);
+}
