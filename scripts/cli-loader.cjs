@@ -27,7 +27,7 @@ try {
   // no cache (plain bundle build): compile as usual
 }
 // The source is used as read: a copy of it (a wrapper added here) would be one more 0.2 MB string to flatten.
-const script = new vm.Script(fs.readFileSync(file, 'latin1'), {
+const script = new vm.Script(fs.readFileSync(file, 'utf8'), {
   filename: file,
   cachedData,
   importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,

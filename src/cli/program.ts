@@ -18,9 +18,9 @@ import { registerConsoleCommands } from './commands/logs.js';
 /**
  * Every command group with the top-level words it registers. `vmr ps` builds only the group holding `ps`:
  * commander's objects for all ~80 commands are a large share of what the CLI itself costs at start
- * (issue 17). test/cli/program.test.ts checks these words against what each group registers.
+ * (issue 17); given the word, a group with a table of its commands (commandTable.ts) defines only that one.
+ * test/cli/program.test.ts checks these words against what each group registers.
  */
-// A group's register defines only the command named by `word` when it can (commandTable.ts), else all of its commands.
 export const COMMAND_GROUPS: { register: (program: Command, word?: string) => void; words: string[] }[] = [
   { register: registerImageCommands, words: ['pull', 'push', 'import', 'export', 'images', 'rmi', 'tag', 'inspect', 'validate', 'gc', 'image', 'save', 'load'] },
   { register: registerVmCommands, words: ['run', 'start', 'stop', 'restart', 'rm', 'ps', 'ls'] },
