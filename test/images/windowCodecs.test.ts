@@ -14,8 +14,8 @@ import { zstdDecompressInto } from '../../src/core/images/childJobs.js';
 import { publishDisk, settleDisks, sweepDisks } from '../../src/core/images/durableLater.js';
 import { MiB, ctx, makeRawDisk, sha256File, tempDir, writeVMFile } from './helpers.js';
 
-const mk = (dataDir: string, codec = 'zstd', zstdBinding?: boolean) => new OciImageStore({
-  dataDir, windowSize: MiB, codec, zstdBinding, concurrency: 2, gcGraceMs: 0,
+const mk = (dataDir: string, codec = 'zstd', zstdBinding?: boolean, concurrency = 2) => new OciImageStore({
+  dataDir, windowSize: MiB, codec, zstdBinding, concurrency, gcGraceMs: 0,
   hostPaths: new HostPaths({ dataDir, import: [path.dirname(dataDir)], export: [path.dirname(dataDir)] }),
 });
 
@@ -77,10 +77,14 @@ describe('window codecs and base-disk durability', () => {
     rmSync(disk);
     assert.equal(sha256File(await store.baseDisk(img.digest, ctx())), d.sha256);
     const annotations = img.manifest.layers.map((l) => l.annotations);
-    for (const binding of [true, false]) {
-      const zstore = mk(path.join(dir, `zdata-${binding}`), 'zstd', binding);
+    const digests = new Map<string, string[]>();
+    // The binding and the binary write the same blobs (so the same disk gets the same image digest with or without
+    // the binding): single-threaded with more windows than workers, with zstd's workers (3 each) with fewer.
+    for (const [binding, concurrency] of [[true, 2], [false, 2], [true, 16], [false, 16]] as const) {
+      const zstore = mk(path.join(dir, `zdata-${binding}-${concurrency}`), 'zstd', binding, concurrency);
       const zimg = await zstore.importFile!(vmfile, 'z:1', ctx());
       assert.deepEqual(zimg.manifest.layers.map((l) => l.annotations), annotations, `binding ${binding}`);
+      digests.set(`binding ${binding}, ${concurrency} workers`, zimg.manifest.layers.map((l) => l.digest));
       for (const l of zimg.manifest.layers) {
         const blob = path.join(zstore.paths.layout, 'blobs', 'sha256', l.digest.slice(7));
         assert.equal(sha256File(blob), l.digest.slice(7), 'the blob is stored under its digest');
@@ -88,6 +92,9 @@ describe('window codecs and base-disk durability', () => {
         const off = Number(l.annotations!['io.vmregistry.chunk.offset']);
         assert.deepEqual(execFileSync('zstd', ['-dc', blob]), readFileSync(path.join(vmdir, 'disk.img')).subarray(off, off + MiB), `binding ${binding}, window at ${off}`);
       }
+    }
+    for (const concurrency of [2, 16]) {
+      assert.deepEqual(digests.get(`binding false, ${concurrency} workers`), digests.get(`binding true, ${concurrency} workers`), `${concurrency} workers`);
     }
   });
 

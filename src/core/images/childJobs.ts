@@ -59,7 +59,11 @@ function exitError(cmd: string, e: Exit): Error {
 export async function zstdCompressRange(source: string, offset: number, size: number, outFd: number, level: number, threads: number): Promise<CodecRun> {
   const src = await open(source, 'r');
   const d = run('dd', ['bs=1M', 'iflag=skip_bytes,count_bytes,fullblock', `skip=${offset}`, `count=${size}`], [src.fd, 'pipe', 'pipe'], 'coreutils');
-  const z = run('zstd', [`-${level}`, `-T${Math.max(1, Math.floor(threads))}`, '-q', '-c', '--no-progress'], [d.child.stdout!, outFd, 'pipe'], 'zstd');
+  // One thread is --single-thread, not -T1 (zstd's multi-threaded mode with one worker, which writes other bytes): the
+  // binding compresses single-threaded then too, and a window must come out the same either way — its blob's digest,
+  // hence the image's, must not depend on whether the daemon was built with the binding.
+  const mode = threads > 1 ? `-T${Math.floor(threads)}` : '--single-thread';
+  const z = run('zstd', [`-${level}`, mode, '-q', '-c', '--no-progress'], [d.child.stdout!, outFd, 'pipe'], 'zstd');
   // zstd has its own copy of the pipe; ours would keep dd writing if zstd stopped.
   d.child.stdout!.destroy();
   const kill = () => {
