@@ -103,10 +103,10 @@ await build({
 // node:path, 7 of the lazy fs/promises, ~700 closures and a tenth of a start's young-generation allocations
 // (enough to set off a scavenge while `vmr ps` waits for its connection, issue 17). Here each import gets an
 // object that inherits from the module instead, with `default` as __toESM sets it: reads are as live as
-// the getters were; only Object.keys of a namespace import would differ, which the CLI does not use.
+// the getters were; only Object.keys of a namespace import would differ, which the CLI does not use. The helper
+// is inserted after the calls are renamed, so its own fallback still calls esbuild's.
 const bundled = readFileSync(outfile, 'utf8');
-const calls = bundled.match(/\b__toESM\(/g)?.length ?? 0;
-if (calls === 0) throw new Error('bundle-cli: no __toESM calls found; the interop rewrite needs updating');
+if (!/\b__toESM\(/.test(bundled)) throw new Error('bundle-cli: no __toESM calls found; the interop rewrite needs updating');
 writeFileSync(outfile, bundled.replace(/\b__toESM\(/g, '__vmrToESM(').replace('"use strict";\n',
   '"use strict";\nconst __vmrToESM = (mod, isNodeMode) => mod !== null && (typeof mod === "object" || typeof mod === "function") ? ' +
   'Object.create(mod, isNodeMode || !mod.__esModule ? { default: { value: mod, enumerable: true } } : {}) : __toESM(mod, isNodeMode);\n'));
