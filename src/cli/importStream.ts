@@ -51,6 +51,7 @@ export async function streamImport(cli: Cli, local: LocalVmFile, opts: StreamImp
     }
     const res = await uploadFile(cli, 'ImportImageStream',
       { header: { vmfile: local.vmfile, reference: opts.reference ?? '', totalSize: String(total), sha256 } }, local.diskPath, {
+        zeros: true,
         sent: (n) => renderer?.update({ phase: 'upload', item, current: String(n), total: String(total), unit: 'bytes', message: '' }),
         ended: () => renderer?.update({ phase: 'import', item: '', current: '0', total: '0', unit: 'bytes', message: 'storing on the daemon' }),
       });
@@ -62,13 +63,18 @@ export async function streamImport(cli: Cli, local: LocalVmFile, opts: StreamImp
   }
 }
 
+/** A chunk of zeros, to compare a read with (calloc'd: its pages cost nothing until read). */
+let zeroChunk: Buffer | undefined;
+const isZeros = (b: Buffer) => b.equals((zeroChunk ??= Buffer.alloc(CHUNK_SIZE)).subarray(0, b.length));
+
 /**
  * Sends `first` (the header message), then `file` in CHUNK_SIZE chunks over a client-streaming call, waiting for
  * 'drain' whenever the buffer is full; if the daemon answers early (a refused header), stops writing and returns
- * or throws its answer.
+ * or throws its answer. With `zeros` (ImportImageStream), all-zero chunks are not sent: a `zeros` message counts them
+ * (a disk's free space is most of it, and this is the bytes the socket, the daemon and the HTTP/2 framing never move).
  */
 export async function uploadFile<M extends 'ImportImageStream' | 'LoadImage'>(cli: Cli, method: M, first: Req<M>, file: string,
-  on: { sent?: (bytes: number) => void; ended?: () => void } = {}): Promise<Res<M>> {
+  on: { zeros?: boolean; sent?: (bytes: number) => void; ended?: () => void } = {}): Promise<Res<M>> {
   const daemon = cli.daemon();
   const { call, result } = daemon.clientStream<M>(method);
   let settled = false;
@@ -76,16 +82,27 @@ export async function uploadFile<M extends 'ImportImageStream' | 'LoadImage'>(cl
   failed.catch(() => undefined);
   call.write(first);
   let sent = 0;
+  let zeros = 0;
+  const sendZeros = () => {
+    if (zeros > 0) call.write({ zeros: String(zeros) } as Req<M>);
+    zeros = 0;
+  };
   for await (const chunk of createReadStream(file, { highWaterMark: CHUNK_SIZE })) {
     if (daemon.cancelled) throw new CancelledError();
     if (settled) break;
-    // Both upload RPCs' requests are a oneof of a header and a `chunk`.
-    const ok = call.write({ chunk: chunk as Buffer } as Req<M>);
     sent += (chunk as Buffer).length;
     on.sent?.(sent);
+    if (on.zeros && isZeros(chunk as Buffer)) {
+      zeros += (chunk as Buffer).length;
+      continue;
+    }
+    sendZeros();
+    // Both upload RPCs' requests are a oneof of a header and a `chunk`.
+    const ok = call.write({ chunk: chunk as Buffer } as Req<M>);
     if (!ok) await Promise.race([once(call, 'drain'), failed]);
   }
   if (settled) return result;
+  sendZeros();
   call.end();
   on.ended?.();
   return result;

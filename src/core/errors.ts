@@ -234,6 +234,8 @@ export function fromSystemError(err: unknown, what: string, field?: string): Vmr
     case 'ENOSPC':
     case 'EDQUOT':
       return new ResourceExhaustedError(`${what}: no space left on device`, { cause: err });
+    case 'EFBIG':
+      return new ResourceExhaustedError(`${what}: larger than the filesystem allows`, { cause: err });
     case 'ECONNREFUSED':
     case 'ECONNRESET':
     case 'EPIPE':

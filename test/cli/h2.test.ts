@@ -326,7 +326,7 @@ describe('HTTP/2 client against node:http2', () => {
 });
 
 describe('gRPC calls (channel.ts) on the HTTP/2 client', () => {
-  const raw: MethodDef = { name: 'M', path: '/s.S/M', requestStream: false, responseStream: false, serialize: (m) => m as Buffer, deserialize: (b) => ({ b }) };
+  const raw: MethodDef = { name: 'M', path: '/s.S/M', requestStream: false, responseStream: false, serialize: (m) => m as Buffer, serializeParts: (m) => [m as Buffer], deserialize: (b) => ({ b }) };
   const outcome = (ch: Channel, deadline?: number) => new Promise<{ err: ServiceError | null; messages: number }>((resolve) => {
     const call = ch.call(raw, deadline);
     let messages = 0;

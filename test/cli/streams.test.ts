@@ -59,6 +59,21 @@ describe('import', () => {
     assert.match(r.stderr, /upload\s+100%\s+3\.67MB\/3\.67MB\s+tiny\.raw/);
   });
 
+  test('all-zero MiBs are not sent: a `zeros` message counts each run of them', async () => {
+    const MiB = 1024 * 1024;
+    const holey = Buffer.concat([randomBytes(MiB), Buffer.alloc(2 * MiB), randomBytes(MiB), Buffer.alloc(MiB + 5)]);
+    await fs.writeFile(path.join(dir, 'disks/holey.raw'), holey);
+    await fs.writeFile(path.join(dir, 'holey.yaml'), vmfileYaml.replace('disks/tiny.raw', 'disks/holey.raw'));
+    const r = await run(['import', '--verify', path.join(dir, 'holey.yaml')]);
+    assert.equal(r.code, 0, r.stderr);
+    const got = fake.last('ImportImageStream');
+    assert.equal(got.chunks, 2, 'only the two MiBs with data travel as chunks');
+    assert.deepEqual(got.zeroRuns, [2 * MiB, MiB + 5], 'a run between chunks, and the tail');
+    assert.equal(got.bytes, holey.length);
+    assert.equal(got.sha256, createHash('sha256').update(holey).digest('hex'));
+    assert.equal(got.header.sha256, got.sha256, '--verify hashes the zeros too');
+  });
+
   test('--verify sends the sha256; --json prints the ImportImageResponse', async () => {
     const r = await run(['--json', 'image', 'import', '--verify', path.join(dir, 'vmfile.yaml')]);
     assert.equal(r.code, 0, r.stderr);

@@ -20,6 +20,11 @@ function* streamOf(file: string, name: string, reference: string, cut?: number) 
   for (let off = 0; off < end; off += 256 * 1024) yield { chunk: data.subarray(off, Math.min(off + 256 * 1024, end)) };
 }
 
+async function manifestOf(d: TestDaemon, reference: string): Promise<{ layers: Array<{ digest: string; annotations: Record<string, string> }> }> {
+  const m = await d.client.call<{ manifestJson: string }>('GetImageManifest', { reference });
+  return JSON.parse(m.manifestJson);
+}
+
 describe('image RPCs on the real store', () => {
   let d: TestDaemon;
   let hostDir: string;
@@ -79,5 +84,42 @@ describe('image RPCs on the real store', () => {
     assert.deepEqual(gc.removedManifests, [res.digest]);
     assert.ok(Number(gc.freedBytes) > 0);
     assert.deepEqual((await d.client.call<{ images: unknown[] }>('ListLocalImages')).images ?? [], []);
+  });
+});
+
+describe('ImportImageStream with zero runs', () => {
+  let d: TestDaemon;
+  let hostDir: string;
+  before(async () => {
+    await requireService('packages');
+    hostDir = tempDir(undefined, 'vmr-hostdir-');
+    d = await startTestDaemon({ config: { images: { windowSizeMiB: 1 }, paths: { import: [hostDir], export: [hostDir] } } });
+  });
+  after(async () => {
+    await d?.stop();
+    rmSync(hostDir, { recursive: true, force: true });
+  });
+
+  it('a disk whose zero runs are sent as `zeros` is the same image as one sent byte for byte', async () => {
+    const dir = mkdtempSync(path.join(hostDir, 'z-'));
+    const disk = path.join(dir, 'disk.raw');
+    makeRawDisk(disk, [['text', 1], ['zero', 2], ['rand', 1], ['zero', 1]]);
+    const data = readFileSync(disk);
+    function* sparse(reference: string, extra = 0) {
+      yield { header: { vmfile: wireVMFile('zeros-vm'), reference, totalSize: String(data.length) } };
+      yield { chunk: data.subarray(0, MiB) };
+      yield { zeros: String(2 * MiB) };
+      yield { chunk: data.subarray(3 * MiB, 4 * MiB) };
+      yield { zeros: String(MiB + extra) };
+    }
+    await d.client.clientStream('ImportImageStream', streamOf(disk, 'zeros-vm', 'demo/bytes:1'));
+    await d.client.clientStream('ImportImageStream', sparse('demo/zeros:1'));
+    const [bytes, zeros] = [await manifestOf(d, 'demo/bytes:1'), await manifestOf(d, 'demo/zeros:1')];
+    assert.deepEqual(zeros.layers.map((l) => [l.digest, l.annotations]), bytes.layers.map((l) => [l.digest, l.annotations]));
+    const evs = await d.client.stream<{ data?: Buffer }>('ExportImageStream', { reference: 'demo/zeros:1', format: 'DISK', diskFormat: 'raw' });
+    assert.ok(Buffer.concat(evs.filter((e) => e.data).map((e) => e.data!)).equals(data), 'the disk has its zeros back');
+    // Zeros count against total_size like bytes do.
+    await assert.rejects(d.client.clientStream('ImportImageStream', sparse('demo/over:1', 1)),
+      (e: { code: number; details: string }) => e.code === 3 && /more than the declared total_size/.test(e.details));
   });
 });

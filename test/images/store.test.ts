@@ -187,6 +187,30 @@ describe('OciImageStore import/export', () => {
     assert.deepEqual(readdirSync(inPlace.paths.tmp), []);
   });
 
+  it('a raw disk streamed in is compressed window by window while the rest of it still arrives', async (t) => {
+    const dir = tempDir(t);
+    const disk = path.join(dir, 'disk.raw');
+    const d = makeRawDisk(disk, [['rand', 1], ['text', 1], ['zero', 1], ['text', 1]]);
+    const store = mk(path.join(dir, 'data'));
+    const blobs = () => readdirSync(path.join(store.paths.layout, 'blobs', 'sha256')).filter((f) => /^[0-9a-f]{64}$/.test(f)).length;
+    let before = -1;
+    // 256 KiB chunks: chunk 8 is asked for once the first two windows (2 MiB) are in the spool, and held back until
+    // their blobs are stored. An import that compressed only after the stream ended would never store them here;
+    // the wait is bounded so that such an import fails the assertion instead of hanging.
+    const stream = chunksOf(disk, {
+      onChunk: async (i) => {
+        if (i !== 8) return;
+        for (let k = 0; k < 3000 && blobs() < 2; k++) await new Promise((r) => setTimeout(r, 10));
+        before = blobs();
+      },
+    });
+    const img = await store.importStream({ vmfile: vmfile(), reference: 'early', totalSize: d.size }, stream, ctx());
+    assert.equal(before, 2, 'the first two windows were stored before the rest of the disk arrived');
+    assert.deepEqual(img.manifest.layers.map((l) => l.annotations?.[ANN_OFFSET]), ['0', String(MiB), String(3 * MiB)]);
+    assert.equal(sha256File(await store.baseDisk(img.digest, ctx())), d.sha256);
+    assert.deepEqual(readdirSync(store.paths.tmp), []);
+  });
+
   it('a qcow2 disk read in place is converted straight into the windows, as a streamed one is', async (t) => {
     const dir = tempDir(t);
     const vmdir = path.join(dir, 'vm');

@@ -77,12 +77,13 @@ export class Call extends EventEmitter {
   /** Sends one request message; false means wait for 'drain'. */
   write(message: object): boolean {
     if (this.finished || this.stream.isClosed) return true;
-    const body = this.method.serialize(message);
+    const body = this.method.serializeParts(message);
     const head = Buffer.allocUnsafe(5);
     head[0] = 0;
-    head.writeUInt32BE(body.length, 1);
-    this.stream.write(head);
-    return this.stream.write(body);
+    head.writeUInt32BE(body.reduce((n, b) => n + b.length, 0), 1);
+    let ok = this.stream.write(head);
+    for (const b of body) ok = this.stream.write(b);
+    return ok;
   }
 
   /** Stops reading replies from the socket (the caller is busy, e.g. writing a large export); resume() reads on. */

@@ -19,9 +19,14 @@ function wireType(f: { type: string; kind: string }): number {
 
 // ---- encoding ------------------------------------------------------------------------------------
 
+/** A bytes field at least this long is kept by reference instead of copied (an upload's 1 MiB disk chunks). */
+const BY_REFERENCE = 64 << 10;
+
 class Writer {
   private buf = Buffer.allocUnsafe(256);
   len = 0;
+  /** What was written before the last field kept by reference, and that field, in order. */
+  private readonly cut: Buffer[] = [];
 
   private room(n: number): void {
     if (this.len + n <= this.buf.length) return;
@@ -62,6 +67,12 @@ class Writer {
 
   bytes(b: Uint8Array): void {
     this.varint(b.length);
+    if (b.length >= BY_REFERENCE) {
+      this.cut.push(this.buf.subarray(0, this.len), Buffer.from(b.buffer, b.byteOffset, b.length));
+      this.buf = Buffer.allocUnsafe(256);
+      this.len = 0;
+      return;
+    }
     this.room(b.length);
     this.buf.set(b, this.len);
     this.len += b.length;
@@ -74,7 +85,13 @@ class Writer {
   }
 
   finish(): Buffer {
-    return this.buf.subarray(0, this.len);
+    const tail = this.buf.subarray(0, this.len);
+    return this.cut.length === 0 ? tail : Buffer.concat([...this.cut, tail]);
+  }
+
+  /** The encoding as pieces: fields kept by reference are not copied into one buffer. */
+  parts(): Buffer[] {
+    return [...this.cut, this.buf.subarray(0, this.len)].filter((b) => b.length > 0);
   }
 }
 
@@ -151,6 +168,15 @@ function mapKey(keyType: string, k: string): unknown {
 
 /** Encodes a plain object of message `type`. */
 export function encodeMessage(c: Contract, type: string, obj: Record<string, unknown>): Buffer {
+  return writeMessage(c, type, obj).finish();
+}
+
+/** encodeMessage as pieces to send one after the other: a large bytes field is one of them, not copied. */
+export function encodeMessageParts(c: Contract, type: string, obj: Record<string, unknown>): Buffer[] {
+  return writeMessage(c, type, obj).parts();
+}
+
+function writeMessage(c: Contract, type: string, obj: Record<string, unknown>): Writer {
   const desc = c.messages[type];
   if (!desc) throw new TypeError(`unknown message type ${type}`);
   const w = new Writer();
@@ -193,7 +219,7 @@ export function encodeMessage(c: Contract, type: string, obj: Record<string, unk
       writeValue(c, w, f.type, f.kind, val);
     }
   }
-  return w.finish();
+  return w;
 }
 
 // ---- decoding ------------------------------------------------------------------------------------

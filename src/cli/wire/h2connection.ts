@@ -90,6 +90,16 @@ export class H2Connection extends EventEmitter {
   /** Moves queued DATA into the socket as far as the peer's windows and the socket allow. */
   flush(): void {
     if (this.dead) return;
+    // One writev for all the frames that fit, not one per frame (an upload moves GiBs in 16 KiB frames by default).
+    this.socket.cork();
+    try {
+      this.flushStreams();
+    } finally {
+      this.socket.uncork();
+    }
+  }
+
+  private flushStreams(): void {
     for (const stream of this.streams.values()) {
       while (stream.id && stream.queued > 0 && this.sendWindow > 0 && stream.sendWindow > 0) {
         if (this.socket.writableLength >= SOCKET_HIGH_WATER) return; // 'drain' calls flush again
@@ -98,10 +108,8 @@ export class H2Connection extends EventEmitter {
         this.sendWindow -= n;
         stream.sendWindow -= n;
         const last = stream.queued === 0 && stream.endQueued;
-        this.socket.cork();
         this.socket.write(frameHeader(FrameType.DATA, last ? Flag.END_STREAM : 0, stream.id, n));
         this.socket.write(payload);
-        this.socket.uncork();
         if (last) stream.sentEnd();
       }
       if (stream.id && stream.queued === 0 && stream.endQueued && !stream.localEnded) {

@@ -1,5 +1,5 @@
 // VMService's methods with their (de)serialisers (codec.ts: proto-loader's semantics, no protobufjs).
-import { decodeMessage, encodeMessage } from './codec.js';
+import { decodeMessage, encodeMessage, encodeMessageParts } from './codec.js';
 import { SERVICE, loadContract, type ContractJson } from './descriptor.js';
 
 export interface MethodDef {
@@ -9,6 +9,8 @@ export interface MethodDef {
   requestStream: boolean;
   responseStream: boolean;
   serialize(message: object): Buffer;
+  /** serialize as pieces to send in order (a large bytes field is not copied). */
+  serializeParts(message: object): Buffer[];
   deserialize(bytes: Buffer): Record<string, unknown>;
 }
 
@@ -28,6 +30,7 @@ export function vmServiceMethod(name: string): MethodDef | undefined {
     requestStream: m.requestStream,
     responseStream: m.responseStream,
     serialize: (message) => encodeMessage(c, m.requestType, message as Record<string, unknown>),
+    serializeParts: (message) => encodeMessageParts(c, m.requestType, message as Record<string, unknown>),
     deserialize: (bytes) => decodeMessage(c, m.responseType, bytes),
   };
   built.set(name, def);

@@ -3,6 +3,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { unlink } from 'node:fs/promises';
 import { loadVmProto, SERVICE_NAME } from './loadProto.js';
+import { tuneFlowControl } from './flowControl.js';
 import { prepareSocketPath, secureSocket } from './socket.js';
 import { strictRequests } from './strictDecode.js';
 
@@ -39,6 +40,7 @@ export class GrpcServer {
       process.umask(old);
     }
     this.bound = true;
+    tuneFlowControl(this.server);
     await secureSocket(socket, group);
   }
 

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { CallContext } from '../ports/common.js';
-import type { ImageOrigin, ImportHeader, LocalImage, OciManifest, ProducedDisk, VMFile, VmImageConfig } from '../ports/images.js';
+import type { ImageOrigin, ImportHeader, LocalImage, OciDescriptor, OciManifest, ProducedDisk, VMFile, VmImageConfig } from '../ports/images.js';
 import { importProducedDisk } from './containerDisk/importDisk.js';
 import {
   CancelledError, DataLossError, FailedPreconditionError, InvalidArgumentError, fromSystemError, hasCode, throwIfAborted,
@@ -25,9 +25,9 @@ import { refName, type OciIndexDoc } from './OciIndex.js';
 import type { StorePaths } from './paths.js';
 import { byteProgress } from './progress.js';
 import { qemuImgConvert, qemuImgInfo } from './qemuImg.js';
-import { spoolToSparseFile } from './spool.js';
+import { Landing, spoolToSparseFile } from './spool.js';
 import { assertValidVMFile, checkDiskInfo, checkVMFile } from './validateVMFile.js';
-import { compressWindows } from './windows.js';
+import { compressWindows, type WindowOptions } from './windows.js';
 import { publishDisk } from './durableLater.js';
 import { Writeback } from './writeback.js';
 
@@ -66,38 +66,67 @@ export class ImageImporter {
     return this.importInWork(reference, ctx, async (work, lease) => {
       const spool = path.join(work, 'disk.in');
       const recv = byteProgress(ctx, 'receive', header.totalSize);
-      await spoolToSparseFile(disk, spool, { totalSize: header.totalSize, sha256: header.sha256 }, ctx.signal, (n) => recv.add(n));
-      recv.done();
-      const info = await qemuImgInfo(spool, ctx.signal);
-      const issues: string[] = [];
-      checkDiskInfo(vmfile, info, (p, m) => issues.push(`${p.join('.')}: ${m}`));
-      if (issues.length > 0) throw new InvalidArgumentError(`the disk does not match its VMFile: ${issues.join('; ')}`, { field: 'spec.disk.format', issues: issues.map((m) => ({ path: m.split(':')[0]!, message: m })) });
-      let raw = spool;
-      if (info.format !== 'raw') {
+      // A disk its VMFile says is raw is compressed window by window while the rest of it still arrives (issue 17),
+      // read from the spool as each window lands there. The checks below still decide: a disk that is not what the
+      // VMFile says fails the import, and the blobs made early go with it (the lease).
+      const early = vmfile.spec.disk.format === 'raw' ? this.compressAsItLands(spool, header.totalSize, lease, ctx) : undefined;
+      try {
+        await spoolToSparseFile(disk, spool, {
+          totalSize: header.totalSize, sha256: header.sha256, signal: early?.signal ?? ctx.signal, onBytes: (n) => recv.add(n), landing: early?.landing, writeback: Boolean(early),
+        });
+        recv.done();
+        const info = await qemuImgInfo(spool, ctx.signal);
+        const issues: string[] = [];
+        checkDiskInfo(vmfile, info, (p, m) => issues.push(`${p.join('.')}: ${m}`));
+        if (issues.length > 0) throw new InvalidArgumentError(`the disk does not match its VMFile: ${issues.join('; ')}`, { field: 'spec.disk.format', issues: issues.map((m) => ({ path: m.split(':')[0]!, message: m })) });
+        if (early) return await this.storeDisk({ source: spool, raw: spool, windows: early.layers }, info.virtualSize, vmfile, 'raw', reference, lease, ctx);
         ctx.progress?.({ phase: 'convert', current: 0, total: info.virtualSize, unit: 'bytes' });
-        raw = path.join(work, 'disk.raw');
+        const raw = path.join(work, 'disk.raw');
         await qemuImgConvert(spool, info.format, raw, 'raw', ctx.signal);
         await rm(spool, { force: true }); // free the space before compressing
+        return await this.storeDisk({ source: raw, raw }, info.virtualSize, vmfile, info.format, reference, lease, ctx);
+      } catch (err) {
+        throw await (early?.stop(err) ?? err);
       }
-      return this.storeDisk({ source: raw, raw }, info.virtualSize, vmfile, info.format, reference, lease, ctx);
     });
+  }
+
+  /**
+   * The windows of a disk being received into `spool`, each compressed once its bytes landed. The receive and the
+   * windows stop together: a failure of either stops the other. `stop(err)` (the receive or a check failed) waits
+   * until no window is read any more and gives the error to report — the first of the two.
+   */
+  private compressAsItLands(spool: string, virtualSize: number, lease: Lease, ctx: CallContext) {
+    const landing = new Landing();
+    const ac = new AbortController();
+    const signal = AbortSignal.any([ctx.signal, ac.signal]);
+    let first: { err: unknown } | undefined;
+    const fail = (err: unknown) => {
+      first ??= { err };
+      ac.abort(err);
+      landing.fail(err);
+    };
+    const layers = this.compressDisk(spool, virtualSize, lease, { ...ctx, signal }, { ready: (end, s) => landing.until(end, s) });
+    layers.catch(fail);
+    return {
+      landing,
+      signal,
+      layers,
+      async stop(err: unknown): Promise<unknown> {
+        fail(err);
+        await layers.catch(() => undefined);
+        return first!.err;
+      },
+    };
   }
 
   /**
    * Windows of `source` → blobs → config → manifest → index; `raw` becomes the base disk (the source itself,
    * or the file `copyTo` writes during the same read).
    */
-  private async storeDisk(disk: { source: string; raw: string; copyTo?: FileHandle }, virtualSize: number, vmfile: VMFile, sourceFormat: string, reference: string, lease: Lease, ctx: CallContext, origin?: ImageOrigin): Promise<LocalImage> {
+  private async storeDisk(disk: { source: string; raw: string; copyTo?: FileHandle; windows?: Promise<OciDescriptor[]> }, virtualSize: number, vmfile: VMFile, sourceFormat: string, reference: string, lease: Lease, ctx: CallContext, origin?: ImageOrigin): Promise<LocalImage> {
     const { raw } = disk;
-    const comp = byteProgress(ctx, 'compress', virtualSize);
-    // The base disk is written by a worker thread; writing it back while it grows spreads the disk's
-    // work over the import instead of leaving it all to the blobs' fsyncs at the end (writeback.ts).
-    const base = disk.copyTo && new Writeback(disk.copyTo).periodic();
-    const layers = await compressWindows(disk.source, virtualSize, {
-      windowSize: this.s.windowSize, codec: this.s.codec, level: this.s.level, concurrency: this.s.concurrency, zstdBinding: this.s.zstdBinding,
-      diskName: DISK_NAME, content: this.p.content, lease, signal: ctx.signal, onBytes: (n) => comp.add(n), copyTo: disk.copyTo && raw,
-    }).finally(() => base?.settle());
-    comp.done();
+    const layers = await (disk.windows ?? this.compressDisk(disk.source, virtualSize, lease, ctx, { copyTo: disk.copyTo && { fh: disk.copyTo, path: raw } }));
     const created = (this.s.now?.() ?? new Date()).toISOString();
     const config: VmImageConfig = {
       vmfile,
@@ -134,6 +163,20 @@ export class ImageImporter {
       await publishDisk(raw, dest, this.p.log); // synced in the background (durableLater.ts)
     }
     return commitManifest(this.p, reference, manifestBytes, ctx);
+  }
+
+  /** The windows of `source` as blobs; `copyTo` (an in-place import) is the base disk, written during the same read. */
+  private async compressDisk(source: string, virtualSize: number, lease: Lease, ctx: CallContext, more: { copyTo?: { fh: FileHandle; path: string }; ready?: WindowOptions['ready'] } = {}): Promise<OciDescriptor[]> {
+    const comp = byteProgress(ctx, 'compress', virtualSize);
+    // The base disk is written by a worker thread; writing it back while it grows spreads the disk's
+    // work over the import instead of leaving it all to the blobs' fsyncs at the end (writeback.ts).
+    const base = more.copyTo && new Writeback(more.copyTo.fh).periodic();
+    const layers = await compressWindows(source, virtualSize, {
+      windowSize: this.s.windowSize, codec: this.s.codec, level: this.s.level, concurrency: this.s.concurrency, zstdBinding: this.s.zstdBinding,
+      diskName: DISK_NAME, content: this.p.content, lease, signal: ctx.signal, onBytes: (n) => comp.add(n), copyTo: more.copyTo?.path, ready: more.ready,
+    }).finally(() => base?.settle());
+    comp.done();
+    return layers;
   }
 
   async importFile(vmfilePath: string, reference: string, ctx: CallContext, opts: { allowOutsidePaths?: boolean } = {}): Promise<LocalImage> {

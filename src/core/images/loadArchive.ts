@@ -81,7 +81,7 @@ export async function loadArchive(deps: LoadDeps, chunks: AsyncIterable<Buffer>,
     await mkdir(work, { mode: 0o700 });
     const tar = path.join(work, 'archive.tar');
     const recv = byteProgress(ctx, 'receive', opts.totalSize);
-    await spoolToSparseFile(chunks, tar, { totalSize: opts.totalSize }, ctx.signal, (n) => recv.add(n));
+    await spoolToSparseFile(chunks, tar, { totalSize: opts.totalSize, signal: ctx.signal, onBytes: (n) => recv.add(n) });
     recv.done();
     await checkTarMembers(tar);
     const layout = path.join(work, 'layout');

@@ -30,6 +30,12 @@ export interface WindowOptions {
    * size; each window's non-zero blocks are written at their offsets, so zero runs stay holes.
    */
   copyTo?: string;
+  /**
+   * The file is still being written (a stream being received): a window is read once `ready(end)` resolves for
+   * its end (it rejects when `signal` fires). Its size and mtime move meanwhile, so the check for a source changed
+   * under the import is left out.
+   */
+  ready?: (end: number, signal: AbortSignal) => Promise<void>;
 }
 
 export function windowCount(virtualSize: number, windowSize: number): number {
@@ -52,7 +58,7 @@ export async function compressWindows(rawFile: string, virtualSize: number, o: W
   const idx = Array.from({ length: n }, (_, i) => i);
   // Fewer windows than workers (a disk of one or two windows): each window's zstd gets the spare cores.
   const threads = Math.max(1, Math.floor(o.concurrency / Math.max(1, Math.min(n, o.concurrency))));
-  const before = await stat(rawFile);
+  const before = o.ready ? undefined : await stat(rawFile);
   const layers = await mapLimit(idx, o.concurrency, async (i, _k, signal) => {
     const offset = i * o.windowSize;
     const usize = Math.min(o.windowSize, virtualSize - offset);
@@ -62,6 +68,7 @@ export async function compressWindows(rawFile: string, virtualSize: number, o: W
     const stop = () => run?.kill();
     signal.addEventListener('abort', stop, { once: true });
     try {
+      await o.ready?.(offset + usize, signal);
       out = await open(tmp, 'wx', 0o644);
       const blob = new Writeback(out).periodic();
       const inWorker = codec.name === 'zstd' && o.zstdBinding !== undefined;
@@ -106,8 +113,10 @@ export async function compressWindows(rawFile: string, virtualSize: number, o: W
       await rm(tmp, { force: true });
     }
   }, o.signal);
-  const after = await stat(rawFile);
-  if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) throw changed(rawFile, 'its size or mtime moved');
+  if (before) {
+    const after = await stat(rawFile);
+    if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) throw changed(rawFile, 'its size or mtime moved');
+  }
   return layers.filter((l): l is OciDescriptor => l !== undefined);
 }
 

@@ -8,3 +8,11 @@ export function isZero(b: Buffer): boolean {
   }
   return true;
 }
+
+/**
+ * `n` zero bytes as read-only views of one shared buffer (a run of zeros a client did not send): whoever takes them
+ * copies or reads them, never writes into them.
+ */
+export function* zeroRun(n: number): Generator<Buffer> {
+  for (let left = n; left > 0; left -= ZERO.length) yield ZERO.subarray(0, Math.min(ZERO.length, left));
+}

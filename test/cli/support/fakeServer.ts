@@ -142,6 +142,7 @@ function defaults(fake: FakeDaemon): Record<string, Handler> {
       let bytes = 0;
       let chunks = 0;
       let maxChunk = 0;
+      const zeroRuns: number[] = [];
       call.on('data', (msg: any) => {
         if (msg.header) header = msg.header;
         else if (msg.chunk) {
@@ -149,11 +150,16 @@ function defaults(fake: FakeDaemon): Record<string, Handler> {
           bytes += msg.chunk.length;
           chunks++;
           maxChunk = Math.max(maxChunk, msg.chunk.length);
+        } else if (msg.payload === 'zeros') {
+          const n = Number(msg.zeros);
+          hash.update(Buffer.alloc(n));
+          bytes += n;
+          zeroRuns.push(n);
         }
       });
       call.on('end', () => {
         const sha = hash.digest('hex');
-        fake.calls.push({ method: 'ImportImageStream', request: { header, bytes, chunks, maxChunk, sha256: sha } });
+        fake.calls.push({ method: 'ImportImageStream', request: { header, bytes, chunks, maxChunk, zeroRuns, sha256: sha } });
         if (!header) return reject(status(grpc.status.INVALID_ARGUMENT, 'first message must be the header'));
         if (String(bytes) !== header.totalSize) return reject(status(grpc.status.INVALID_ARGUMENT, `got ${bytes} bytes, header said ${header.totalSize}`));
         if (header.sha256 && header.sha256 !== sha) return reject(status(grpc.status.DATA_LOSS, 'sha256 mismatch'));

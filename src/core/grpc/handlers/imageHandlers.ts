@@ -9,6 +9,7 @@ import type { RegistryClient } from '../../ports/registry.js';
 import type { RpcRuntime } from '../RpcRuntime.js';
 import type { RequestOf } from '../messages.js';
 import { byteProgress } from '../../images/progress.js';
+import { zeroRun } from '../../images/zeros.js';
 import { imageInfoToWire, issueToWire, required, vmfileFromWire, vmfileToWire } from './mappers.js';
 
 const progressEvent = (p: Progress) => ({ progress: { ...p, item: p.item ?? '', message: p.message ?? '', current: String(p.current), total: String(p.total) } });
@@ -128,6 +129,9 @@ export function imageHandlers(rt: RpcRuntime, service: ImageService, registry: P
           if (n.done) return;
           if (n.value.header) throw new InvalidArgumentError('a second header arrived in the middle of the stream', { field: 'header' });
           if (n.value.chunk?.length) yield n.value.chunk as Buffer;
+          // A run of zeros the client did not send: the store's spool leaves all-zero blocks a hole, and the
+          // declared total_size bounds how much the stream may add up to.
+          else if (n.value.payload === 'zeros') yield* zeroRun(Number(n.value.zeros));
         }
       }
       return imported(await images().importStream(header, chunks(), ctx));

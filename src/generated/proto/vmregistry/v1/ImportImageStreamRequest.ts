@@ -2,9 +2,10 @@
 // Original file: proto/defs/image.proto
 
 import type { ImportImageHeader as _vmregistry_v1_ImportImageHeader, ImportImageHeader__Output as _vmregistry_v1_ImportImageHeader__Output } from '../../vmregistry/v1/ImportImageHeader.js';
+import type { Long } from '@grpc/proto-loader';
 
 /**
- * First message: header (vmfile, reference, total_size, optional sha256). Then: chunk messages.
+ * First message: header (vmfile, reference, total_size, optional sha256). Then: chunk (and zeros) messages.
  */
 export interface ImportImageStreamRequest {
   /**
@@ -15,11 +16,16 @@ export interface ImportImageStreamRequest {
    * Disk bytes, in order.
    */
   'chunk'?: (Buffer | Uint8Array | string);
-  'payload'?: "header"|"chunk";
+  /**
+   * The next `zeros` bytes of the disk are zero and not sent (a hole, free space): in order with the chunks,
+   * counted in total_size and in sha256. The daemon keeps them a hole. Clients may always send zeros as chunks.
+   */
+  'zeros'?: (number | string | Long);
+  'payload'?: "header"|"chunk"|"zeros";
 }
 
 /**
- * First message: header (vmfile, reference, total_size, optional sha256). Then: chunk messages.
+ * First message: header (vmfile, reference, total_size, optional sha256). Then: chunk (and zeros) messages.
  */
 export interface ImportImageStreamRequest__Output {
   /**
@@ -30,5 +36,10 @@ export interface ImportImageStreamRequest__Output {
    * Disk bytes, in order.
    */
   'chunk'?: (Buffer);
-  'payload'?: "header"|"chunk";
+  /**
+   * The next `zeros` bytes of the disk are zero and not sent (a hole, free space): in order with the chunks,
+   * counted in total_size and in sha256. The daemon keeps them a hole. Clients may always send zeros as chunks.
+   */
+  'zeros'?: (string);
+  'payload'?: "header"|"chunk"|"zeros";
 }
