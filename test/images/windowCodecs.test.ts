@@ -4,6 +4,7 @@
 // removed at start.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -14,8 +15,8 @@ import { zstdDecompressInto } from '../../src/core/images/childJobs.js';
 import { publishDisk, settleDisks, sweepDisks } from '../../src/core/images/durableLater.js';
 import { MiB, ctx, makeRawDisk, sha256File, tempDir, writeVMFile } from './helpers.js';
 
-const mk = (dataDir: string, codec = 'zstd', zstdBinding?: boolean, concurrency = 2) => new OciImageStore({
-  dataDir, windowSize: MiB, codec, zstdBinding, concurrency, gcGraceMs: 0,
+const mk = (dataDir: string, codec = 'zstd', zstdBinding?: boolean, concurrency = 2, windowSize = MiB) => new OciImageStore({
+  dataDir, windowSize, codec, zstdBinding, concurrency, gcGraceMs: 0,
   hostPaths: new HostPaths({ dataDir, import: [path.dirname(dataDir)], export: [path.dirname(dataDir)] }),
 });
 
@@ -58,6 +59,30 @@ describe('window codecs and base-disk durability', () => {
     writeFileSync(`${w.blob}.bad`, bad);
     const corrupt = await zstdDecompressInto(`${w.blob}.bad`, disk, 0, w.size, true, 'corrupt window');
     await assert.rejects(corrupt.done, { code: 'DATA_LOSS' });
+  });
+
+  it('a window that starts with zeros is the same blob from the binding (zeros hashed once data comes) and the binary', async (t) => {
+    const dir = tempDir(t);
+    const vmdir = path.join(dir, 'vm');
+    mkdirSync(vmdir);
+    // 2 MiB windows: zeros then text, all zeros (left out), random then zeros.
+    makeRawDisk(path.join(vmdir, 'disk.img'), [['zero', 1], ['text', 1], ['zero', 2], ['rand', 1], ['zero', 1]]);
+    const bytes = readFileSync(path.join(vmdir, 'disk.img'));
+    const vmfile = writeVMFile(vmdir, './disk.img', 'raw');
+    const layers = [];
+    for (const binding of [true, false]) {
+      const store = mk(path.join(dir, `data-${binding}`), 'zstd', binding, 2, 2 * MiB);
+      const img = await store.importFile!(vmfile, 'z:1', ctx());
+      layers.push(img.manifest.layers.map((l) => [l.digest, l.annotations]));
+      assert.deepEqual(img.manifest.layers.map((l) => l.annotations!['io.vmregistry.chunk.offset']), ['0', String(4 * MiB)]);
+      for (const l of img.manifest.layers) {
+        const off = Number(l.annotations!['io.vmregistry.chunk.offset']);
+        const window = bytes.subarray(off, off + 2 * MiB);
+        assert.equal(l.annotations!['io.vmregistry.chunk.uncompressed-digest'], `sha256:${createHash('sha256').update(window).digest('hex')}`);
+        assert.deepEqual(execFileSync('zstd', ['-dc', path.join(store.paths.layout, 'blobs', 'sha256', l.digest.slice(7))], { maxBuffer: 4 * MiB }), window);
+      }
+    }
+    assert.deepEqual(layers[0], layers[1], 'binding and binary agree');
   });
 
   it('gzip windows, and zstd ones from the binding and from the binary, make the same disk', async (t) => {

@@ -158,6 +158,20 @@ function streamClose(id) {
 }
 // One window of a raw disk being imported: its sha256, whether it is all zeros, and (copyTo) its
 // non-zero 128 KiB blocks written at the same offsets of the base disk, which keeps the zero runs holes.
+// Leading zero blocks are hashed and compressed only once a block with data follows: an all-zero window (a
+// disk's free space, most of a cloud image) is omitted from the image, and its sha256 is that of N zeros, known
+// from the first such window of that size on (zeroDigests).
+const zeroDigests = new Map();
+function zeroDigest(length) {
+  let hex = zeroDigests.get(length);
+  if (hex === undefined) {
+    const h = createHash('sha256');
+    for (let left = length; left > 0; left -= ZERO.length) h.update(ZERO.subarray(0, Math.min(ZERO.length, left)));
+    hex = h.digest('hex');
+    zeroDigests.set(length, hex);
+  }
+  return hex;
+}
 async function readWindow(m) {
   const state = { cancelled: false };
   reading.set(m.id, state);
@@ -186,11 +200,20 @@ async function readWindowRange(m, state) {
         got += n;
       }
       const b = buf.subarray(0, want);
-      h.update(b);
-      zc?.add(b);
-      if (!b.equals(ZERO.subarray(0, want))) {
+      const blank = b.equals(ZERO.subarray(0, want));
+      if (zero && !blank) {
         zero = false;
-        if (dst !== undefined) writeAll(dst, b, pos);
+        // The zero blocks before this one, in the same ${READ}-byte pieces they were read in (a window never ends
+        // before its last piece, so every piece before this one was whole).
+        for (let at = m.offset; at < pos; at += ${READ}) {
+          h.update(ZERO);
+          zc?.add(ZERO);
+        }
+      }
+      if (!zero) {
+        h.update(b);
+        zc?.add(b);
+        if (!blank && dst !== undefined) writeAll(dst, b, pos);
       }
       pos += want;
       const done = pos - m.offset;
@@ -200,6 +223,7 @@ async function readWindowRange(m, state) {
       }
       if ((done & (${PROGRESS} - 1)) === 0) parentPort.postMessage({ id: m.id, progress: ${PROGRESS} });
     }
+    if (zero) return { digest: zeroDigest(m.length), zero };
     return { digest: h.digest('hex'), zero, blob: zc?.end() };
   } finally {
     zc?.release(); // reset when next taken: a frame cut short by a failure is dropped there
