@@ -23,9 +23,19 @@ export class SparseBlocks {
     return this.pos;
   }
 
+  /** Resolves once `chunk` is in the file or in the block buffer: the caller may reuse it then, not before. */
   async write(chunk: Buffer): Promise<void> {
     let off = 0;
     while (off < chunk.length) {
+      // A whole block at a block boundary (a 1 MiB upload chunk, a zero run) is written from the chunk itself, or
+      // skipped when zero: no copy into the block buffer.
+      if (this.fill === 0 && chunk.length - off >= BLOCK) {
+        const b = chunk.subarray(off, off + BLOCK);
+        if (!isZero(b)) await this.fh.write(b, 0, BLOCK, this.pos);
+        this.pos += BLOCK;
+        off += BLOCK;
+        continue;
+      }
       const n = Math.min(BLOCK - this.fill, chunk.length - off);
       chunk.copy(this.block, this.fill, off, off + n);
       this.fill += n;
