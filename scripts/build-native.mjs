@@ -3,8 +3,9 @@
 // against the headers Node ships (<prefix>/include/node), so no node-gyp and no download:
 //   zstd.c       the in-process libzstd imports compress and pulls decompress windows with (Debian's libzstd-dev)
 //   sharedCopy.c memcpy into the shared memory a pull's bytes cross to the hash workers in
+//   holes.c      lseek(SEEK_DATA): the windows of a sparse disk that are holes, which an import does not read
 // When a piece is missing the build goes on without that helper and says so: the daemon then compresses with the
-// `zstd` binary (and logs that at start), or copies with Buffer.copy.
+// `zstd` binary (and logs that at start), copies with Buffer.copy, or reads a sparse disk's holes.
 //   node scripts/build-native.mjs [outdir]
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
@@ -30,6 +31,7 @@ const helpers = [
     needs: [!existsSync('/usr/include/zstd.h') && 'zstd.h (Debian package libzstd-dev)'],
   },
   { name: 'sharedCopy', libs: [], without: 'pulls will copy with Buffer.copy', needs: [] },
+  { name: 'holes', libs: [], without: 'imports will read the holes of sparse disks', needs: [] },
 ];
 
 mkdirSync(outdir, { recursive: true });

@@ -188,10 +188,19 @@ async function readWindowRange(m, state) {
   try {
     dst = m.copyTo ? fs.openSync(m.copyTo, 'r+') : undefined;
     zc = m.compress ? compressor(m.compress) : undefined;
+    const end = m.offset + m.length;
+    let from = m.offset;
+    if (m.holes) {
+      // Where the file's data starts (SEEK_DATA): a window that is a hole is not read at all, and the hole before
+      // the first data is skipped in whole pieces (they are zeros, fed below if data follows).
+      const at = require(m.holes).dataAt(src, m.offset);
+      if (at < 0 || at >= end) return { digest: zeroDigest(m.length), zero: true };
+      from = m.offset + Math.floor((at - m.offset) / ${READ}) * ${READ};
+    }
     const h = createHash('sha256');
     const buf = Buffer.allocUnsafe(${READ});
     let zero = true;
-    for (let pos = m.offset, end = m.offset + m.length; pos < end;) {
+    for (let pos = from; pos < end;) {
       const want = Math.min(buf.length, end - pos);
       let got = 0;
       while (got < want) {

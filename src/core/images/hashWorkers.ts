@@ -379,10 +379,11 @@ export interface WindowCompression {
 /**
  * Reads `length` bytes of `file` from `offset` on a worker thread: their sha256 and whether they are all
  * zeros; with `copyTo`, the non-zero 128 KiB blocks are written at the same offsets of that file; with
- * `compress`, the window becomes one zstd frame in `compress.outFd`, hashed as it is written (`blob`). A file that
- * ends early rejects with an error whose `short` is true.
+ * `compress`, the window becomes one zstd frame in `compress.outFd`, hashed as it is written (`blob`). With `holes`
+ * (holes.ts), a hole of the file is not read: a window that is one is all zeros at once. A file that ends early rejects
+ * with an error whose `short` is true (one that ends in a hole of the window may not: callers compare its size).
  */
-export function readWindow(file: string, offset: number, length: number, o: { copyTo?: string; compress?: WindowCompression; signal?: AbortSignal; onBytes?: (n: number) => void } = {}): Promise<WindowRead> {
+export function readWindow(file: string, offset: number, length: number, o: { copyTo?: string; compress?: WindowCompression; holes?: string; signal?: AbortSignal; onBytes?: (n: number) => void } = {}): Promise<WindowRead> {
   const w = pickWorker();
   const id = nextId++;
   let reported = 0;
@@ -399,6 +400,6 @@ export function readWindow(file: string, offset: number, length: number, o: { co
       },
       failed: (err) => { w.remove(id); reject(err); },
     });
-    w.worker.postMessage({ op: 'window', id, path: file, offset, length, copyTo: o.copyTo, compress: o.compress });
+    w.worker.postMessage({ op: 'window', id, path: file, offset, length, copyTo: o.copyTo, compress: o.compress, holes: o.holes });
   }).finally(() => o.signal?.removeEventListener('abort', cancel));
 }

@@ -6,6 +6,7 @@ import { CancelledError, FailedPreconditionError, fromSystemError, throwIfAborte
 import { tempName } from './atomicFile.js';
 import { type CodecRun, codecByName } from './codecs.js';
 import { hashFileRange, readWindow } from './hashWorkers.js';
+import { holesHelper } from './holes.js';
 import { ANN_DISK_NAME, ANN_OFFSET, ANN_TITLE, ANN_UDIGEST, ANN_USIZE, diskLayerMediaType } from './mediaTypes.js';
 import type { OciContentStore } from './OciContentStore.js';
 import type { Lease } from './Leases.js';
@@ -74,7 +75,7 @@ export async function compressWindows(rawFile: string, virtualSize: number, o: W
       const inWorker = codec.name === 'zstd' && o.zstdBinding !== undefined;
       const compress = inWorker ? { native: o.zstdBinding!, level: o.level, threads, outFd: out.fd } : undefined;
       if (!inWorker) run = await codec.compressRange(rawFile, offset, usize, out.fd, o.level, threads);
-      const [read, window] = await Promise.all([run?.done ?? usize, readWindow(rawFile, offset, usize, { copyTo: o.copyTo, compress, signal, onBytes: o.onBytes })])
+      const [read, window] = await Promise.all([run?.done ?? usize, readWindow(rawFile, offset, usize, { copyTo: o.copyTo, compress, holes: holesHelper(), signal, onBytes: o.onBytes })])
         .finally(() => blob.settle());
       throwIfAborted(signal);
       // A source that shrank while it was read (an in-place import) must not yield a short window.
