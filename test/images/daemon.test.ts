@@ -25,83 +25,78 @@ async function manifestOf(d: TestDaemon, reference: string): Promise<{ layers: A
   return JSON.parse(m.manifestJson);
 }
 
-describe('image RPCs on the real store', () => {
-  let d: TestDaemon;
-  let hostDir: string;
+/** A daemon on the real store for one describe block: 1 MiB windows, a host dir it may import from and export to. */
+function storeDaemon(): { d: TestDaemon; hostDir: string } {
+  const s = {} as { d: TestDaemon; hostDir: string };
   before(async () => {
     await requireService('packages');
-    hostDir = tempDir(undefined, 'vmr-hostdir-');
-    d = await startTestDaemon({ config: { images: { windowSizeMiB: 1 }, paths: { import: [hostDir], export: [hostDir] } } });
+    s.hostDir = tempDir(undefined, 'vmr-hostdir-');
+    s.d = await startTestDaemon({ config: { images: { windowSizeMiB: 1 }, paths: { import: [s.hostDir], export: [s.hostDir] } } });
   });
   after(async () => {
-    await d?.stop();
-    rmSync(hostDir, { recursive: true, force: true });
+    await s.d?.stop();
+    if (s.hostDir) rmSync(s.hostDir, { recursive: true, force: true });
   });
+  return s;
+}
+
+describe('image RPCs on the real store', () => {
+  const s = storeDaemon();
 
   it('imports by stream, lists, tags, exports, deletes and collects garbage', async () => {
-    const dir = mkdtempSync(path.join(hostDir, 't-'));
+    const dir = mkdtempSync(path.join(s.hostDir, 't-'));
     const disk = path.join(dir, 'disk.raw');
     makeRawDisk(disk, [['text', 1], ['zero', 2], ['rand', 1]]);
-    const res = await d.client.clientStream<{ reference: string; digest: string }>('ImportImageStream', streamOf(disk, 'grpc-vm', 'demo/grpc:1'));
+    const res = await s.d.client.clientStream<{ reference: string; digest: string }>('ImportImageStream', streamOf(disk, 'grpc-vm', 'demo/grpc:1'));
     assert.equal(res.reference, 'demo/grpc:1');
     assert.match(res.digest, /^sha256:[a-f0-9]{64}$/);
-    await assert.rejects(d.client.clientStream('ImportImageStream', streamOf(disk, 'grpc-vm', 'demo/cut:1', MiB)), (e: { code: number }) => e.code === 3);
+    await assert.rejects(s.d.client.clientStream('ImportImageStream', streamOf(disk, 'grpc-vm', 'demo/cut:1', MiB)), (e: { code: number }) => e.code === 3);
 
-    await d.client.call('TagImage', { source: 'demo/grpc:1', target: 'demo/grpc:latest' });
-    const list = await d.client.call<{ images: Array<{ reference: string; digest: string; name: string }> }>('ListLocalImages');
+    await s.d.client.call('TagImage', { source: 'demo/grpc:1', target: 'demo/grpc:latest' });
+    const list = await s.d.client.call<{ images: Array<{ reference: string; digest: string; name: string }> }>('ListLocalImages');
     assert.deepEqual(list.images.map((i) => i.reference), ['demo/grpc:1', 'demo/grpc:latest']);
     assert.equal(list.images[0]!.name, 'grpc-vm');
-    const m = await d.client.call<{ digest: string; manifestJson: string }>('GetImageManifest', { reference: 'demo/grpc' });
+    const m = await s.d.client.call<{ digest: string; manifestJson: string }>('GetImageManifest', { reference: 'demo/grpc' });
     assert.equal(m.digest, res.digest);
     assert.equal(JSON.parse(m.manifestJson).artifactType, 'application/vnd.vmregistry.vm.v1');
 
     const out = path.join(dir, 'layout');
-    const ex = await d.client.call<{ digest: string }>('ExportImage', { reference: 'demo/grpc:1', outputPath: out, format: 'OCI_LAYOUT_DIR' });
+    const ex = await s.d.client.call<{ digest: string }>('ExportImage', { reference: 'demo/grpc:1', outputPath: out, format: 'OCI_LAYOUT_DIR' });
     assert.equal(ex.digest, res.digest);
     assert.ok(existsSync(path.join(out, 'index.json')));
 
-    const v = await d.client.call<{ valid: boolean; errors: Array<{ path: string }> }>('ValidateVMFile', { content: readFileSync(writeVMFile(dir, './disk.raw', 'qcow2'), 'utf8'), baseDir: dir });
+    const v = await s.d.client.call<{ valid: boolean; errors: Array<{ path: string }> }>('ValidateVMFile', { content: readFileSync(writeVMFile(dir, './disk.raw', 'qcow2'), 'utf8'), baseDir: dir });
     assert.equal(v.valid, false);
     assert.deepEqual(v.errors.map((e) => e.path), ['spec.disk.format']);
 
     // ExportImageStream: info, the bytes in order, done; a dropped stream leaves no work file behind.
-    const evs = await d.client.stream<{ info?: { size: string }; data?: Buffer; done?: { size: string; digest: string } }>('ExportImageStream', { reference: 'demo/grpc:1', format: 'DISK', diskFormat: 'raw' });
+    const evs = await s.d.client.stream<{ info?: { size: string }; data?: Buffer; done?: { size: string; digest: string } }>('ExportImageStream', { reference: 'demo/grpc:1', format: 'DISK', diskFormat: 'raw' });
     assert.ok(evs[0]!.info, 'info comes first');
     const bytes = Buffer.concat(evs.filter((e) => e.data).map((e) => e.data!));
     assert.equal(bytes.length, Number(evs[0]!.info!.size));
     assert.ok(bytes.equals(readFileSync(disk)), 'the streamed disk is the imported one');
     assert.equal(evs.at(-1)!.done!.digest, res.digest);
     const ac = new AbortController();
-    await assert.rejects(d.client.stream('ExportImageStream', { reference: 'demo/grpc:1', format: 'DISK', diskFormat: 'qcow2' },
+    await assert.rejects(s.d.client.stream('ExportImageStream', { reference: 'demo/grpc:1', format: 'DISK', diskFormat: 'qcow2' },
       { signal: ac.signal, onMessage: (m: { info?: unknown }) => { if (m.info) ac.abort(); } }));
-    for (let i = 0; i < 100 && readdirSync(path.join(d.dataDir, 'images', 'tmp')).length; i++) await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(readdirSync(path.join(d.dataDir, 'images', 'tmp')), []);
-    await assert.rejects(d.client.stream('ExportImageStream', { reference: 'demo/grpc:1', format: 'OCI_LAYOUT_DIR' }), (e: { code: number }) => e.code === 3);
+    for (let i = 0; i < 100 && readdirSync(path.join(s.d.dataDir, 'images', 'tmp')).length; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(readdirSync(path.join(s.d.dataDir, 'images', 'tmp')), []);
+    await assert.rejects(s.d.client.stream('ExportImageStream', { reference: 'demo/grpc:1', format: 'OCI_LAYOUT_DIR' }), (e: { code: number }) => e.code === 3);
 
-    await d.client.call('DeleteImage', { reference: 'demo/grpc:1' });
-    await d.client.call('DeleteImage', { reference: 'demo/grpc:latest' });
-    const gc = await d.client.call<{ removedManifests: string[]; freedBytes: string }>('GarbageCollect', { dryRun: false });
+    await s.d.client.call('DeleteImage', { reference: 'demo/grpc:1' });
+    await s.d.client.call('DeleteImage', { reference: 'demo/grpc:latest' });
+    const gc = await s.d.client.call<{ removedManifests: string[]; freedBytes: string }>('GarbageCollect', { dryRun: false });
     assert.deepEqual(gc.removedManifests, [res.digest]);
     assert.ok(Number(gc.freedBytes) > 0);
-    assert.deepEqual((await d.client.call<{ images: unknown[] }>('ListLocalImages')).images ?? [], []);
+    assert.deepEqual((await s.d.client.call<{ images: unknown[] }>('ListLocalImages')).images ?? [], []);
   });
 });
 
 describe('ImportImageStream with zero runs', () => {
-  let d: TestDaemon;
-  let hostDir: string;
-  before(async () => {
-    await requireService('packages');
-    hostDir = tempDir(undefined, 'vmr-hostdir-');
-    d = await startTestDaemon({ config: { images: { windowSizeMiB: 1 }, paths: { import: [hostDir], export: [hostDir] } } });
-  });
-  after(async () => {
-    await d?.stop();
-    rmSync(hostDir, { recursive: true, force: true });
-  });
+  const s = storeDaemon();
 
   it('a disk whose zero runs are sent as `zeros` is the same image as one sent byte for byte', async () => {
-    const dir = mkdtempSync(path.join(hostDir, 'z-'));
+    const dir = mkdtempSync(path.join(s.hostDir, 'z-'));
     const disk = path.join(dir, 'disk.raw');
     makeRawDisk(disk, [['text', 1], ['zero', 2], ['rand', 1], ['zero', 1]]);
     const data = readFileSync(disk);
@@ -112,14 +107,14 @@ describe('ImportImageStream with zero runs', () => {
       yield { chunk: data.subarray(3 * MiB, 4 * MiB) };
       yield { zeros: String(MiB + extra) };
     }
-    await d.client.clientStream('ImportImageStream', streamOf(disk, 'zeros-vm', 'demo/bytes:1'));
-    await d.client.clientStream('ImportImageStream', sparse('demo/zeros:1'));
-    const [bytes, zeros] = [await manifestOf(d, 'demo/bytes:1'), await manifestOf(d, 'demo/zeros:1')];
+    await s.d.client.clientStream('ImportImageStream', streamOf(disk, 'zeros-vm', 'demo/bytes:1'));
+    await s.d.client.clientStream('ImportImageStream', sparse('demo/zeros:1'));
+    const [bytes, zeros] = [await manifestOf(s.d, 'demo/bytes:1'), await manifestOf(s.d, 'demo/zeros:1')];
     assert.deepEqual(zeros.layers.map((l) => [l.digest, l.annotations]), bytes.layers.map((l) => [l.digest, l.annotations]));
-    const evs = await d.client.stream<{ data?: Buffer }>('ExportImageStream', { reference: 'demo/zeros:1', format: 'DISK', diskFormat: 'raw' });
+    const evs = await s.d.client.stream<{ data?: Buffer }>('ExportImageStream', { reference: 'demo/zeros:1', format: 'DISK', diskFormat: 'raw' });
     assert.ok(Buffer.concat(evs.filter((e) => e.data).map((e) => e.data!)).equals(data), 'the disk has its zeros back');
     // Zeros count against total_size like bytes do.
-    await assert.rejects(d.client.clientStream('ImportImageStream', sparse('demo/over:1', 1)),
+    await assert.rejects(s.d.client.clientStream('ImportImageStream', sparse('demo/over:1', 1)),
       (e: { code: number; details: string }) => e.code === 3 && /more than the declared total_size/.test(e.details));
   });
 });
