@@ -1,19 +1,7 @@
-// The SEEK_DATA helper (native/holes.c, built by `npm run build` when gcc is there), which the hash workers load to
-// leave a sparse disk's holes unread: its path when it was built and loads here. Without it, holes are read.
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-
-let helper: string | null | undefined;
+// The SEEK_DATA helper (native/holes.c), which the hash workers load to leave a sparse disk's holes unread: its path
+// when it was built and loads here. Without it, holes are read.
+import { nativeHelper } from './native.js';
 
 export function holesHelper(): string | undefined {
-  if (helper === undefined) {
-    const file = fileURLToPath(new URL('../../native/holes.node', import.meta.url));
-    try {
-      createRequire(import.meta.url)(file);
-      helper = file;
-    } catch {
-      helper = null;
-    }
-  }
-  return helper ?? undefined;
+  return nativeHelper('holes', 'not built').path;
 }
