@@ -11,6 +11,7 @@ describe('daemon config', () => {
     assert.deepEqual(Object.keys(config.plugins).sort(), [...BUILTIN_PLUGINS].sort());
     assert.equal(config.state.url, `sqlite://${path.join(config.dataDir, 'state.sqlite')}`);
     assert.equal(config.maxMessageBytes, 64 << 20);
+    assert.equal(config.images.maxDiskGiB, 2048);
     assert.match(config.socket, /vmregistry\.sock$/);
   });
 
@@ -25,6 +26,11 @@ describe('daemon config', () => {
     assert.deepEqual(Object.keys(config.plugins), ['compose', 'libvirt']);
     assert.deepEqual(config.plugins.libvirt!.config, { uri: 'test:///default' });
     assert.equal(config.baseDir, dir);
+  });
+
+  it('bounds images.maxDiskGiB', async () => {
+    assert.equal((await loadConfig({ env: {}, object: { images: { maxDiskGiB: 8 } } })).config.images.maxDiskGiB, 8);
+    await assert.rejects(loadConfig({ env: {}, object: { images: { maxDiskGiB: 0 } } }), /images\.maxDiskGiB/);
   });
 
   it('names the culprit of a type error, a YAML error, an unknown required plugin', async () => {

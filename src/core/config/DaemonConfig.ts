@@ -34,7 +34,7 @@ export interface DaemonConfig {
   /** Which plugin provides a port when several could: { "vmregistry.hypervisor.v1": "libvirt" }. */
   bindings: Record<string, string>;
   /** The local image store. */
-  images: { windowSizeMiB: number; compressionLevel: number };
+  images: { windowSizeMiB: number; compressionLevel: number; maxDiskGiB: number };
   /** Directory for relative `module:` paths (the config file's directory). */
   baseDir: string;
   /** Prometheus text endpoint (GET /metrics); off by default, loopback only unless `allowRemote`. */
@@ -79,6 +79,8 @@ const schema: ConfigSchema = {
       properties: {
         windowSizeMiB: { type: 'integer', minimum: 1, maximum: 4096, default: 512 },
         compressionLevel: { type: 'integer', minimum: 1, maximum: 19, default: 2 }, // zstd; measured in bench/README.md
+        // Largest virtual disk an import, load or pull may bring (a VMFile's disk_size_gb allows up to 64 TiB).
+        maxDiskGiB: { type: 'integer', minimum: 1, maximum: 64 * 1024, default: 2048 },
       },
     },
     metrics: {

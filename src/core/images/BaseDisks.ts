@@ -5,7 +5,7 @@ import type { CallContext } from '../ports/common.js';
 import type { BaseDiskBuilder, OciManifest, VmImageConfig } from '../ports/images.js';
 import { NotFoundError, fromSystemError } from '../errors.js';
 import { DiskBuilder, assembleDisk } from './baseDisk.js';
-import { diskWindows, type Window } from './coverage.js';
+import { assertDiskFits, diskWindows, type Window } from './coverage.js';
 import { assertDigest, sha256Of } from './digest.js';
 import { exists, parseManifest, type ImageRecords } from './imageRecords.js';
 import { KeyedMutex } from './locks.js';
@@ -18,7 +18,7 @@ export class BaseDisks {
   private readonly diskLocks = new KeyedMutex();
 
   /** zstdBinding: pulls decompress zstd windows while they download (nativeZstd.ts, DiskBuilder). */
-  constructor(private readonly p: { content: OciContentStore; paths: StorePaths; records: ImageRecords }, private readonly concurrency: number,
+  constructor(private readonly p: { content: OciContentStore; paths: StorePaths; records: ImageRecords; maxDiskSize?: number }, private readonly concurrency: number,
     private readonly zstdBinding?: string) {}
 
   /** See ImageStore.beginBaseDisk: undefined when the disk exists or the manifest is no VM image with its config here. */
@@ -38,6 +38,7 @@ export class BaseDisks {
     } catch {
       return undefined; // commitManifest reports what is wrong with it
     }
+    assertDiskFits(virtualSize, this.p.maxDiskSize, `the disk of ${digest}`); // before a pull downloads its windows
     const lease = this.p.content.leases.create();
     lease.add(digest);
     manifest.layers.forEach((l) => lease.add(l.digest));

@@ -11,7 +11,7 @@ import {
   CancelledError, DataLossError, FailedPreconditionError, InvalidArgumentError, fromSystemError, hasCode, throwIfAborted,
 } from '../errors.js';
 import type { HostPaths } from '../hostfs/HostPaths.js';
-import { diskWindows } from './coverage.js';
+import { assertDiskFits, diskWindows } from './coverage.js';
 import { assertDigest, hexOf, sha256Of } from './digest.js';
 import { inspectDiskHeader, qcow2VirtualSize } from './diskHeader.js';
 import { exists, parseManifest, taggable, tryParse } from './imageRecords.js';
@@ -60,6 +60,7 @@ export class ImageImporter {
     if (!Number.isSafeInteger(header.totalSize) || header.totalSize <= 0) {
       throw new InvalidArgumentError(`total_size must be the disk's size in bytes (> 0), got ${header.totalSize}`, { field: 'total_size' });
     }
+    assertDiskFits(header.totalSize, this.p.maxDiskSize, 'the disk (total_size)');
     if (header.sha256 && !/^(sha256:)?[a-fA-F0-9]{64}$/.test(header.sha256)) {
       throw new InvalidArgumentError(`sha256 "${header.sha256}" is not 64 hex characters`, { field: 'sha256' });
     }
@@ -79,6 +80,7 @@ export class ImageImporter {
         const issues: string[] = [];
         checkDiskInfo(vmfile, info, (p, m) => issues.push(`${p.join('.')}: ${m}`));
         if (issues.length > 0) throw new InvalidArgumentError(`the disk does not match its VMFile: ${issues.join('; ')}`, { field: 'spec.disk.format', issues: issues.map((m) => ({ path: m.split(':')[0]!, message: m })) });
+        assertDiskFits(info.virtualSize, this.p.maxDiskSize, `the ${info.format} disk's virtual size`);
         if (early) return await this.storeDisk({ source: spool, raw: spool, windows: early.layers }, info.virtualSize, vmfile, 'raw', reference, lease, ctx);
         ctx.progress?.({ phase: 'convert', current: 0, total: info.virtualSize, unit: 'bytes' });
         const raw = path.join(work, 'disk.raw');
@@ -186,8 +188,10 @@ export class ImageImporter {
       // Read in place (no spool copy, issue 17) through the descriptor that was checked, never the path again;
       // /proc/<pid>/fd/N because qemu-img, a child, must reach our descriptor, not its own.
       const source = `/proc/${process.pid}/fd/${disk.fh.fd}`;
-      if (format === 'raw') return await this.importRawInPlace(source, disk.size, vmfile, reference, ctx);
-      return await this.importQcow2InPlace(source, await qcow2VirtualSize(disk.fh), vmfile, reference, ctx);
+      const virtualSize = format === 'raw' ? disk.size : await qcow2VirtualSize(disk.fh);
+      assertDiskFits(virtualSize, this.p.maxDiskSize, `the ${format} disk's virtual size`);
+      if (format === 'raw') return await this.importRawInPlace(source, virtualSize, vmfile, reference, ctx);
+      return await this.importQcow2InPlace(source, virtualSize, vmfile, reference, ctx);
     } finally {
       await disk.close();
     }

@@ -18,7 +18,7 @@ import { hexOf } from './digest.js';
 import type { ExportBytes } from './exportImage.js';
 import { collectGarbage, type GcResult } from './gc.js';
 import { ImageExporter } from './ImageExporter.js';
-import { ImageImporter } from './ImageImporter.js';
+import { ImageImporter, type ImportParts } from './ImageImporter.js';
 import { ImageRecords, taggable, tryParse } from './imageRecords.js';
 import { loadArchive } from './loadArchive.js';
 import { commitManifest, setRef } from './manifestWrites.js';
@@ -33,6 +33,7 @@ import { digestLike, parseReference } from './reference.js';
 import { validateVMFile } from './validateVMFile.js';
 
 export const DEFAULT_WINDOW_SIZE = 512 * 1024 * 1024;
+export const DEFAULT_MAX_DISK_SIZE = 2 * 1024 ** 4;
 
 export interface OciImageStoreOptions {
   /** The daemon's data dir; the store lives in `<dataDir>/images`. */
@@ -57,12 +58,16 @@ export interface OciImageStoreOptions {
   /** Interrupted ingests older than this are removed by GC (default 24 h). */
   ingestMaxAgeMs?: number;
   now?: () => Date;
+  /** Largest virtual disk an import, load or pull may bring (bytes; default 2 TiB; config images.maxDiskGiB). */
+  maxDiskSize?: number;
   /** Host directories requests may read from / write to (default: `<dataDir>/import`, `<dataDir>/export`). */
   hostPaths?: HostPaths;
 }
 
 /** The store's jobs; only reachable through parts(), so no operation runs before init. */
 interface Parts {
+  /** What the store's jobs share (content, index, records, log, paths, the disk cap). */
+  shared: ImportParts;
   records: ImageRecords;
   importer: ImageImporter;
   exporter: ImageExporter;
@@ -97,9 +102,12 @@ export class OciImageStore implements ImageStore {
     const binding = codec === 'zstd' && opts.zstdBinding !== false ? nativeZstd() : undefined;
     this.compressor = !binding ? undefined : binding.path !== undefined ? `libzstd ${binding.version} in-process` : `the zstd binary (${binding.reason})`;
     const records = new ImageRecords(this.content);
-    const shared = { content: this.content, index: this.index, records, log: this.log, paths: this.paths, hostPaths: this.hostPaths };
+    const shared = {
+      content: this.content, index: this.index, records, log: this.log, paths: this.paths, hostPaths: this.hostPaths, maxDiskSize: opts.maxDiskSize ?? DEFAULT_MAX_DISK_SIZE,
+    };
     const disks = new BaseDisks(shared, concurrency, binding?.path);
     this.built = {
+      shared,
       records,
       disks,
       importer: new ImageImporter(shared, {
@@ -191,8 +199,7 @@ export class OciImageStore implements ImageStore {
   // ---- writes --------------------------------------------------------------------------------
 
   async commitManifest(reference: string, manifestBytes: Buffer, ctx: CallContext): Promise<LocalImage> {
-    const { records } = await this.parts();
-    return commitManifest({ content: this.content, index: this.index, records, log: this.log }, reference, manifestBytes, ctx);
+    return commitManifest((await this.parts()).shared, reference, manifestBytes, ctx);
   }
 
   async importStream(header: ImportHeader, disk: AsyncIterable<Buffer>, ctx: CallContext): Promise<LocalImage> {

@@ -2,7 +2,7 @@
 // (the last may be short), lies within the disk, and no window appears twice. Missing windows are
 // all-zero holes. Checked on import, before push and on pull (commitManifest).
 import type { OciDescriptor, OciManifest, VmImageConfig } from '../ports/images.js';
-import { DataLossError } from '../errors.js';
+import { DataLossError, ResourceExhaustedError } from '../errors.js';
 import { isDigest } from './digest.js';
 import { ANN_OFFSET, ANN_UDIGEST, ANN_USIZE, codecOfMediaType } from './mediaTypes.js';
 
@@ -48,4 +48,15 @@ export function diskWindows(manifest: OciManifest, config: VmImageConfig): { win
   }
   windows.sort((x, y) => x.offset - y.offset);
   return { windows, virtualSize };
+}
+
+/**
+ * The store's cap on a disk's virtual size (config `images.maxDiskGiB`). A few bytes can declare a huge disk — a
+ * qcow2 header, a manifest with no windows, an import's total_size sent as `zeros` — and every byte of it would
+ * become a window to hash and a base disk to hold; checked before any of that work starts.
+ */
+export function assertDiskFits(virtualSize: number, maxDiskSize: number | undefined, what: string): void {
+  if (maxDiskSize === undefined || virtualSize <= maxDiskSize) return;
+  const gib = (n: number) => `${(n / 2 ** 30).toFixed(n % 2 ** 30 ? 2 : 0)} GiB`;
+  throw new ResourceExhaustedError(`${what} is ${gib(virtualSize)} (${virtualSize} bytes); this daemon accepts disks of at most ${gib(maxDiskSize)} (config images.maxDiskGiB)`);
 }

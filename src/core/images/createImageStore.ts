@@ -11,6 +11,7 @@ export async function createImageStore(config: DaemonConfig, log: Logger): Promi
     log: log.child({ component: 'images' }),
     windowSize: config.images.windowSizeMiB * 1024 * 1024,
     level: config.images.compressionLevel,
+    maxDiskSize: config.images.maxDiskGiB * 1024 ** 3,
     hostPaths: hostPathsOf(config),
   });
   await store.init();

@@ -3,7 +3,7 @@
 import type { CallContext, Logger } from '../ports/common.js';
 import type { LocalImage, OciDescriptor, VmImageConfig } from '../ports/images.js';
 import { DataLossError, FailedPreconditionError, InvalidArgumentError, hasCode, throwIfAborted } from '../errors.js';
-import { diskWindows } from './coverage.js';
+import { assertDiskFits, diskWindows } from './coverage.js';
 import { assertDigest, sha256Of } from './digest.js';
 import { referencedDigests } from './gc.js';
 import type { ImageRecords } from './imageRecords.js';
@@ -20,6 +20,8 @@ export interface IndexParts {
   index: OciIndex;
   records: ImageRecords;
   log: Logger;
+  /** Largest virtual disk accepted (bytes); none: no cap. See assertDiskFits. */
+  maxDiskSize?: number;
 }
 
 /** Points `reference` at `desc` in index.json (replacing what it pointed at). */
@@ -65,7 +67,7 @@ export async function commitManifest(p: IndexParts, reference: string, manifestB
       throw new InvalidArgumentError(`manifest config is ${manifest.config.mediaType}, not a vmregistry VM image (${VM_CONFIG})`);
     }
     const config = JSON.parse((await p.content.readAll(manifest.config.digest)).toString('utf8')) as VmImageConfig;
-    diskWindows(manifest, config); // coverage
+    assertDiskFits(diskWindows(manifest, config).virtualSize, p.maxDiskSize, `the disk of ${digest}`); // coverage, size
     lease.add(digest);
     await p.content.put(digest, manifestBytes);
     for (const d of [manifest.config, ...manifest.layers]) p.content.unclaimed.delete(d.digest);
