@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every comparison bench (dist/bench/*.js, built from bench/*.ts) one after another, collects the
-# `RESULT {json}` lines they print, and writes one table with the machine it ran on to bench/RESULTS.md.
+# `RESULT {json}` lines they print, and writes one table with the machine it ran on at the top of bench/RESULTS.md
+# (everything below the table's end marker is kept: the sessions' notes).
 # Env: VMR_BENCH_ONLY=name[,name] runs only those; VMR_BENCH_TIMEOUT_S bounds each bench (default 1800);
 # VMR_BENCH_ARGS_<name>="…" passes arguments to one bench (e.g. VMR_BENCH_ARGS_import="256" for a 256 MiB import).
 # Exit status: non-zero when a bench failed or printed no RESULT line (the table still gets written).
@@ -71,7 +72,15 @@ for (const r of rows) {
   lines.push(`| ${r.bench} | ${x.name} | ${fmt(ours)} | ${fmt(peer)} | ${x.unit ?? ''} | ${fmt(ratio)} | ${x.goal ?? ''} | ${x.peerName ?? ''} |`);
 }
 if (!rows.length) lines.push('| (no benches found under dist/bench) | | | | | | | |');
-writeFileSync(out, `${lines.join('\n')}\n`);
+// Only the table between the markers is generated; what follows them (each session's notes) is kept.
+const END = '<!-- end of the generated table: npm run bench rewrites everything above this line -->';
+let kept = '';
+try {
+  const before = readFileSync(out, 'utf8');
+  const at = before.indexOf(END);
+  kept = at >= 0 ? before.slice(at + END.length).replace(/^\n*/, '\n') : `\n${before}`;
+} catch { /* no file yet */ }
+writeFileSync(out, `${lines.join('\n')}\n\n${END}\n${kept}`);
 console.error(`wrote ${out} (${rows.length} row(s))`);
 JS
 exit $failed
