@@ -8,20 +8,13 @@ import { before, describe, it } from 'node:test';
 import { requireService } from '../support/services.js';
 import { OciImageStore } from '../../src/core/images/index.js';
 import { HostPaths } from '../../src/core/hostfs/HostPaths.js';
-import { MiB, chunksOf, ctx, makeRawDisk, tempDir, vmfile, writeVMFile } from './helpers.js';
+import { MiB, assertNothingStored, chunksOf, ctx, makeRawDisk, tempDir, vmfile, writeVMFile } from './helpers.js';
 
 const mk = (dataDir: string, maxDiskSize?: number) => new OciImageStore({
   dataDir, windowSize: MiB, level: 1, concurrency: 2, gcGraceMs: 0, maxDiskSize,
   hostPaths: new HostPaths({ dataDir, import: [path.dirname(dataDir)], export: [] }),
 });
 
-function assertNothingStored(store: OciImageStore): void {
-  const p = store.paths;
-  assert.deepEqual(readdirSync(path.join(p.layout, 'blobs', 'sha256')), []);
-  assert.deepEqual(JSON.parse(readFileSync(path.join(p.layout, 'index.json'), 'utf8')).manifests, []);
-  assert.deepEqual(readdirSync(p.disks), []);
-  assert.deepEqual(readdirSync(p.tmp), []);
-}
 
 /** A qcow2 of `virtual` bytes that holds almost nothing: what a hostile header costs to send. */
 function emptyQcow2(file: string, virtual: number): void {

@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { requireService } from '../support/services.js';
 import { OciImageStore } from '../../src/core/images/index.js';
-import { MiB, chunksOf, ctx, makeRawDisk, tempDir, toQcow2, vmfile } from './helpers.js';
+import { MiB, assertNothingStored, chunksOf, ctx, makeRawDisk, tempDir, toQcow2, vmfile } from './helpers.js';
 
 const mk = (dataDir: string) => new OciImageStore({ dataDir, windowSize: MiB, concurrency: 2, gcGraceMs: 0 });
 
-/** Nothing of a failed import may be visible: no blob, no index entry, no base disk, no temp file. */
-function assertNothingStored(store: OciImageStore): void {
-  const p = store.paths;
-  assert.deepEqual(readdirSync(path.join(p.layout, 'blobs', 'sha256')), []);
-  assert.deepEqual(JSON.parse(readFileSync(path.join(p.layout, 'index.json'), 'utf8')).manifests, []);
-  assert.deepEqual(readdirSync(p.disks), []);
-  assert.deepEqual(readdirSync(p.tmp), []);
-}
 
 describe('failed imports store nothing', () => {
   // qemu-img, skopeo and zstd come from Debian packages (scripts/services/apt-packages.sh).

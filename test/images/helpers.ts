@@ -1,12 +1,14 @@
 // Fixtures for the image store tests: temp dirs, generated disks, a call context.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, openSync, writeSync, closeSync, ftruncateSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, openSync, writeSync, closeSync, ftruncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { CallContext, Logger, Progress } from '../../src/core/ports/common.js';
 import { silentLogger } from '../../src/core/log/silentLogger.js';
 import type { VMFile } from '../../src/core/ports/images.js';
+import type { OciImageStore } from '../../src/core/images/index.js';
+import assert from 'node:assert/strict';
 
 export const MiB = 1 << 20;
 
@@ -103,4 +105,13 @@ export function allocatedBytes(file: string): number {
 
 export function skopeo(args: string[]): string {
   return execFileSync('skopeo', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Nothing of a failed import may be visible: no blob, no index entry, no base disk, no temp file. */
+export function assertNothingStored(store: OciImageStore): void {
+  const p = store.paths;
+  assert.deepEqual(readdirSync(path.join(p.layout, 'blobs', 'sha256')), []);
+  assert.deepEqual(JSON.parse(readFileSync(path.join(p.layout, 'index.json'), 'utf8')).manifests, []);
+  assert.deepEqual(readdirSync(p.disks), []);
+  assert.deepEqual(readdirSync(p.tmp), []);
 }
