@@ -118,3 +118,23 @@ describe('ImportImageStream with zero runs', () => {
       (e: { code: number; details: string }) => e.code === 3 && /more than the declared total_size/.test(e.details));
   });
 });
+
+describe('client streams: the header first, exactly once', () => {
+  const s = storeDaemon();
+
+  it('a stream without its header first, or with a second one, is INVALID_ARGUMENT and stores nothing', async () => {
+    const header = { vmfile: wireVMFile('hdr-vm'), reference: 'demo/hdr:1', totalSize: String(2 * MiB) };
+    const cases: Array<[string, Array<Record<string, unknown>>, RegExp]> = [
+      ['ImportImageStream', [{ chunk: Buffer.alloc(MiB, 1) }], /first ImportImageStream message must carry the header \(vmfile, reference, total_size\)/],
+      ['ImportImageStream', [{ header }, { chunk: Buffer.alloc(MiB, 1) }, { header }], /a second header arrived/],
+      ['LoadImage', [], /first LoadImage message must carry the header \(reference, total_size\)/],
+      ['LoadImage', [{ header: { reference: 'demo/hdr:2', totalSize: '1024' } }, { header: { reference: 'demo/hdr:2', totalSize: '1024' } }], /a second header arrived/],
+    ];
+    for (const [rpc, messages, message] of cases) {
+      await assert.rejects(s.d.client.clientStream(rpc, messages),
+        (e: { code: number; details: string }) => (e.code === 3 && message.test(e.details)) || assert.fail(`${rpc}: ${e.code} ${e.details}`));
+    }
+    const images = await s.d.client.call<{ images: unknown[] }>('ListLocalImages', {});
+    assert.deepEqual(images.images, []);
+  });
+});

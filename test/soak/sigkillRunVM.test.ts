@@ -4,57 +4,26 @@
 import 'reflect-metadata';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { VmClient } from '../../src/testing/client.js';
 import { LibvirtClient } from '../../src/plugins/libvirt/rpc/index.js';
-import { repoRoot, requireService } from '../support/services.js';
+import { KillableDaemon } from '../support/killableDaemon.js';
+import { requireService } from '../support/services.js';
 import { uniqueName } from '../support/unique.js';
 
-const BIN = path.join(repoRoot, 'dist/src/bin/vmregistryd.js');
 const URI = 'test+unix:///default';
 const vmfile = { apiVersion: 'vmregistry.io/v1alpha1', kind: 'VMFile', metadata: { name: 'killrun' },
   spec: { disk: { path: 'k.raw', format: 'raw' }, resources: { memoryMb: 128, vcpuCount: 1 }, os: { architecture: 'x86_64', firmware: 'bios' } } };
 
 describe('SIGKILL during RunVM', () => {
   let dir: string;
-  let proc: ChildProcess | undefined;
-  let client: VmClient | undefined;
+  let daemon: KillableDaemon | undefined;
   let lv: LibvirtClient;
   const prefix = uniqueName('vmr-kill');
   const sock = () => path.join(dir, 'vmr.sock');
   const vmsDir = () => path.join(dir, 'data', 'plugins', 'libvirt', 'vms');
-
-  async function startDaemon(): Promise<VmClient> {
-    proc = spawn(process.execPath, [BIN, '--config', path.join(dir, 'config.yaml'), '--socket', sock(), '--data-dir', path.join(dir, 'data')],
-      { env: { ...process.env, VMR_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    proc.stderr!.on('data', (b) => { err += b; });
-    const c = new VmClient(sock());
-    for (let i = 0; ; i++) {
-      try {
-        await c.call('HealthCheck', {}, { deadlineMs: 2000 });
-        break;
-      } catch (e) {
-        if (i > 100 || proc.exitCode !== null) throw new Error(`daemon did not come up: ${err || (e as Error).message}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-    client = c;
-    return c;
-  }
-
-  async function kill(): Promise<void> {
-    const p = proc!;
-    if (p.exitCode !== null || p.signalCode !== null) return;
-    const gone = new Promise((r) => p.once('exit', r));
-    p.kill('SIGKILL');
-    await gone;
-    client?.close();
-  }
 
   /** VM directories on disk (`<name>.<random>`), across URI slugs. */
   async function vmDirs(): Promise<string[]> {
@@ -67,14 +36,14 @@ describe('SIGKILL during RunVM', () => {
     await requireService('libvirtd');
     dir = await mkdtemp(path.join(os.tmpdir(), 'vmrt-killrun-'));
     await chmod(dir, 0o755);
+    daemon = new KillableDaemon(dir);
     await writeFile(path.join(dir, 'config.yaml'), `plugins:\n  libvirt: { config: { uri: "${URI}" } }\n`);
     lv = await LibvirtClient.connect(URI, { reconnect: false });
-    const c = await startDaemon();
+    const c = await daemon!.start();
     await c.call('ImportImage', { vmfile, diskData: Buffer.concat([randomBytes(256 << 10), Buffer.alloc(4 << 20)]), reference: 'killrun:1' });
   });
   after(async () => {
-    if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    client?.close();
+    await daemon?.kill();
     for (const name of await ourDomains().catch(() => [] as string[])) {
       const dom = await lv.domainLookupByName(name).catch(() => undefined);
       if (dom) {
@@ -89,15 +58,15 @@ describe('SIGKILL during RunVM', () => {
   for (const [i, delayMs] of [100, 300, 600, 1000].entries()) {
     it(`killed ${delayMs} ms into RunVM: files belong to a domain or are swept at start-up`, async () => {
       const name = `${prefix}-${i}`;
-      const c = client!;
+      const c = daemon!.client!;
       const call = c.call('RunVM', { image: 'killrun:1', name, options: { cloudInit: { userData: '#cloud-config\n# secret\n' } } })
         .then(() => 'done', (e: { code?: number }) => `failed ${e.code}`);
       await new Promise((r) => setTimeout(r, delayMs));
-      await kill();
+      await daemon!.kill();
       const outcome = await call;
       if (process.env.VMR_TEST_VERBOSE) console.log(`before restart: dirs ${(await vmDirs()).join(",")}`);
 
-      const c2 = await startDaemon();
+      const c2 = await daemon!.start();
       if (process.env.VMR_TEST_VERBOSE) console.log(`kill at ${delayMs} ms: RunVM ${outcome}; dirs ${(await vmDirs()).join(",")}; domains ${(await ourDomains()).join(",")}`);
       // No RPC yet: the start-up sweep alone must leave only directories of existing domains.
       const deadline = Date.now() + 30_000;

@@ -4,11 +4,11 @@
 import 'reflect-metadata';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { status } from '@grpc/grpc-js';
 import { startTestDaemon, type TestDaemon } from '../../../src/testing/index.js';
 import { KeyvStateStore } from '../../../src/core/state/KeyvStateStore.js';
 import { startPostgres, type TestPostgres } from '../../support/postgres.js';
 import { requireService } from '../../support/services.js';
+import { contextsAreShared } from './contextsAcross.js';
 
 describe('shared state on PostgreSQL', () => {
   let pg: TestPostgres;
@@ -26,23 +26,7 @@ describe('shared state on PostgreSQL', () => {
     await pg?.stop();
   });
 
-  it('a context created on one daemon is listed, used and removable on the other', async () => {
-    await a.client.call('ContextCreate', { context: { name: 'shared', registryUrl: 'r.example:5000' } });
-    const onB = await b.client.call('ContextList');
-    assert.deepEqual(onB.contexts.map((c: any) => c.name), ['default', 'shared']);
-    await assert.rejects(b.client.call('ContextCreate', { context: { name: 'shared' } }), (e: any) => e.code === status.ALREADY_EXISTS);
-    await a.client.call('ContextUse', { name: 'shared' });
-    // Each daemon caches the current context for up to a second.
-    let cur = '';
-    for (let i = 0; i < 40 && cur !== 'shared'; i++) {
-      cur = (await b.client.call('ContextCurrent')).context.name;
-      if (cur !== 'shared') await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.equal(cur, 'shared');
-    await b.client.call('ContextUse', { name: 'default' });
-    await b.client.call('ContextRemove', { name: 'shared' });
-    assert.deepEqual((await a.client.call('ContextList')).contexts.map((c: any) => c.name), ['default']);
-  });
+  it('a context created on one daemon is listed, used and removable on the other', () => contextsAreShared(a, b));
 
   it('namespaces stay apart, keys list by prefix, TTLs expire, and values survive reopening', async () => {
     const s1 = await KeyvStateStore.open(pg.url);

@@ -88,21 +88,10 @@ export function imageHandlers(rt: RpcRuntime, service: ImageService, registry: P
     }, progressEvent),
 
     LoadImage: rt.clientStream('LoadImage', async (messages, ctx) => {
-      const it = messages[Symbol.asyncIterator]();
-      const first = await it.next();
-      if (first.done || !first.value.header) throw new InvalidArgumentError('the first LoadImage message must carry the header (reference, total_size)', { field: 'header' });
-      const h = first.value.header;
+      const { header: h, body } = await headerThenBody(messages, 'LoadImage', 'reference, total_size');
       const store = images();
       if (!store.loadArchive) throw new FailedPreconditionError('this image store cannot load archives');
-      async function* chunks(): AsyncIterable<Buffer> {
-        for (;;) {
-          const n = await it.next();
-          if (n.done) return;
-          if (n.value.header) throw new InvalidArgumentError('a second header arrived in the middle of the stream', { field: 'header' });
-          if (n.value.chunk?.length) yield n.value.chunk as Buffer;
-        }
-      }
-      return imported(await store.loadArchive(chunks(), { reference: h.reference || undefined, totalSize: Number(h.totalSize) }, ctx));
+      return imported(await store.loadArchive(body, { reference: h.reference || undefined, totalSize: Number(h.totalSize) }, ctx));
     }),
 
     ImportImage: rt.unary('ImportImage', async (req, ctx) => {
@@ -113,28 +102,12 @@ export function imageHandlers(rt: RpcRuntime, service: ImageService, registry: P
     }),
 
     ImportImageStream: rt.clientStream('ImportImageStream', async (messages, ctx) => {
-      const it = messages[Symbol.asyncIterator]();
-      const first = await it.next();
-      if (first.done || !first.value.header) {
-        throw new InvalidArgumentError('the first ImportImageStream message must carry the header (vmfile, reference, total_size)', { field: 'header' });
-      }
-      const h = first.value.header;
+      const { header: h, body } = await headerThenBody(messages, 'ImportImageStream', 'vmfile, reference, total_size');
       const totalSize = Number(h.totalSize);
       if (!Number.isSafeInteger(totalSize) || totalSize <= 0) throw new InvalidArgumentError('header.total_size must be a positive byte count', { field: 'header.total_size' });
       if (h.sha256 && !/^[0-9a-f]{64}$/.test(h.sha256)) throw new InvalidArgumentError('header.sha256 must be 64 lowercase hex digits', { field: 'header.sha256' });
       const header: ImportHeader = { vmfile: vmfileFromWire(h.vmfile), reference: h.reference ?? '', totalSize, sha256: h.sha256 || undefined };
-      async function* chunks(): AsyncIterable<Buffer> {
-        for (;;) {
-          const n = await it.next();
-          if (n.done) return;
-          if (n.value.header) throw new InvalidArgumentError('a second header arrived in the middle of the stream', { field: 'header' });
-          if (n.value.chunk?.length) yield n.value.chunk as Buffer;
-          // A run of zeros the client did not send: the store's spool leaves all-zero blocks a hole, and the
-          // declared total_size bounds how much the stream may add up to.
-          else if (n.value.payload === 'zeros') yield* zeroRun(Number(n.value.zeros));
-        }
-      }
-      return imported(await images().importStream(header, chunks(), ctx));
+      return imported(await images().importStream(header, body, ctx));
     }),
 
     ImportImageFile: rt.serverStream('ImportImageFile', async (req, ctx) => {
@@ -183,4 +156,26 @@ export function imageHandlers(rt: RpcRuntime, service: ImageService, registry: P
       return { removedBlobs: r.removedBlobs, removedManifests: r.removedManifests, freedBytes: String(r.freedBytes), removedDisks: r.removedDisks };
     }),
   };
+}
+
+/**
+ * A client stream whose first message carries the header (exactly once) and the rest the bytes, in order: the
+ * header, and the bytes after it. A run of `zeros` the client did not send (ImportImageStream) is expanded for the
+ * store, whose spool leaves all-zero blocks a hole; the declared total_size bounds how much the stream may add up to.
+ */
+async function headerThenBody<H>(messages: AsyncIterable<{ header?: H | null; chunk?: Buffer; payload?: string; zeros?: string }>, rpc: string, fields: string):
+  Promise<{ header: H; body: AsyncIterable<Buffer> }> {
+  const it = messages[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done || !first.value.header) throw new InvalidArgumentError(`the first ${rpc} message must carry the header (${fields})`, { field: 'header' });
+  async function* body(): AsyncIterable<Buffer> {
+    for (;;) {
+      const n = await it.next();
+      if (n.done) return;
+      if (n.value.header) throw new InvalidArgumentError('a second header arrived in the middle of the stream', { field: 'header' });
+      if (n.value.chunk?.length) yield n.value.chunk;
+      else if (n.value.payload === 'zeros') yield* zeroRun(Number(n.value.zeros));
+    }
+  }
+  return { header: first.value.header, body: body() };
 }
