@@ -7,7 +7,7 @@
 // median). `vmr` is the installed entry, package.json's bin (the bundle `npm run build` makes).
 // Prints one RESULT line per step (median of the repeats; ratio > 1 means ours wins; `goal` is the issue's).
 //   node dist/bench/user.js [sizeMiB=1024]
-//   env: VMR_BENCH_REPEATS (default 2; the run steps take at least 5), VMR_BENCH_USER_SKIP=import,push,pull,run,flat,cli
+//   env: VMR_BENCH_REPEATS (default 4, so that one outlier does not move the median; the run steps take at least 5), VMR_BENCH_USER_SKIP=import,push,pull,run,flat,cli
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -22,7 +22,7 @@ import { uniqueName } from '../test/support/unique.js';
 
 const pexec = promisify(execFile);
 const mib = Number(process.argv[2] ?? 1024);
-const repeats = Math.max(1, Number(process.env.VMR_BENCH_REPEATS ?? 2));
+const repeats = Math.max(1, Number(process.env.VMR_BENCH_REPEATS ?? 4));
 const skip = new Set((process.env.VMR_BENCH_USER_SKIP ?? '').split(',').filter(Boolean));
 const vmrBin = path.join(repoRoot, (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { bin: { vmr: string } }).bin.vmr);
 const daemonBin = path.join(repoRoot, 'dist/src/bin/vmregistryd.js');
@@ -177,9 +177,23 @@ async function main() {
     let pushed = '';
     const pushOurs: number[] = [];
     const pushPeer: number[] = [];
+    // Each push starts from a quiet machine: the registry of the push before is stopped (the one our last push
+    // went to stays for the pull step) and what it wrote is synced first. Registries left running with their
+    // dirty GiBs made later pushes of either side 1.5-2x slower (a push alone took 1.7 s; in the bench 2.0-3.4).
+    let ourLast: TestRegistry | undefined;
+    let peerLast: TestRegistry | undefined;
+    const quietRegistry = async (ours: boolean) => {
+      if (ours) await ourLast?.stop();
+      await peerLast?.stop();
+      await pexec('sync');
+      const r = await freshRegistry();
+      if (ours) ourLast = r;
+      else peerLast = r;
+      return r;
+    };
     for (let i = 0; i < (skip.has('push') ? 1 : repeats); i++) {
       const ours = async () => {
-        const a = await freshRegistry();
+        const a = await quietRegistry(true);
         pushed = `${a.host}/bench/vm:1`;
         pushOurs.push(await vmr('push', ref, pushed));
       };
@@ -188,7 +202,7 @@ async function main() {
         break;
       }
       await inTurn(i, ours, async () => {
-        const b = await freshRegistry();
+        const b = await quietRegistry(false);
         pushPeer.push(await timed('skopeo', ['copy', '-q', '--dest-tls-verify=false', layout, `docker://${b.host}/bench/vm:1`]));
       });
     }
@@ -199,11 +213,14 @@ async function main() {
       const pullOurs: number[] = [];
       const pullPeer: number[] = [];
       for (let i = 0; i < repeats; i++) {
+        // Synced first, like the pushes: the step before may still be writing back what it wrote.
         await inTurn(i, async () => {
           await forget(ref, pushed);
+          await pexec('sync');
           pullOurs.push(await vmr('pull', pushed));
         }, async () => {
           const dir = path.join(work, `skopeo-${i}`);
+          await pexec('sync');
           pullPeer.push(await timed('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${pushed}`, `oci:${dir}:vm`]));
           await rm(dir, { recursive: true, force: true });
         });
