@@ -125,7 +125,11 @@ async function main() {
 
     // import --on-daemon vs zstd -2 -T0 of the same file, both reading it from the page cache: this machine
     // reclaims cold page cache in the background, and a sample read from disk doubles either side's CPU.
-    const warm = () => execFileSync('dd', [`if=${disk}`, 'of=/dev/null', 'bs=1M', 'status=none']);
+    // Synced first, like the pushes and pulls below: the step before may still be writing back.
+    const warm = () => {
+      execFileSync('sync');
+      execFileSync('dd', [`if=${disk}`, 'of=/dev/null', 'bs=1M', 'status=none']);
+    };
     // The second peer does the work the image format asks of an import besides compressing, with the fastest
     // tools for each part, at once on the machine's cores: sha256 of the disk (the windows' uncompressed-digest
     // annotations), sha256 of the compressed file (the blobs' digests) and a sparse copy (the base disk). It
