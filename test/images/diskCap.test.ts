@@ -1,5 +1,6 @@
 // images.maxDiskGiB: a disk larger than the store's cap is refused before its windows are made or downloaded, on
-// every way in (streamed import, in-place import, a manifest committed by pull or load), and nothing is stored.
+// every way in (streamed import, in-place import, a containerDisk, a manifest committed by pull or load), and nothing
+// is stored.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -59,6 +60,17 @@ describe('images.maxDiskGiB', () => {
     makeRawDisk(path.join(vmdir, 'disk.raw'), [['text', 1], ['zero', 4]]);
     writeVMFile(vmdir, './disk.raw', 'raw');
     await assert.rejects(store.importFile!(path.join(vmdir, 'VMFile.yaml'), 'r:1', ctx()), { code: 'RESOURCE_EXHAUSTED' });
+    assertNothingStored(store);
+  });
+
+  it('a containerDisk whose qcow2 header declares a disk over the cap fails before it is converted', async (t) => {
+    const dir = tempDir(t);
+    const store = mk(path.join(dir, 'data'), cap);
+    await assert.rejects(store.importDisk!('cd:1', async (work) => {
+      const file = path.join(work, 'disk.qcow2');
+      emptyQcow2(file, 64 * MiB);
+      return { file, vmfile: vmfile('cd', 'qcow2'), origin: { format: 'containerdisk', reference: 'r.example/cd:1', digest: `sha256:${'0'.repeat(64)}`, path: 'disk/disk.qcow2' } };
+    }, ctx()), (err: { code: string; message: string }) => err.code === 'RESOURCE_EXHAUSTED' && /qcow2 disk of r\.example\/cd:1 is 0\.06 GiB/.test(err.message));
     assertNothingStored(store);
   });
 

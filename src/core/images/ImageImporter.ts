@@ -231,7 +231,7 @@ export class ImageImporter {
   async importDisk(reference: string, produce: (workDir: string) => Promise<ProducedDisk>, ctx: CallContext): Promise<LocalImage> {
     const ref = taggable(reference);
     return this.importInWork(ref, ctx, (work, lease) => importProducedDisk(work, produce, ctx,
-      (disk, size, vmfile, format, origin) => this.storeDisk(disk, size, vmfile, format, ref, lease, ctx, origin)));
+      (disk, size, vmfile, format, origin) => this.storeDisk(disk, size, vmfile, format, ref, lease, ctx, origin), this.p.maxDiskSize));
   }
 
   /** A private work dir and a lease for an import; on failure the blobs it created are removed. */

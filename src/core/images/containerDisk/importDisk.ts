@@ -8,13 +8,16 @@ import { FailedPreconditionError } from '../../errors.js';
 import type { CallContext } from '../../ports/common.js';
 import type { ImageOrigin, LocalImage, ProducedDisk, VMFile } from '../../ports/images.js';
 import { insideDir } from '../../hostfs/HostPaths.js';
+import { assertDiskFits } from '../coverage.js';
 import { inspectDiskHeader, qcow2VirtualSize } from '../diskHeader.js';
 import { qemuImgConvert } from '../qemuImg.js';
 import { assertValidVMFile, checkVMFile } from '../validateVMFile.js';
 
 export type StoreDisk = (disk: { source: string; raw: string }, virtualSize: number, vmfile: VMFile, sourceFormat: string, origin: ImageOrigin) => Promise<LocalImage>;
 
-export async function importProducedDisk(work: string, produce: (workDir: string) => Promise<ProducedDisk>, ctx: CallContext, storeDisk: StoreDisk): Promise<LocalImage> {
+/** `maxDiskSize`: the store's cap (assertDiskFits), checked on the header before a qcow2 is converted. */
+export async function importProducedDisk(work: string, produce: (workDir: string) => Promise<ProducedDisk>, ctx: CallContext, storeDisk: StoreDisk,
+  maxDiskSize?: number): Promise<LocalImage> {
   const d = await produce(work);
   if (!insideDir(work, path.resolve(d.file))) throw new FailedPreconditionError(`the produced disk ${d.file} is not inside the import's work dir`);
   const fh = await open(d.file, 'r');
@@ -27,6 +30,7 @@ export async function importProducedDisk(work: string, produce: (workDir: string
   } finally {
     await fh.close();
   }
+  assertDiskFits(virtualSize, maxDiskSize, `the ${format} disk of ${d.origin.reference}`);
   const vmfile = structuredClone(d.vmfile);
   vmfile.spec.disk.format = format;
   vmfile.spec.disk.path ||= path.posix.basename(d.origin.path ?? 'disk');
