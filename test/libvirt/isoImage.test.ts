@@ -2,14 +2,12 @@
 // independent reader of both) and checked field by field where Linux's isofs and blkid look.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { isoImage } from '../../src/plugins/libvirt/vm/isoImage.js';
+import { xorriso } from '../support/xorriso.js';
 
-const pexec = promisify(execFile);
 const SECTOR = 2048;
 
 async function extract(img: Buffer): Promise<{ dir: string; names: string[]; log: string }> {
@@ -17,7 +15,7 @@ async function extract(img: Buffer): Promise<{ dir: string; names: string[]; log
   const iso = path.join(dir, 'x.iso');
   await fs.writeFile(iso, img);
   const out = path.join(dir, 'out');
-  const { stderr } = await pexec('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/', out]);
+  const { stderr } = await xorriso(['-osirrox', 'on', '-indev', iso, '-extract', '/', out], () => fs.rm(out, { recursive: true, force: true }));
   return { dir: out, names: (await fs.readdir(out)).sort(), log: stderr };
 }
 

@@ -1,13 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { seedFiles, writeSeedIso } from '../../src/plugins/libvirt/vm/cloudInitSeed.js';
+import { xorriso } from '../support/xorriso.js';
 
-const pexec = promisify(execFile);
 
 test('meta-data gets instance-id and local-hostname from the VM name', () => {
   const f = seedFiles('web_1.prod', undefined);
@@ -43,7 +41,7 @@ test('the seed ISO is labelled cidata and holds exactly the seed files', async (
     assert.equal(buf.subarray(16 * 2048 + 1, 16 * 2048 + 6).toString('latin1'), 'CD001');
     assert.equal(buf.subarray(16 * 2048 + 40, 16 * 2048 + 72).toString('latin1').trim(), 'cidata');
     const out = path.join(dir, 'out');
-    await pexec('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/', out]);
+    await xorriso(['-osirrox', 'on', '-indev', iso, '-extract', '/', out], () => fs.rm(out, { recursive: true, force: true }));
     assert.deepEqual((await fs.readdir(out)).sort(), ['meta-data', 'network-config', 'user-data']);
     for (const name of ['meta-data', 'network-config', 'user-data'] as const) {
       assert.equal(await fs.readFile(path.join(out, name), 'utf8'), files[name]);

@@ -14,6 +14,7 @@ import { before, describe, it } from 'node:test';
 import { DEBIAN_GUEST, debianGuestImage } from '../../support/debianGuest.js';
 import { requireService } from '../../support/services.js';
 import { uniqueName } from '../../support/unique.js';
+import { xorriso } from '../../support/xorriso.js';
 
 const pexec = promisify(execFile);
 const URI = 'qemu:///system';
@@ -61,22 +62,6 @@ function domainXml(o: { name: string; overlay: string; seed: string; console: st
   </devices>
 </domain>
 `;
-}
-
-/**
- * Debian's xorriso (1.5.4) once died of a SIGSEGV it caught itself ("UNIX-SIGNAL: SIGSEGV … ABORT", exit 1) while
- * writing this seed in a loaded CI run (1 in 24 runs; 0 in 60 tries by hand). A crash is tried again, twice at most;
- * any other failure is not.
- */
-async function xorriso(args: string[]): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await pexec('xorriso', args);
-      return;
-    } catch (err) {
-      if (attempt >= 3 || !/UNIX-SIGNAL/.test(String((err as { stderr?: string }).stderr))) throw err;
-    }
-  }
 }
 
 describe('Debian 12 test image boots under libvirt with its own cloud-init, sshd and guest agent', { timeout: DEBIAN_GUEST.buildMs + 2 * DEBIAN_GUEST.sshReadyMs }, () => {
