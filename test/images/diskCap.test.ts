@@ -83,7 +83,11 @@ describe('images.maxDiskGiB', () => {
     const capped = mk(path.join(dir, 'capped'), cap);
     await capped.init();
     const manifest = JSON.parse(img.manifestBytes.toString('utf8')) as { config: { digest: string }; layers: Array<{ digest: string }> };
-    for (const b of [manifest.config, ...manifest.layers]) await capped.content.put(b.digest, await source.content.readAll(b.digest));
+    // What a pull writes before it commits the manifest: every blob.
+    const blobsInto = async (store: OciImageStore) => {
+      for (const b of [manifest.config, ...manifest.layers]) await store.content.put(b.digest, await source.content.readAll(b.digest));
+    };
+    await blobsInto(capped);
     await assert.rejects(capped.beginBaseDisk!(img.manifestBytes, ctx()), { code: 'RESOURCE_EXHAUSTED' });
     await assert.rejects(capped.commitManifest('x:latest', img.manifestBytes, ctx()), { code: 'RESOURCE_EXHAUSTED' });
     assert.deepEqual(JSON.parse(readFileSync(path.join(capped.paths.layout, 'index.json'), 'utf8')).manifests, []);
@@ -91,7 +95,7 @@ describe('images.maxDiskGiB', () => {
     // Under the cap, the same manifest goes in.
     const roomy = mk(path.join(dir, 'roomy'), d.size);
     await roomy.init();
-    for (const b of [manifest.config, ...manifest.layers]) await roomy.content.put(b.digest, await source.content.readAll(b.digest));
+    await blobsInto(roomy);
     assert.equal((await roomy.commitManifest('x:latest', img.manifestBytes, ctx())).digest, img.digest);
   });
 });
